@@ -1,0 +1,78 @@
+import { Elysia, type ValidationError } from 'elysia'
+import { authRoutes } from './auth/routes'
+import { conversationRoutes } from './conversations/routes'
+import type { AppDeps } from './deps'
+import { docsRoutes } from './docs/routes'
+import { messageRoutes } from './messages/routes'
+import { healthRoutes } from './observability/health'
+import { createGateway, WEBSOCKET_OPTIONS } from './realtime/gateway'
+import { DomainError, errorBody, type FieldIssue } from './shared/errors'
+import { fieldName } from './shared/validation'
+import { userRoutes } from './users/routes'
+
+/** Request bodies above this are refused with 413; messages are at most 4000 characters. */
+export const MAX_BODY_BYTES = 64 * 1024
+// Bun's own cap, for bodies that do not declare their length: it answers 413 without reading on.
+const HARD_BODY_LIMIT = 1024 * 1024
+
+function validationDetails(error: Pick<ValidationError, "all" | "type">): FieldIssue[] {
+  const details: FieldIssue[] = []
+  for (const issue of error.all) {
+    // Elysia reports coerced query parameters with an empty path; their messages name the field.
+    const field = 'path' in issue && issue.path ? fieldName(issue.path) : error.type
+    if (details.some((d) => d.field === field)) continue
+    const custom = 'schema' in issue ? (issue.schema as { error?: unknown }).error : undefined
+    const message = typeof custom === 'string' ? custom : 'summary' in issue && issue.summary ? issue.summary : issue.message
+    details.push({ field, message })
+  }
+  return details
+}
+
+export function createApp(deps: AppDeps) {
+  const gateway = createGateway(deps)
+  const app = new Elysia({ websocket: WEBSOCKET_OPTIONS, serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
+    .onRequest(({ request, set }) => {
+      // Refuse a declared oversized body before reading it (Bun's own cap answers chunked ones).
+      const length = Number(request.headers.get('content-length') ?? 0)
+      if (length > MAX_BODY_BYTES) {
+        set.status = 413
+        return errorBody('payload_too_large', `Request body is larger than ${MAX_BODY_BYTES} bytes`)
+      }
+    })
+    .onError(({ code, error, set, request }) => {
+      if (error instanceof DomainError) {
+        set.status = error.status
+        return error.toBody()
+      }
+      switch (code) {
+        case 'PARSE':
+          set.status = 400
+          return errorBody('invalid_json', 'Request body is not valid JSON')
+        case 'VALIDATION': {
+          const details = validationDetails(error)
+          set.status = 422
+          return errorBody('validation_failed', details.map((d) => `${d.field}: ${d.message}`).join('; ') || 'Invalid input', details)
+        }
+        case 'NOT_FOUND':
+          set.status = 404
+          return errorBody('not_found', `No route for ${request.method} ${new URL(request.url).pathname}`)
+      }
+      deps.logger.error({ err: error, method: request.method, url: new URL(request.url).pathname }, 'unhandled error')
+      set.status = 500
+      return errorBody('internal_error', 'Internal server error')
+    })
+    .use(healthRoutes(deps))
+    .use(docsRoutes())
+    .use(authRoutes(deps))
+    .use(userRoutes(deps))
+    .use(conversationRoutes(deps))
+    .use(messageRoutes(deps))
+    .use(gateway.routes)
+    .onStart(({ server }) => {
+      if (server) gateway.attach(server)
+    })
+    .onStop(() => gateway.close())
+  return app
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,31 @@
+import { Elysia } from 'elysia'
+import type { AppDeps } from '../deps'
+import { errors, PUBLIC } from '../shared/http'
+import { User } from '../users/model'
+import { authGuard } from './guard'
+import { Login, Refresh, Signup, TokenPair } from './model'
+import * as auth from './service'
+
+export const authRoutes = (deps: AppDeps) =>
+  new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
+    .use(authGuard(deps))
+    .post('/signup', async ({ body, status }) => status(201, await auth.signup(deps.db, body)), {
+      body: Signup,
+      response: { 201: User, ...errors(400, 409, 422) },
+      detail: { summary: 'Create an account', ...PUBLIC },
+    })
+    .post('/login', ({ body }) => auth.login(deps.db, deps.tokens, body), {
+      body: Login,
+      response: { 200: TokenPair, ...errors(400, 401, 422) },
+      detail: { summary: 'Exchange username and password for tokens', ...PUBLIC },
+    })
+    .post('/refresh', ({ body }) => auth.refresh(deps.db, deps.tokens, body.refresh_token), {
+      body: Refresh,
+      response: { 200: TokenPair, ...errors(400, 401, 422) },
+      detail: { summary: 'Exchange a refresh token for a new token pair', ...PUBLIC },
+    })
+    .get('/me', ({ user }) => user, {
+      auth: true,
+      response: { 200: User, ...errors(401) },
+      detail: { summary: 'The signed-in user' },
+    })

@@ -1,0 +1,56 @@
+import { t } from 'elysia'
+import type { User } from '../users/model'
+import { displayName } from '../users/service'
+import { iso } from '../shared/time'
+
+export const CreateConversation = t.Object({
+  title: t.Optional(t.Nullable(t.String({ maxLength: 100, error: 'must be at most 100 characters' }))),
+  member_ids: t.Array(t.String({ minLength: 1, maxLength: 64 }), {
+    maxItems: 500,
+    error: 'must be a list of at most 500 user ids',
+    description: 'The other members. Exactly one and no title opens (or reuses) a 1-on-1.',
+  }),
+})
+export type CreateConversation = typeof CreateConversation.static
+
+export const Conversation = t.Object({
+  id: t.String(),
+  title: t.Nullable(t.String()),
+  members: t.Array(t.String(), { description: 'Member user ids, the creator included' }),
+  is_group: t.Boolean(),
+  member_count: t.Integer(),
+  display_name: t.String({ description: "A group's title; for a 1-on-1, the other person's name" }),
+  created_at: t.String({ format: 'date-time' }),
+  last_message_at: t.Nullable(t.String({ format: 'date-time' })),
+  last_seq: t.Integer({ description: 'The seq of the newest message; 0 when there is none' }),
+})
+export type Conversation = typeof Conversation.static
+
+export const ConversationList = t.Object({ conversations: t.Array(Conversation) })
+
+/** A conversation as stored, with its members: the same for every viewer. */
+export type ConversationRecord = {
+  id: string
+  title: string | null
+  isGroup: boolean
+  createdAt: number
+  lastSeq: number
+  lastMessageAt: number | null
+  members: User[]
+}
+
+/** How `viewerId` sees a conversation: a 1-on-1 is named after the other person. */
+export function conversationFor(record: ConversationRecord, viewerId: string): Conversation {
+  const other = record.members.find((m) => m.id !== viewerId) ?? record.members[0]
+  return {
+    id: record.id,
+    title: record.title,
+    members: record.members.map((m) => m.id),
+    is_group: record.isGroup,
+    member_count: record.members.length,
+    display_name: record.isGroup || !other ? (record.title ?? '') : displayName(other),
+    created_at: iso(record.createdAt),
+    last_message_at: record.lastMessageAt === null ? null : iso(record.lastMessageAt),
+    last_seq: record.lastSeq,
+  }
+}

@@ -1,0 +1,140 @@
+import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import type { Db } from '../db/client'
+import { conversationMembers, conversations, users, type ConversationRow } from '../db/schema'
+import { Forbidden, Invalid, NotFound } from '../shared/errors'
+import type { EventSink } from '../shared/events'
+import { newId } from '../shared/ids'
+import { now } from '../shared/time'
+import { validator } from '../shared/validation'
+import type { User } from '../users/model'
+import * as userService from '../users/service'
+import { CreateConversation, type ConversationRecord } from './model'
+
+export type Deps = { db: Db; bus: EventSink }
+
+const checkCreate = validator(CreateConversation)
+
+/** The two members of a 1-on-1, order-independent: the key that makes the pair unique. */
+const directKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`)
+
+function withMembers(db: Db, rows: ConversationRow[]): ConversationRecord[] {
+  if (rows.length === 0) return []
+  const memberRows = db
+    .select({ conversationId: conversationMembers.conversationId, id: users.id, username: users.username, fullName: users.fullName })
+    .from(conversationMembers)
+    .innerJoin(users, eq(users.id, conversationMembers.userId))
+    .where(
+      inArray(
+        conversationMembers.conversationId,
+        rows.map((r) => r.id),
+      ),
+    )
+    .orderBy(conversationMembers.joinedAt, users.username)
+    .all()
+  const members = new Map<string, User[]>()
+  for (const m of memberRows) {
+    const list = members.get(m.conversationId) ?? []
+    list.push(userService.toUser(m))
+    members.set(m.conversationId, list)
+  }
+  return rows.map((r) => ({
+    id: r.id,
+    title: r.title,
+    isGroup: r.isGroup,
+    createdAt: r.createdAt,
+    lastSeq: r.lastSeq,
+    lastMessageAt: r.lastMessageAt,
+    members: members.get(r.id) ?? [],
+  }))
+}
+
+/**
+ * Creates a conversation with the actor as a member. One other member and no title is a 1-on-1:
+ * the pair's existing conversation is returned instead (created: false), whichever side made it.
+ */
+export function create(deps: Deps, actor: User, input: unknown): { conversation: ConversationRecord; created: boolean } {
+  const { db } = deps
+  const parsed = checkCreate(input)
+  const title = parsed.title?.trim() || null
+  if (parsed.title != null && title === null) throw Invalid.field('title', 'must not be blank')
+  const others = [...new Set(parsed.member_ids)].filter((id) => id !== actor.id)
+
+  const known = new Set(userService.byIds(db, others).map((u) => u.id))
+  const unknown = others.filter((id) => !known.has(id))
+  if (unknown.length > 0) {
+    throw new Invalid(`Unknown user id${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`, [
+      { field: 'member_ids', message: `unknown user ids: ${unknown.join(', ')}` },
+    ])
+  }
+
+  const isDirect = title === null && others.length === 1
+  if (!isDirect && title === null) {
+    throw Invalid.field('title', others.length === 0 ? 'a conversation needs a title or exactly one other member' : 'a group needs a title')
+  }
+
+  const key = isDirect ? directKey(actor.id, others[0]!) : null
+  const createdAt = now()
+  const result = db.transaction(
+    (tx) => {
+      const [inserted] = tx
+        .insert(conversations)
+        .values({ id: newId(), title, isGroup: !isDirect, directKey: key, createdBy: actor.id, createdAt })
+        .onConflictDoNothing({ target: conversations.directKey })
+        .returning()
+        .all()
+      if (!inserted) {
+        // The unique direct key held: this pair already has its 1-on-1.
+        return { row: tx.select().from(conversations).where(eq(conversations.directKey, key!)).get()!, created: false }
+      }
+      tx.insert(conversationMembers)
+        .values([actor.id, ...others].map((userId) => ({ conversationId: inserted.id, userId, joinedAt: createdAt })))
+        .run()
+      return { row: inserted, created: true }
+    },
+    { behavior: 'immediate' },
+  )
+
+  const [conversation] = withMembers(db, [result.row])
+  if (result.created) deps.bus.publish({ type: 'conversation.created', conversation: conversation! })
+  return { conversation: conversation!, created: result.created }
+}
+
+/** The actor's conversations, most recently active first. */
+export function listFor(db: Db, actor: User): ConversationRecord[] {
+  const rows = db
+    .select({ conversation: conversations })
+    .from(conversationMembers)
+    .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
+    .where(eq(conversationMembers.userId, actor.id))
+    .orderBy(desc(sql`coalesce(${conversations.lastMessageAt}, ${conversations.createdAt})`), desc(conversations.id))
+    .all()
+    .map((r) => r.conversation)
+  return withMembers(db, rows)
+}
+
+/** Ids of the conversations a user belongs to (for subscribing their sockets). */
+export function idsFor(db: Db, userId: string): string[] {
+  return db
+    .select({ id: conversationMembers.conversationId })
+    .from(conversationMembers)
+    .where(eq(conversationMembers.userId, userId))
+    .all()
+    .map((r) => r.id)
+}
+
+/** The conversation, if the actor may see it: 404 when it does not exist, 403 when not a member. */
+export function requireMembership(db: Db, actor: User, conversationId: string): ConversationRow {
+  const row = db.select().from(conversations).where(eq(conversations.id, conversationId)).get()
+  if (!row) throw new NotFound('Conversation not found')
+  const member = db
+    .select({ userId: conversationMembers.userId })
+    .from(conversationMembers)
+    .where(and(eq(conversationMembers.conversationId, conversationId), eq(conversationMembers.userId, actor.id)))
+    .get()
+  if (!member) throw new Forbidden('You are not a member of this conversation')
+  return row
+}
+
+export function get(db: Db, actor: User, conversationId: string): ConversationRecord {
+  return withMembers(db, [requireMembership(db, actor, conversationId)])[0]!
+}

@@ -1,0 +1,16 @@
+import type { Database } from 'bun:sqlite'
+import type { Tokens } from './auth/tokens'
+import type { Config } from './config'
+import type { Db } from './db/client'
+import type { Logger } from './observability/logger'
+import type { Bus } from './realtime/bus'
+
+/** Everything the app is built from; main.ts makes the real ones, tests make their own. */
+export type AppDeps = {
+  config: Config
+  db: Db
+  sqlite: Database
+  tokens: Tokens
+  bus: Bus
+  logger: Logger
+}

@@ -1,0 +1,40 @@
+import { createApp } from './app'
+import { resolveJwtSecret } from './auth/secret'
+import { createTokens } from './auth/tokens'
+import { ConfigError, loadConfig } from './config'
+import { openDatabase } from './db/client'
+import { createLogger } from './observability/logger'
+import { createLocalBus } from './realtime/bus'
+
+let config
+try {
+  config = loadConfig()
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error
+  console.error(error.message)
+  process.exit(1)
+}
+
+const logger = createLogger(config.logLevel)
+const database = openDatabase(config.database.path)
+const tokens = createTokens({
+  secret: resolveJwtSecret(config, logger),
+  accessTtlSeconds: config.accessTokenTtlSeconds,
+  refreshTtlSeconds: config.refreshTokenTtlSeconds,
+})
+const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
+
+const app = createApp({ config, db: database.db, sqlite: database.sqlite, tokens, bus, logger }).listen({ port: config.port, hostname: config.host })
+logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
+
+let stopping = false
+async function shutdown(signal: string) {
+  if (stopping) return
+  stopping = true
+  logger.info({ signal }, 'shutting down')
+  await app.stop()
+  database.close()
+  process.exit(0)
+}
+process.on('SIGINT', () => void shutdown('SIGINT'))
+process.on('SIGTERM', () => void shutdown('SIGTERM'))

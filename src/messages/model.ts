@@ -1,0 +1,59 @@
+import { t } from 'elysia'
+import type { MessageRow } from '../db/schema'
+import { iso } from '../shared/time'
+
+export const MAX_CONTENT_CHARACTERS = 4000
+
+const MessageId = t.String({
+  pattern: '^[\\x21-\\x7E]{1,128}$',
+  error: 'must be 1–128 visible ASCII characters, e.g. a UUID',
+  description: "The client's idempotency key: a retry with the same key stores nothing new",
+  examples: ['0b8f5e1c-7a52-4d8e-9a0b-3f1c2d4e5f60'],
+})
+
+export const PostMessage = t.Object({
+  message_id: MessageId,
+  conversation_id: t.String({ minLength: 1, maxLength: 64 }),
+  content: t.String({ description: `1–${MAX_CONTENT_CHARACTERS} characters, not only whitespace` }),
+  sender_id: t.Optional(t.String({ description: 'If given, must be the caller' })),
+})
+export type PostMessage = typeof PostMessage.static
+
+export const Message = t.Object({
+  id: t.String(),
+  message_id: t.String(),
+  sender_id: t.String(),
+  conversation_id: t.String(),
+  content: t.String(),
+  created_at: t.String({ format: 'date-time' }),
+  seq: t.Integer({ description: 'Position in the conversation: 1, 2, 3, … in commit order' }),
+})
+export type Message = typeof Message.static
+
+export const HISTORY_DEFAULT_LIMIT = 50
+export const HISTORY_MAX_LIMIT = 200
+
+export const HistoryQuery = t.Object({
+  limit: t.Optional(
+    t.Integer({ minimum: 1, maximum: HISTORY_MAX_LIMIT, default: HISTORY_DEFAULT_LIMIT, error: `limit must be a whole number from 1 to ${HISTORY_MAX_LIMIT}` }),
+  ),
+  before: t.Optional(t.Integer({ minimum: 1, error: 'before must be a seq: a whole number from 1', description: 'Only messages with a smaller seq (page back)' })),
+  after: t.Optional(t.Integer({ minimum: 0, error: 'after must be a seq: a whole number from 0', description: 'Only messages with a larger seq (page forward, catch up)' })),
+})
+export type HistoryQuery = typeof HistoryQuery.static
+
+export const MessagePage = t.Object({
+  messages: t.Array(Message, { description: 'Oldest first' }),
+  has_more: t.Boolean({ description: 'Whether more messages lie beyond this page in the direction paged' }),
+})
+export type MessagePage = typeof MessagePage.static
+
+export const toMessage = (row: MessageRow): Message => ({
+  id: row.id,
+  message_id: row.messageId,
+  sender_id: row.senderId,
+  conversation_id: row.conversationId,
+  content: row.content,
+  created_at: iso(row.createdAt),
+  seq: row.seq,
+})

@@ -1,0 +1,32 @@
+import type { DomainEvent, EventSink } from '../shared/events'
+
+export type Listener = (event: DomainEvent) => void
+
+/**
+ * The fan-out seam. Services publish domain events after commit; every gateway (one per process)
+ * subscribes and delivers to its own sockets. In one process this is a direct call; a Redis
+ * implementation of the same interface carries events between processes.
+ */
+export interface Bus extends EventSink {
+  subscribe(listener: Listener): () => void
+}
+
+export function createLocalBus(onListenerError: (error: unknown) => void = () => {}): Bus {
+  const listeners = new Set<Listener>()
+  return {
+    publish(event) {
+      for (const listener of listeners) {
+        // The event is already committed: a failing listener must not fail the sender's request.
+        try {
+          listener(event)
+        } catch (error) {
+          onListenerError(error)
+        }
+      }
+    },
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+  }
+}

@@ -1,0 +1,180 @@
+import type { Server, ServerWebSocket } from 'bun'
+import { Elysia } from 'elysia'
+import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
+import { authenticate } from '../auth/service'
+import { conversationFor } from '../conversations/model'
+import * as conversations from '../conversations/service'
+import type { AppDeps } from '../deps'
+import * as messages from '../messages/service'
+import { DomainError, Forbidden, Unauthorized } from '../shared/errors'
+import type { DomainEvent } from '../shared/events'
+import { validator } from '../shared/validation'
+import type { User } from '../users/model'
+import { errorFrame, frame, JoinFrame } from './frames'
+import { conversationTopic } from './topics'
+
+/** Bun's per-socket limits, set deliberately rather than left at Bun's 16 MB / 120 s defaults. */
+export const WEBSOCKET_OPTIONS = {
+  maxPayloadLength: 64 * 1024,
+  backpressureLimit: 1024 * 1024,
+  // A reader that stops reading is disconnected, never silently skipped: it reconnects and
+  // catches up with ?after=<seq>.
+  closeOnBackpressureLimit: true,
+  idleTimeout: 60,
+  sendPings: true,
+  perMessageDeflate: false,
+} as const
+
+type Socket = ServerWebSocket<unknown>
+
+const checkJoin = validator(JoinFrame)
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * The credentials of an upgrade: `?token=`, then `Authorization: Bearer`, then the web UI's
+ * session cookie. A cookie is sent by the browser whatever page opened the socket, so a
+ * cookie-authenticated upgrade must come from a page of this server (same Origin).
+ */
+async function upgradeUser(deps: AppDeps, request: Request, token: string | undefined, cookieToken: string | undefined): Promise<User> {
+  const explicit = token || bearerToken(request.headers.get('authorization'))
+  if (explicit) return authenticate(deps.db, deps.tokens, explicit)
+  if (cookieToken) {
+    const origin = request.headers.get('origin')
+    if (!origin || URL.parse(origin)?.host !== request.headers.get('host')) {
+      throw new Forbidden('Cross-origin WebSocket upgrade refused')
+    }
+    return authenticate(deps.db, deps.tokens, cookieToken)
+  }
+  throw new Unauthorized('Missing token: use ?token=, an Authorization header or a session cookie', 'missing_token')
+}
+
+/**
+ * Each process's WebSocket endpoint. It keeps its own sockets by user, subscribes them to the
+ * topics of their conversations, and turns bus events into frames for them.
+ */
+export function createGateway(deps: AppDeps) {
+  const socketsByUser = new Map<string, Set<Socket>>()
+  let server: Server<unknown> | null = null
+
+  function deliver(event: DomainEvent): void {
+    if (!server) return
+    switch (event.type) {
+      case 'message.created':
+        server.publish(conversationTopic(event.message.conversation_id), frame({ type: 'message', message: event.message }))
+        return
+      case 'conversation.created': {
+        const topic = conversationTopic(event.conversation.id)
+        for (const member of event.conversation.members) {
+          const sockets = socketsByUser.get(member.id)
+          if (!sockets) continue
+          const data = frame({ type: 'conversation', conversation: conversationFor(event.conversation, member.id) })
+          for (const ws of sockets) {
+            ws.subscribe(topic)
+            ws.send(data)
+          }
+        }
+        return
+      }
+    }
+  }
+
+  const unsubscribe = deps.bus.subscribe(deliver)
+
+  function handleFrame(ws: Socket, user: User, data: Record<string, unknown>): void {
+    switch (data.type) {
+      case 'message': {
+        const { message, created } = messages.post(deps, user, data)
+        // A new message reaches this socket through its topic; a retry of a stored one is
+        // answered to this socket alone, since the others already have it.
+        if (!created) ws.send(frame({ type: 'message', message }))
+        return
+      }
+      case 'join': {
+        const { conversation_id } = checkJoin(data)
+        conversations.requireMembership(deps.db, user, conversation_id)
+        ws.subscribe(conversationTopic(conversation_id))
+        ws.send(frame({ type: 'joined', conversation_id }))
+        return
+      }
+      case 'ping':
+        ws.send(frame({ type: 'pong' }))
+        return
+      default:
+        throw new DomainError(400, 'unknown_type', `Unknown frame type ${JSON.stringify(data.type)}; expected "message", "join" or "ping"`)
+    }
+  }
+
+  const routes = new Elysia({ name: 'realtime.gateway' })
+    .resolve(async ({ request, query, cookie }) => {
+      try {
+        return { upgrade: { user: await upgradeUser(deps, request, query.token, cookie[ACCESS_COOKIE]?.value as string | undefined) } }
+      } catch (error) {
+        return { upgrade: { error: error as Error } }
+      }
+    })
+    .ws('/ws', {
+      beforeHandle({ upgrade, status }) {
+        if ('error' in upgrade) {
+          const error = upgrade.error instanceof DomainError ? upgrade.error : new Unauthorized()
+          return status(error.status as 401, error.toBody())
+        }
+      },
+      open(ws) {
+        const user = (ws.data.upgrade as { user: User }).user
+        const raw = ws.raw as Socket
+        let sockets = socketsByUser.get(user.id)
+        if (!sockets) socketsByUser.set(user.id, (sockets = new Set()))
+        // Registering and subscribing happen in one synchronous step, so a conversation created
+        // meanwhile is either in this list or announced to this socket: never lost in between.
+        sockets.add(raw)
+        for (const id of conversations.idsFor(deps.db, user.id)) raw.subscribe(conversationTopic(id))
+        raw.send(frame({ type: 'ready', user_id: user.id }))
+      },
+      message(ws, incoming) {
+        const user = (ws.data.upgrade as { user: User }).user
+        const raw = ws.raw as Socket
+        // Elysia hands over JSON already parsed when it can, and the raw string when it cannot.
+        let data: unknown = incoming
+        if (typeof incoming === 'string') {
+          try {
+            data = JSON.parse(incoming)
+          } catch {
+            raw.send(errorFrame({ code: 'invalid_json', message: 'Frame is not valid JSON' }))
+            return
+          }
+        }
+        if (!isRecord(data) || typeof data.type !== 'string') {
+          raw.send(errorFrame({ code: 'invalid_frame', message: 'A frame must be a JSON object with a string "type"' }))
+          return
+        }
+        try {
+          handleFrame(raw, user, data)
+        } catch (error) {
+          if (error instanceof DomainError) {
+            raw.send(errorFrame(error, data))
+          } else {
+            deps.logger.error({ err: error, user_id: user.id, frame_type: data.type }, 'websocket frame failed')
+            raw.send(errorFrame({ code: 'internal_error', message: 'Internal error' }, data))
+          }
+        }
+      },
+      close(ws) {
+        const user = (ws.data.upgrade as { user?: User }).user
+        if (!user) return
+        const sockets = socketsByUser.get(user.id)
+        sockets?.delete(ws.raw as Socket)
+        if (sockets?.size === 0) socketsByUser.delete(user.id)
+      },
+    })
+
+  return {
+    routes,
+    /** Called once the server listens: server.publish reaches every subscriber, the sender included. */
+    attach(listening: Server<unknown>) {
+      server = listening
+    },
+    connectedUsers: () => socketsByUser.size,
+    close: unsubscribe,
+  }
+}

@@ -1,0 +1,74 @@
+/** A field-level problem, reported with validation errors so clients can point at the input. */
+export type FieldIssue = { field: string; message: string }
+
+export type ErrorBody = { error: { code: string; message: string; details?: FieldIssue[] } }
+
+/**
+ * Every rule a service enforces fails with one of these. The HTTP layer maps `status`, the
+ * WebSocket gateway sends `code` and `message` in an error frame; neither knows the rule.
+ */
+export class DomainError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: FieldIssue[],
+  ) {
+    super(message)
+    this.name = new.target.name
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } }
+  }
+}
+
+export class BadRequest extends DomainError {
+  constructor(message: string, code = 'bad_request') {
+    super(400, code, message)
+  }
+}
+
+export class Unauthorized extends DomainError {
+  constructor(message = 'Authentication required', code = 'unauthorized') {
+    super(401, code, message)
+  }
+}
+
+export class Forbidden extends DomainError {
+  constructor(message: string) {
+    super(403, 'forbidden', message)
+  }
+}
+
+export class NotFound extends DomainError {
+  constructor(message: string) {
+    super(404, 'not_found', message)
+  }
+}
+
+export class Conflict extends DomainError {
+  constructor(message: string) {
+    super(409, 'conflict', message)
+  }
+}
+
+export class PayloadTooLarge extends DomainError {
+  constructor(message: string) {
+    super(413, 'payload_too_large', message)
+  }
+}
+
+export class Invalid extends DomainError {
+  constructor(message: string, details?: FieldIssue[]) {
+    super(422, 'validation_failed', message, details)
+  }
+
+  static field(field: string, message: string): Invalid {
+    return new Invalid(`${field}: ${message}`, [{ field, message }])
+  }
+}
+
+export function errorBody(code: string, message: string, details?: FieldIssue[]): ErrorBody {
+  return { error: { code, message, ...(details ? { details } : {}) } }
+}

@@ -1,0 +1,3 @@
+/** Timestamps are stored as epoch milliseconds and shown as ISO 8601 in UTC. */
+export const now = (): number => Date.now()
+export const iso = (epochMs: number): string => new Date(epochMs).toISOString()

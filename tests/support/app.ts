@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createApp, type App } from '../../src/app'
+import { createTokens } from '../../src/auth/tokens'
+import { loadConfig } from '../../src/config'
+import { openDatabase } from '../../src/db/client'
+import type { AppDeps } from '../../src/deps'
+import { createLogger } from '../../src/observability/logger'
+import { createLocalBus } from '../../src/realtime/bus'
+
+export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
+
+export type TestApp = {
+  app: App
+  deps: AppDeps
+  dir: string
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** A complete app on a fresh SQLite file of its own, as main.ts builds it. */
+export function testApp(env: Record<string, string> = {}): TestApp {
+  const dir = mkdtempSync(join(tmpdir(), 'pneumatic-test-'))
+  const config = loadConfig({ DATABASE_URL: `sqlite:${join(dir, 'test.db')}`, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', ...env })
+  const database = openDatabase(config.database.path)
+  const deps: AppDeps = {
+    config,
+    db: database.db,
+    sqlite: database.sqlite,
+    tokens: createTokens({ secret: TEST_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds }),
+    bus: createLocalBus((error) => {
+      throw error
+    }),
+    logger: createLogger('silent'),
+  }
+  const app = createApp(deps)
+  return {
+    app,
+    deps,
+    dir,
+    async [Symbol.asyncDispose]() {
+      if (app.server) await app.stop(true)
+      database.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Listens on a free port; returns the base URLs. */
+export function listen(app: App): { http: string; ws: string } {
+  app.listen({ port: 0, hostname: '127.0.0.1' })
+  const http = `http://127.0.0.1:${app.server!.port}`
+  return { http, ws: http.replace('http', 'ws') + '/ws' }
+}
