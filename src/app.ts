@@ -6,7 +6,7 @@ import { docsRoutes } from './docs/routes'
 import { messageRoutes } from './messages/routes'
 import { healthRoutes } from './observability/health'
 import { createGateway, WEBSOCKET_OPTIONS } from './realtime/gateway'
-import { DomainError, errorBody, type FieldIssue } from './shared/errors'
+import { BadRequest, DomainError, errorBody, PayloadTooLarge, type FieldIssue } from './shared/errors'
 import { fieldName } from './shared/validation'
 import { userRoutes } from './users/routes'
 
@@ -39,10 +39,25 @@ export function createApp(deps: AppDeps) {
         return errorBody('payload_too_large', `Request body is larger than ${MAX_BODY_BYTES} bytes`)
       }
     })
+    .onParse(async ({ request, contentType }) => {
+      // Enforce the cap on what is actually read too: a chunked body declares no length.
+      // (JSON routes still declare `parse: 'json'`: that is what OpenAPI lists as their content type.)
+      const text = await request.text()
+      if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new PayloadTooLarge(`Request body is larger than ${MAX_BODY_BYTES} bytes`)
+      if (contentType === 'application/x-www-form-urlencoded') return Object.fromEntries(new URLSearchParams(text))
+      if (!contentType.startsWith('application/json')) return text
+      try {
+        return JSON.parse(text)
+      } catch {
+        throw new BadRequest('Request body is not valid JSON', 'invalid_json')
+      }
+    })
     .onError(({ code, error, set, request }) => {
-      if (error instanceof DomainError) {
-        set.status = error.status
-        return error.toBody()
+      // Errors thrown while parsing reach here wrapped in Elysia's ParseError.
+      const domain = error instanceof DomainError ? error : (error as { cause?: unknown })?.cause
+      if (domain instanceof DomainError) {
+        set.status = domain.status
+        return domain.toBody()
       }
       switch (code) {
         case 'PARSE':

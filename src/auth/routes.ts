@@ -11,16 +11,19 @@ export const authRoutes = (deps: AppDeps) =>
     .use(authGuard(deps))
     .post('/signup', async ({ body, status }) => status(201, await auth.signup(deps.db, body)), {
       body: Signup,
+      parse: 'json',
       response: { 201: User, ...errors(400, 409, 422) },
       detail: { summary: 'Create an account', ...PUBLIC },
     })
     .post('/login', ({ body }) => auth.login(deps.db, deps.tokens, body), {
       body: Login,
+      parse: 'json',
       response: { 200: TokenPair, ...errors(400, 401, 422) },
       detail: { summary: 'Exchange username and password for tokens', ...PUBLIC },
     })
     .post('/refresh', ({ body }) => auth.refresh(deps.db, deps.tokens, body.refresh_token), {
       body: Refresh,
+      parse: 'json',
       response: { 200: TokenPair, ...errors(400, 401, 422) },
       detail: { summary: 'Exchange a refresh token for a new token pair', ...PUBLIC },
     })

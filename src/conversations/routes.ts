@@ -24,6 +24,7 @@ export const conversationRoutes = (deps: AppDeps) =>
       {
         auth: true,
         body: CreateConversation,
+        parse: 'json',
         response: { 200: Conversation, 201: Conversation, ...errors(400, 401, 422) },
         detail: {
           summary: 'Create a group, or open a 1-on-1',

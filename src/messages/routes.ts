@@ -15,6 +15,7 @@ export const messageRoutes = (deps: AppDeps) =>
     {
       auth: true,
       body: PostMessage,
+      parse: 'json',
       response: { 200: Message, 201: Message, ...errors(400, 401, 403, 404, 409, 413, 422) },
       detail: {
         summary: 'Send a message',

@@ -1,0 +1,64 @@
+import { describe, expect, test } from 'bun:test'
+import { MAX_BODY_BYTES } from '../src/app'
+import { listen, testApp } from './support/app'
+import { account, call } from './support/http'
+
+describe('errors', () => {
+  test('an unknown route is 404 in the error shape', async () => {
+    await using t = testApp()
+    const reply = await call(t.app, 'GET', '/no/such/thing')
+    expect(reply).toMatchObject({ status: 404, body: { error: { code: 'not_found', message: 'No route for GET /no/such/thing' } } })
+  })
+
+  test('a body larger than the cap is 413 in the error shape, even when it declares no length', async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const reply = await call(t.app, 'POST', '/messages', { token: alice.token, raw: 'x'.repeat(MAX_BODY_BYTES + 1) })
+    expect(reply.status).toBe(413)
+    expect(reply.body.error.code).toBe('payload_too_large')
+  })
+
+  test('over a real socket, a body that declares an oversized length is refused before it is read', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const response = await fetch(`${http}/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(200 * 1024) })
+    expect(response.status).toBe(413)
+    expect((await response.json()).error.code).toBe('payload_too_large')
+  })
+
+  test('over a real socket, 2 MB is refused with 413 and the server stays healthy', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const response = await fetch(`${http}/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) })
+    expect(response.status).toBe(413)
+    expect((await fetch(`${http}/health`)).status).toBe(200)
+  })
+
+  test('a server-side failure is a 500 with no stack trace or internals', async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    t.deps.sqlite.run('DROP TABLE conversation_members')
+    const reply = await call(t.app, 'GET', '/conversations', { token: alice.token })
+    expect(reply.status).toBe(500)
+    expect(reply.body).toEqual({ error: { code: 'internal_error', message: 'Internal server error' } })
+  })
+})
+
+describe('GET /health and GET /ready', () => {
+  test('health answers healthy', async () => {
+    await using t = testApp()
+    expect(await call(t.app, 'GET', '/health')).toMatchObject({ status: 200, body: { status: 'healthy' } })
+  })
+
+  test('ready answers ready while the database answers', async () => {
+    await using t = testApp()
+    expect(await call(t.app, 'GET', '/ready')).toMatchObject({ status: 200, body: { status: 'ready' } })
+  })
+
+  test('ready is 503 with a reason when the database is unavailable, and health stays up', async () => {
+    await using t = testApp()
+    t.deps.sqlite.close()
+    expect(await call(t.app, 'GET', '/ready')).toMatchObject({ status: 503, body: { status: 'unavailable', reason: 'database unavailable' } })
+    expect((await call(t.app, 'GET', '/health')).status).toBe(200)
+  })
+})

@@ -1,0 +1,84 @@
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, loadConfig, parseDatabaseUrl } from '../src/config'
+
+describe('loadConfig', () => {
+  test('has the documented defaults', () => {
+    expect(loadConfig({})).toEqual({
+      port: 8000,
+      host: '0.0.0.0',
+      database: { kind: 'sqlite', path: './data/pneumatic.db' },
+      dataDir: './data',
+      jwtSecret: null,
+      accessTokenTtlSeconds: 1800,
+      refreshTokenTtlSeconds: 604800,
+      rateLimitPerMinute: 60,
+      rateLimitPerHour: 1000,
+      logLevel: 'info',
+    })
+  })
+
+  test('is frozen', () => {
+    expect(Object.isFrozen(loadConfig({}))).toBe(true)
+  })
+
+  test('reads every variable', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      HOST: '127.0.0.1',
+      DATABASE_URL: 'sqlite:/var/lib/pneumatic/chat.db',
+      JWT_SECRET: 's'.repeat(32),
+      ACCESS_TOKEN_TTL_SECONDS: '60',
+      REFRESH_TOKEN_TTL_SECONDS: '3600',
+      RATE_LIMIT_PER_MINUTE: '0',
+      RATE_LIMIT_PER_HOUR: '5000',
+      LOG_LEVEL: 'DEBUG',
+    })
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '127.0.0.1',
+      database: { path: '/var/lib/pneumatic/chat.db' },
+      dataDir: '/var/lib/pneumatic',
+      jwtSecret: 's'.repeat(32),
+      accessTokenTtlSeconds: 60,
+      refreshTokenTtlSeconds: 3600,
+      rateLimitPerMinute: 0,
+      rateLimitPerHour: 5000,
+      logLevel: 'debug',
+    })
+  })
+
+  test.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['ACCESS_TOKEN_TTL_SECONDS', '1.5'],
+    ['ACCESS_TOKEN_TTL_SECONDS', '0'],
+    ['REFRESH_TOKEN_TTL_SECONDS', 'forever'],
+    ['RATE_LIMIT_PER_MINUTE', 'lots'],
+    ['RATE_LIMIT_PER_HOUR', '-5'],
+    ['LOG_LEVEL', 'loud'],
+    ['JWT_SECRET', 'too-short'],
+    ['DATABASE_URL', 'mysql://localhost/chat'],
+    ['DATABASE_URL', 'sqlite:'],
+  ])('refuses %s=%s with an error naming the variable', (variable, value) => {
+    expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError)
+    expect(() => loadConfig({ [variable]: value })).toThrow(variable)
+  })
+})
+
+describe('parseDatabaseUrl', () => {
+  test.each([
+    ['sqlite:./data/pneumatic.db', './data/pneumatic.db'],
+    ['sqlite:/abs/chat.db', '/abs/chat.db'],
+    ['sqlite:///abs/chat.db', '/abs/chat.db'],
+    ['sqlite::memory:', ':memory:'],
+    ['./relative.db', './relative.db'],
+    ['/abs/bare.db', '/abs/bare.db'],
+  ])('%s is the file %s', (url, path) => {
+    expect(parseDatabaseUrl(url)).toEqual({ kind: 'sqlite', path })
+  })
+
+  test('an in-memory database has no data directory', () => {
+    expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).dataDir).toBeNull()
+  })
+})

@@ -1,0 +1,61 @@
+import { describe, expect, test } from 'bun:test'
+import { testApp } from '../support/app'
+import { call } from '../support/http'
+
+describe('API docs', () => {
+  test('/docs is a page that loads only local assets', async () => {
+    await using t = testApp()
+    const page = await t.app.handle(new Request('http://localhost/docs'))
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toContain('text/html')
+    const html = await page.text()
+    const sources = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!)
+    expect(sources.length).toBeGreaterThanOrEqual(3)
+    for (const source of sources) {
+      expect(source).toStartWith('/docs/assets/')
+      const asset = await t.app.handle(new Request(`http://localhost${source}`))
+      expect(asset.status).toBe(200)
+      expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(100)
+    }
+  })
+
+  test('an unknown asset is 404', async () => {
+    await using t = testApp()
+    expect((await call(t.app, 'GET', '/docs/assets/..%2Fpackage.json')).status).toBe(404)
+  })
+
+  test('/docs/json describes every route with its schemas, tags and bearer auth', async () => {
+    await using t = testApp()
+    const { status, body: spec } = await call(t.app, 'GET', '/docs/json')
+    expect(status).toBe(200)
+    expect(spec.openapi).toStartWith('3.')
+    expect(spec.components.securitySchemes.bearerAuth).toEqual({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    expect(spec.security).toEqual([{ bearerAuth: [] }])
+    const operations = {
+      'post /auth/signup': 'auth',
+      'post /auth/login': 'auth',
+      'post /auth/refresh': 'auth',
+      'get /auth/me': 'auth',
+      'get /users': 'users',
+      'get /conversations': 'conversations',
+      'post /conversations': 'conversations',
+      'get /conversations/{id}/messages': 'conversations',
+      'post /messages': 'messages',
+      'get /health': 'observability',
+      'get /ready': 'observability',
+    }
+    for (const [operation, tag] of Object.entries(operations)) {
+      const [method, path] = operation.split(' ') as [string, string]
+      const op = spec.paths[path]?.[method]
+      expect(op, operation).toBeDefined()
+      expect(op.tags).toContain(tag)
+      expect(Object.keys(op.responses).length).toBeGreaterThan(0)
+    }
+    expect(spec.paths['/auth/login'].post.security).toEqual([])
+    expect(spec.paths['/auth/me'].get.security).toBeUndefined()
+    expect(spec.paths['/messages'].post.requestBody.content['application/json'].schema.required).toEqual(['message_id', 'conversation_id', 'content'])
+    expect(Object.keys(spec.paths['/messages'].post.responses)).toEqual(expect.arrayContaining(['200', '201', '403', '409', '422']))
+    const history = spec.paths['/conversations/{id}/messages'].get.parameters.map((p: { name: string }) => p.name)
+    expect(history).toEqual(expect.arrayContaining(['id', 'limit', 'before', 'after']))
+  })
+})
