@@ -29,7 +29,8 @@ function withMembers(db: Db, rows: ConversationRow[]): ConversationRecord[] {
         rows.map((r) => r.id),
       ),
     )
-    .orderBy(conversationMembers.joinedAt, users.username)
+    // Insertion order: the creator first, then the members as they were given.
+    .orderBy(sql`${conversationMembers}.rowid`)
     .all()
   const members = new Map<string, User[]>()
   for (const m of memberRows) {

@@ -105,7 +105,7 @@ export function createGateway(deps: AppDeps) {
     }
   }
 
-  const routes = new Elysia({ name: 'realtime.gateway' })
+  const routes = new Elysia()
     .resolve(async ({ request, query, cookie }) => {
       try {
         return { upgrade: { user: await upgradeUser(deps, request, query.token, cookie[ACCESS_COOKIE]?.value as string | undefined) } }
