@@ -18,11 +18,12 @@ const HARD_BODY_LIMIT = 1024 * 1024
 function validationDetails(error: Pick<ValidationError, "all" | "type">): FieldIssue[] {
   const details: FieldIssue[] = []
   for (const issue of error.all) {
-    // Elysia reports coerced query parameters with an empty path; their messages name the field.
-    const field = 'path' in issue && issue.path ? fieldName(issue.path) : error.type
+    // Elysia reports a coerced query parameter with an empty path and only its own schema, so
+    // query parameter schemas carry their name as `title`.
+    const schema = ('schema' in issue ? issue.schema : undefined) as { title?: unknown; error?: unknown } | undefined
+    const field = 'path' in issue && issue.path ? fieldName(issue.path) : typeof schema?.title === 'string' ? schema.title : error.type
     if (details.some((d) => d.field === field)) continue
-    const custom = 'schema' in issue ? (issue.schema as { error?: unknown }).error : undefined
-    const message = typeof custom === 'string' ? custom : 'summary' in issue && issue.summary ? issue.summary : issue.message
+    const message = typeof schema?.error === 'string' ? schema.error : 'summary' in issue && issue.summary ? issue.summary : issue.message
     details.push({ field, message })
   }
   return details

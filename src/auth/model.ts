@@ -6,7 +6,7 @@ export const Password = t.String({ minLength: 8, maxLength: 256, error: 'must be
 export const Signup = t.Object({
   username: Username,
   password: Password,
-  full_name: t.Optional(t.Nullable(FullName)),
+  full_name: t.Optional(FullName),
 })
 export type Signup = typeof Signup.static
 

@@ -1,7 +1,7 @@
 import type { Db } from '../db/client'
 import { Unauthorized } from '../shared/errors'
-import { validator } from '../shared/validation'
-import type { User } from '../users/model'
+import { checkMaxCharacters, validator } from '../shared/validation'
+import { MAX_FULL_NAME_CHARACTERS, type User } from '../users/model'
 import * as users from '../users/service'
 import { Login, Signup } from './model'
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords'
@@ -13,6 +13,7 @@ const checkLogin = validator(Login)
 export async function signup(db: Db, input: unknown): Promise<User> {
   const { username, password, full_name } = checkSignup(input)
   const fullName = full_name?.trim() || null
+  if (fullName) checkMaxCharacters('full_name', fullName, MAX_FULL_NAME_CHARACTERS)
   return users.create(db, { username, fullName, passwordHash: await hashPassword(password) })
 }
 

@@ -3,8 +3,12 @@ import type { User } from '../users/model'
 import { displayName } from '../users/service'
 import { iso } from '../shared/time'
 
+export const MAX_TITLE_CHARACTERS = 100
+
 export const CreateConversation = t.Object({
-  title: t.Optional(t.Nullable(t.String({ maxLength: 100, error: 'must be at most 100 characters' }))),
+  title: t.Optional(
+    t.Nullable(t.String({ description: `At most ${MAX_TITLE_CHARACTERS} characters; required for a group` }), { error: 'must be a string or null' }),
+  ),
   member_ids: t.Array(t.String({ minLength: 1, maxLength: 64 }), {
     maxItems: 500,
     error: 'must be a list of at most 500 user ids',

@@ -5,10 +5,10 @@ import { Forbidden, Invalid, NotFound } from '../shared/errors'
 import type { EventSink } from '../shared/events'
 import { newId } from '../shared/ids'
 import { now } from '../shared/time'
-import { validator } from '../shared/validation'
+import { checkMaxCharacters, validator } from '../shared/validation'
 import type { User } from '../users/model'
 import * as userService from '../users/service'
-import { CreateConversation, type ConversationRecord } from './model'
+import { CreateConversation, MAX_TITLE_CHARACTERS, type ConversationRecord } from './model'
 
 export type Deps = { db: Db; bus: EventSink }
 
@@ -58,6 +58,7 @@ export function create(deps: Deps, actor: User, input: unknown): { conversation:
   const parsed = checkCreate(input)
   const title = parsed.title?.trim() || null
   if (parsed.title != null && title === null) throw Invalid.field('title', 'must not be blank')
+  if (title !== null) checkMaxCharacters('title', title, MAX_TITLE_CHARACTERS)
   const others = [...new Set(parsed.member_ids)].filter((id) => id !== actor.id)
 
   const known = new Set(userService.byIds(db, others).map((u) => u.id))

@@ -35,10 +35,10 @@ export const HISTORY_MAX_LIMIT = 200
 
 export const HistoryQuery = t.Object({
   limit: t.Optional(
-    t.Integer({ minimum: 1, maximum: HISTORY_MAX_LIMIT, default: HISTORY_DEFAULT_LIMIT, error: `limit must be a whole number from 1 to ${HISTORY_MAX_LIMIT}` }),
+    t.Integer({ title: 'limit', minimum: 1, maximum: HISTORY_MAX_LIMIT, default: HISTORY_DEFAULT_LIMIT, error: `must be a whole number from 1 to ${HISTORY_MAX_LIMIT}` }),
   ),
-  before: t.Optional(t.Integer({ minimum: 1, error: 'before must be a seq: a whole number from 1', description: 'Only messages with a smaller seq (page back)' })),
-  after: t.Optional(t.Integer({ minimum: 0, error: 'after must be a seq: a whole number from 0', description: 'Only messages with a larger seq (page forward, catch up)' })),
+  before: t.Optional(t.Integer({ title: 'before', minimum: 1, error: 'must be a seq: a whole number from 1', description: 'Only messages with a smaller seq (page back)' })),
+  after: t.Optional(t.Integer({ title: 'after', minimum: 0, error: 'must be a seq: a whole number from 0', description: 'Only messages with a larger seq (page forward, catch up)' })),
 })
 export type HistoryQuery = typeof HistoryQuery.static
 

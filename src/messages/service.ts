@@ -6,7 +6,7 @@ import { Conflict, Forbidden, Invalid } from '../shared/errors'
 import type { EventSink } from '../shared/events'
 import { newId } from '../shared/ids'
 import { now } from '../shared/time'
-import { validator } from '../shared/validation'
+import { checkMaxCharacters, validator } from '../shared/validation'
 import type { User } from '../users/model'
 import { HISTORY_DEFAULT_LIMIT, HistoryQuery, MAX_CONTENT_CHARACTERS, PostMessage, toMessage, type Message, type MessagePage } from './model'
 
@@ -17,10 +17,7 @@ const checkHistory = validator(HistoryQuery)
 
 function checkContent(content: string): void {
   if (content.trim() === '') throw Invalid.field('content', 'must not be empty or only whitespace')
-  // Count code points, not UTF-16 units, so an emoji is one character as a person would count it.
-  let characters = 0
-  for (const _ of content) if (++characters > MAX_CONTENT_CHARACTERS) break
-  if (characters > MAX_CONTENT_CHARACTERS) throw Invalid.field('content', `must be at most ${MAX_CONTENT_CHARACTERS} characters`)
+  checkMaxCharacters('content', content, MAX_CONTENT_CHARACTERS)
 }
 
 /**

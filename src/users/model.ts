@@ -6,7 +6,11 @@ export const Username = t.String({
   examples: ['alice'],
 })
 
-export const FullName = t.String({ maxLength: 100, error: 'must be at most 100 characters', examples: ['Alice Smith'] })
+export const MAX_FULL_NAME_CHARACTERS = 100
+
+export const FullName = t.Nullable(t.String({ description: `At most ${MAX_FULL_NAME_CHARACTERS} characters`, examples: ['Alice Smith'] }), {
+  error: 'must be a string or null',
+})
 
 export const User = t.Object({
   id: t.String(),

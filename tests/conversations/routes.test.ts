@@ -1,0 +1,333 @@
+import { describe, expect, setSystemTime, test } from 'bun:test'
+import { testApp, type TestApp } from '../support/app'
+import { account, call, send, uniqueName, type Account } from '../support/http'
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+const conversationCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n FROM conversations').get() as { n: number }).n
+
+const create = (t: TestApp, who: Account, body: unknown) => call(t.app, 'POST', '/conversations', { token: who.token, body })
+
+async function threeAccounts(t: TestApp) {
+  const alice = await account(t.app, uniqueName('alice'), 'Alice Smith')
+  const bob = await account(t.app, uniqueName('bob'))
+  const carol = await account(t.app, uniqueName('carol'), 'Carol King')
+  return { alice, bob, carol }
+}
+
+describe('POST /conversations: groups', () => {
+  test('a title with members creates a group: 201, the creator first, counts and names filled in, no messages yet', async () => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    const reply = await create(t, alice, { title: 'Team', member_ids: [bob.id, carol.id] })
+    expect(reply.status).toBe(201)
+    expect(reply.body).toEqual({
+      id: expect.any(String),
+      title: 'Team',
+      members: [alice.id, bob.id, carol.id],
+      is_group: true,
+      member_count: 3,
+      display_name: 'Team',
+      created_at: expect.stringMatching(ISO),
+      last_message_at: null,
+      last_seq: 0,
+    })
+  })
+
+  test("duplicated ids and the creator's own id in member_ids count once", async () => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    const reply = await create(t, alice, { title: 'Team', member_ids: [bob.id, alice.id, carol.id, bob.id, carol.id, alice.id] })
+    expect(reply.status).toBe(201)
+    expect(reply.body).toMatchObject({ members: [alice.id, bob.id, carol.id], member_count: 3 })
+    const rows = t.deps.sqlite.query('SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?').get(reply.body.id) as { n: number }
+    expect(rows.n).toBe(3)
+  })
+
+  test('the title is trimmed', async () => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    const reply = await create(t, alice, { title: '  Team  ', member_ids: [bob.id, carol.id] })
+    expect(reply.status).toBe(201)
+    expect(reply.body).toMatchObject({ title: 'Team', display_name: 'Team' })
+  })
+
+  test('a title with exactly one other member makes a group, separate from their 1-on-1', async () => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    const direct = await create(t, alice, { member_ids: [bob.id] })
+    const group = await create(t, alice, { title: 'Just us', member_ids: [bob.id] })
+    expect(direct.status).toBe(201)
+    expect(group.status).toBe(201)
+    expect(group.body).toMatchObject({ is_group: true, title: 'Just us', display_name: 'Just us', members: [alice.id, bob.id], member_count: 2 })
+    expect(group.body.id).not.toBe(direct.body.id)
+    expect(conversationCount(t)).toBe(2)
+    // The 1-on-1 is still found as the 1-on-1, not as the group.
+    const again = await create(t, bob, { member_ids: [alice.id] })
+    expect(again).toMatchObject({ status: 200, body: { id: direct.body.id, is_group: false } })
+  })
+
+  test('the same title and members twice make two groups', async () => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    const first = await create(t, alice, { title: 'Team', member_ids: [bob.id, carol.id] })
+    const second = await create(t, alice, { title: 'Team', member_ids: [bob.id, carol.id] })
+    expect([first.status, second.status]).toEqual([201, 201])
+    expect(second.body.id).not.toBe(first.body.id)
+    expect(conversationCount(t)).toBe(2)
+  })
+})
+
+describe('POST /conversations: 1-on-1', () => {
+  test("exactly one other member and no title opens a 1-on-1 named after the other person's full name", async () => {
+    await using t = testApp()
+    const { alice, carol } = await threeAccounts(t)
+    const reply = await create(t, alice, { member_ids: [carol.id] })
+    expect(reply.status).toBe(201)
+    expect(reply.body).toEqual({
+      id: expect.any(String),
+      title: null,
+      members: [alice.id, carol.id],
+      is_group: false,
+      member_count: 2,
+      display_name: 'Carol King',
+      created_at: expect.stringMatching(ISO),
+      last_message_at: null,
+      last_seq: 0,
+    })
+  })
+
+  test('asking again, from either side, answers 200 with the same conversation, named after the other side', async () => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    const first = await create(t, alice, { member_ids: [bob.id] })
+    const again = await create(t, alice, { member_ids: [bob.id] })
+    const fromBob = await create(t, bob, { member_ids: [alice.id] })
+    const fromBobWithHimself = await create(t, bob, { member_ids: [alice.id, bob.id, alice.id], title: null })
+
+    expect(first.status).toBe(201)
+    expect(first.body.display_name).toBe(bob.username) // Bob gave no full name
+    expect(again).toMatchObject({ status: 200, body: first.body })
+    expect(fromBob.status).toBe(200)
+    expect(fromBob.body).toEqual({ ...first.body, display_name: 'Alice Smith' })
+    expect(fromBobWithHimself).toMatchObject({ status: 200, body: fromBob.body })
+    expect(conversationCount(t)).toBe(1)
+  })
+
+  test('the other side opening it first makes no difference', async () => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    const fromBob = await create(t, bob, { member_ids: [alice.id] })
+    const fromAlice = await create(t, alice, { member_ids: [bob.id] })
+    expect(fromBob.status).toBe(201)
+    expect(fromAlice.status).toBe(200)
+    expect(fromAlice.body).toEqual({ ...fromBob.body, display_name: bob.username })
+    expect(fromAlice.body.members).toEqual([bob.id, alice.id])
+  })
+
+  test('different pairs get different 1-on-1s', async () => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    const ab = await create(t, alice, { member_ids: [bob.id] })
+    const ac = await create(t, alice, { member_ids: [carol.id] })
+    const bc = await create(t, bob, { member_ids: [carol.id] })
+    expect([ab.status, ac.status, bc.status]).toEqual([201, 201, 201])
+    expect(new Set([ab.body.id, ac.body.id, bc.body.id]).size).toBe(3)
+  })
+
+  test('ten requests at once from each side make exactly one conversation, one 201, the same id everywhere', async () => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    const requests: Array<ReturnType<typeof create>> = []
+    for (let i = 0; i < 10; i++) {
+      requests.push(create(t, alice, { member_ids: [bob.id] }))
+      requests.push(create(t, bob, { member_ids: [alice.id] }))
+    }
+    const replies = await Promise.all(requests)
+
+    expect(conversationCount(t)).toBe(1)
+    expect(replies.map((r) => r.status).sort()).toEqual([...Array(19).fill(200), 201])
+    expect(new Set(replies.map((r) => r.body.id)).size).toBe(1)
+    const members = t.deps.sqlite.query('SELECT count(*) AS n FROM conversation_members').get() as { n: number }
+    expect(members.n).toBe(2)
+  })
+})
+
+describe('POST /conversations: refusals', () => {
+  test('an unknown member id is 422 naming member_ids and the id', async () => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    const ghost = '0190e8a4-0000-7000-8000-000000000000'
+    const reply = await create(t, alice, { title: 'Team', member_ids: [bob.id, ghost] })
+    expect(reply.status).toBe(422)
+    expect(reply.body).toEqual({
+      error: {
+        code: 'validation_failed',
+        message: expect.stringContaining(ghost),
+        details: [{ field: 'member_ids', message: expect.stringContaining(ghost) }],
+      },
+    })
+    expect(conversationCount(t)).toBe(0)
+  })
+
+  test('an unknown id as the only member is 422 too, not a 1-on-1 with nobody', async () => {
+    await using t = testApp()
+    const { alice } = await threeAccounts(t)
+    const reply = await create(t, alice, { member_ids: ['nobody'] })
+    expect(reply.status).toBe(422)
+    expect(reply.body.error.details).toEqual([{ field: 'member_ids', message: expect.stringContaining('nobody') }])
+    expect(conversationCount(t)).toBe(0)
+  })
+
+  test.each([
+    ['no title and no members', (_: Account) => ({ member_ids: [] })],
+    ['no title and only the creator', (me: Account) => ({ member_ids: [me.id] })],
+  ])('%s is 422 on title', async (_, body) => {
+    await using t = testApp()
+    const { alice } = await threeAccounts(t)
+    const reply = await create(t, alice, body(alice))
+    expect(reply.status).toBe(422)
+    expect(reply.body.error).toMatchObject({ code: 'validation_failed', details: [{ field: 'title', message: expect.any(String) }] })
+    expect(conversationCount(t)).toBe(0)
+  })
+
+  test('no title and two or more others is 422 on title', async () => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    const reply = await create(t, alice, { member_ids: [bob.id, carol.id] })
+    expect(reply.status).toBe(422)
+    expect(reply.body.error).toMatchObject({ code: 'validation_failed', details: [{ field: 'title', message: expect.any(String) }] })
+    expect(conversationCount(t)).toBe(0)
+  })
+
+  test.each([
+    ['a blank title', { title: '   ' }, 'title'],
+    ['a title of 101 characters', { title: 'x'.repeat(101) }, 'title'],
+    ['a number for a title', { title: 42 }, 'title'],
+  ])('%s is 422 on title', async (_, extra, field) => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    const reply = await create(t, alice, { member_ids: [bob.id, carol.id], ...extra })
+    expect(reply.status).toBe(422)
+    expect(reply.body.error.code).toBe('validation_failed')
+    expect(reply.body.error.details.map((d: { field: string }) => d.field)).toContain(field)
+    expect(conversationCount(t)).toBe(0)
+  })
+
+  test('a title of exactly 100 characters is accepted', async () => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    const reply = await create(t, alice, { title: 'x'.repeat(100), member_ids: [bob.id] })
+    expect(reply).toMatchObject({ status: 201, body: { title: 'x'.repeat(100) } })
+  })
+
+  test.each([
+    ['a string', 'someone'],
+    ['an object', { id: 'someone' }],
+    ['null', null],
+    ['a list of numbers', [1, 2]],
+  ])('member_ids as %s is 422 on member_ids', async (_, memberIds) => {
+    await using t = testApp()
+    const { alice } = await threeAccounts(t)
+    const reply = await create(t, alice, { title: 'Team', member_ids: memberIds })
+    expect(reply.status).toBe(422)
+    expect(reply.body.error.code).toBe('validation_failed')
+    expect(reply.body.error.details.map((d: { field: string }) => d.field.split('.')[0])).toContain('member_ids')
+  })
+
+  test('missing member_ids is 422', async () => {
+    await using t = testApp()
+    const { alice } = await threeAccounts(t)
+    const reply = await create(t, alice, { title: 'Team' })
+    expect(reply.status).toBe(422)
+    expect(reply.body.error.details.map((d: { field: string }) => d.field)).toContain('member_ids')
+  })
+
+  test('without a token is 401 and creates nothing', async () => {
+    await using t = testApp()
+    const { bob } = await threeAccounts(t)
+    const reply = await call(t.app, 'POST', '/conversations', { body: { member_ids: [bob.id] } })
+    expect(reply.status).toBe(401)
+    expect(reply.body.error.code).toBe('missing_token')
+    expect(conversationCount(t)).toBe(0)
+  })
+
+  test('malformed JSON is 400 in the error shape', async () => {
+    await using t = testApp()
+    const { alice } = await threeAccounts(t)
+    const reply = await call(t.app, 'POST', '/conversations', { token: alice.token, raw: '{"member_ids": [' })
+    expect(reply.status).toBe(400)
+    expect(reply.body).toEqual({ error: { code: 'invalid_json', message: expect.any(String) } })
+  })
+})
+
+describe('GET /conversations', () => {
+  test("lists only the caller's conversations, with members and member_count, as each caller sees them", async () => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    const team = (await create(t, alice, { title: 'Team', member_ids: [bob.id, carol.id] })).body
+    const aliceBob = (await create(t, alice, { member_ids: [bob.id] })).body
+    const bobCarol = (await create(t, bob, { member_ids: [carol.id] })).body
+
+    const forAlice = await call(t.app, 'GET', '/conversations', { token: alice.token })
+    expect(forAlice.status).toBe(200)
+    const ids = forAlice.body.conversations.map((c: { id: string }) => c.id)
+    expect(ids.sort()).toEqual([team.id, aliceBob.id].sort())
+    expect(ids).not.toContain(bobCarol.id)
+    const byId = new Map(forAlice.body.conversations.map((c: { id: string }) => [c.id, c]))
+    expect(byId.get(team.id)).toEqual(team)
+    expect(byId.get(aliceBob.id)).toEqual(aliceBob)
+
+    const forCarol = await call(t.app, 'GET', '/conversations', { token: carol.token })
+    const carolsView = new Map(forCarol.body.conversations.map((c: { id: string }) => [c.id, c]))
+    expect([...carolsView.keys()].sort()).toEqual([team.id, bobCarol.id].sort())
+    expect(carolsView.get(bobCarol.id)).toEqual({ ...bobCarol, display_name: bob.username })
+  })
+
+  test('someone in no conversation gets an empty list', async () => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    await create(t, alice, { member_ids: [bob.id] })
+    expect(await call(t.app, 'GET', '/conversations', { token: carol.token })).toMatchObject({ status: 200, body: { conversations: [] } })
+  })
+
+  test('most recently active first: a new message moves an older conversation above a newer one', async () => {
+    await using t = testApp()
+    const { alice, bob, carol } = await threeAccounts(t)
+    // A controlled clock, so the order does not depend on two steps landing in different milliseconds.
+    const start = Date.now()
+    try {
+      setSystemTime(start + 1_000)
+      const older = (await create(t, alice, { title: 'Older', member_ids: [bob.id] })).body
+      setSystemTime(start + 2_000)
+      const middle = (await create(t, alice, { member_ids: [carol.id] })).body
+      setSystemTime(start + 3_000)
+      const newer = (await create(t, alice, { title: 'Newer', member_ids: [bob.id, carol.id] })).body
+
+      const before = await call(t.app, 'GET', '/conversations', { token: alice.token })
+      expect(before.body.conversations.map((c: { id: string }) => c.id)).toEqual([newer.id, middle.id, older.id])
+
+      setSystemTime(start + 4_000)
+      const sent = await send(t.app, bob, older.id, 'bump')
+      expect(sent.status).toBe(201)
+
+      const after = await call(t.app, 'GET', '/conversations', { token: alice.token })
+      expect(after.body.conversations.map((c: { id: string }) => c.id)).toEqual([older.id, newer.id, middle.id])
+      expect(after.body.conversations[0]).toEqual({
+        ...older,
+        last_seq: 1,
+        last_message_at: new Date(start + 4_000).toISOString(),
+      })
+      expect(after.body.conversations[0].last_message_at).toBe(sent.body.created_at)
+    } finally {
+      setSystemTime()
+    }
+  })
+
+  test('without a token is 401', async () => {
+    await using t = testApp()
+    const reply = await call(t.app, 'GET', '/conversations')
+    expect(reply.status).toBe(401)
+    expect(reply.body.error.code).toBe('missing_token')
+  })
+})

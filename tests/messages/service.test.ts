@@ -1,0 +1,251 @@
+import { describe, expect, test } from 'bun:test'
+import * as conversations from '../../src/conversations/service'
+import * as messages from '../../src/messages/service'
+import { DomainError } from '../../src/shared/errors'
+import type { DomainEvent } from '../../src/shared/events'
+import type { User } from '../../src/users/model'
+import * as users from '../../src/users/service'
+import { testApp, type TestApp } from '../support/app'
+import { uniqueName } from '../support/http'
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+/** A stored user, straight through the users service (no password hashing: these tests never log in). */
+const user = (t: TestApp): User => users.create(t.deps.db, { username: uniqueName(), fullName: null, passwordHash: 'not-a-real-hash' })
+
+/** The error `fn` throws; fails the test when it throws nothing or something that is not a DomainError. */
+function thrown(fn: () => unknown): DomainError {
+  try {
+    fn()
+  } catch (error) {
+    if (error instanceof DomainError) return error
+    throw error
+  }
+  throw new Error('expected a DomainError, nothing was thrown')
+}
+
+const brief = (e: DomainError) => ({ status: e.status, code: e.code, fields: e.details?.map((d) => d.field) })
+
+function events(t: TestApp): DomainEvent[] {
+  const seen: DomainEvent[] = []
+  t.deps.bus.subscribe((e) => seen.push(e))
+  return seen
+}
+
+const messageCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+
+/** Alice and Bob share a 1-on-1; Carol is not in it. */
+function setup(t: TestApp) {
+  const alice = user(t)
+  const bob = user(t)
+  const carol = user(t)
+  const direct = conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation
+  return { alice, bob, carol, direct }
+}
+
+describe('messages.post', () => {
+  test('stores, numbers and returns the message with created true', async () => {
+    await using t = testApp()
+    const { alice, direct } = setup(t)
+    const result = messages.post(t.deps, alice, { message_id: 'k1', conversation_id: direct.id, content: 'hello' })
+    expect(result).toEqual({
+      created: true,
+      message: { id: expect.any(String), message_id: 'k1', sender_id: alice.id, conversation_id: direct.id, content: 'hello', created_at: expect.stringMatching(ISO), seq: 1 },
+    })
+    const stored = t.deps.sqlite.query('SELECT id, seq, sender_id, message_id, content, created_at FROM messages').all()
+    expect(stored).toEqual([
+      { id: result.message.id, seq: 1, sender_id: alice.id, message_id: 'k1', content: 'hello', created_at: Date.parse(result.message.created_at) },
+    ])
+  })
+
+  test("moves the conversation's last_seq and last_message_at", async () => {
+    await using t = testApp()
+    const { alice, bob, direct } = setup(t)
+    messages.post(t.deps, alice, { message_id: 'a', conversation_id: direct.id, content: 'one' })
+    const { message } = messages.post(t.deps, bob, { message_id: 'b', conversation_id: direct.id, content: 'two' })
+    expect(conversations.get(t.deps.db, alice, direct.id)).toEqual({ ...direct, lastSeq: 2, lastMessageAt: Date.parse(message.created_at) })
+  })
+
+  test('seq is 1, 2, 3 per conversation, independent across conversations', async () => {
+    await using t = testApp()
+    const { alice, bob, carol, direct } = setup(t)
+    const group = conversations.create(t.deps, carol, { title: 'G', member_ids: [alice.id] }).conversation
+    const post = (who: User, conversationId: string, key: string) => messages.post(t.deps, who, { message_id: key, conversation_id: conversationId, content: key }).message.seq
+    expect([post(alice, direct.id, '1'), post(alice, group.id, '2'), post(bob, direct.id, '3'), post(carol, group.id, '4'), post(alice, direct.id, '5')]).toEqual([
+      1, 1, 2, 2, 3,
+    ])
+  })
+
+  test('announces each stored message once, and nothing for a retry or a refusal', async () => {
+    await using t = testApp()
+    const { alice, carol, direct } = setup(t)
+    const seen = events(t)
+    const input = { message_id: 'k', conversation_id: direct.id, content: 'hi' }
+    const { message } = messages.post(t.deps, alice, input)
+    messages.post(t.deps, alice, input)
+    thrown(() => messages.post(t.deps, alice, { ...input, content: 'other' }))
+    thrown(() => messages.post(t.deps, carol, { ...input, message_id: 'c' }))
+    expect(seen).toEqual([{ type: 'message.created', message }])
+  })
+
+  test('a retry with the same message_id returns the stored message with created false', async () => {
+    await using t = testApp()
+    const { alice, direct } = setup(t)
+    const input = { message_id: 'k', conversation_id: direct.id, content: 'hi' }
+    const first = messages.post(t.deps, alice, input)
+    const retry = messages.post(t.deps, alice, { ...input, sender_id: alice.id })
+    expect(retry).toEqual({ created: false, message: first.message })
+    expect(messageCount(t)).toBe(1)
+    expect(conversations.get(t.deps.db, alice, direct.id).lastSeq).toBe(1)
+  })
+
+  test('the same message_id from another sender is its own message', async () => {
+    await using t = testApp()
+    const { alice, bob, direct } = setup(t)
+    const input = { message_id: 'k', conversation_id: direct.id, content: 'hi' }
+    const fromAlice = messages.post(t.deps, alice, input)
+    const fromBob = messages.post(t.deps, bob, input)
+    expect(fromBob.created).toBe(true)
+    expect(fromBob.message).toMatchObject({ sender_id: bob.id, seq: 2 })
+    expect(fromBob.message.id).not.toBe(fromAlice.message.id)
+  })
+
+  test('reusing a message_id for other content or another conversation is 409, and a refusal uses up no seq', async () => {
+    await using t = testApp()
+    const { alice, bob, direct } = setup(t)
+    const group = conversations.create(t.deps, alice, { title: 'G', member_ids: [bob.id] }).conversation
+    messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi' })
+    expect(brief(thrown(() => messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi!' })))).toEqual({
+      status: 409,
+      code: 'conflict',
+      fields: undefined,
+    })
+    expect(brief(thrown(() => messages.post(t.deps, alice, { message_id: 'k', conversation_id: group.id, content: 'hi' })))).toEqual({
+      status: 409,
+      code: 'conflict',
+      fields: undefined,
+    })
+    expect(messages.post(t.deps, alice, { message_id: 'k2', conversation_id: direct.id, content: 'next' }).message.seq).toBe(2)
+    expect(messages.post(t.deps, alice, { message_id: 'k3', conversation_id: group.id, content: 'first' }).message.seq).toBe(1)
+  })
+
+  test("sender_id naming someone else is 403, even someone in the conversation", async () => {
+    await using t = testApp()
+    const { alice, bob, direct } = setup(t)
+    const error = thrown(() => messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi', sender_id: bob.id }))
+    expect(brief(error)).toEqual({ status: 403, code: 'forbidden', fields: undefined })
+    expect(messageCount(t)).toBe(0)
+  })
+
+  test('a non-member is 403, an unknown conversation 404, and neither stores anything', async () => {
+    await using t = testApp()
+    const { carol, direct } = setup(t)
+    expect(brief(thrown(() => messages.post(t.deps, carol, { message_id: 'k', conversation_id: direct.id, content: 'hi' })))).toEqual({
+      status: 403,
+      code: 'forbidden',
+      fields: undefined,
+    })
+    expect(brief(thrown(() => messages.post(t.deps, carol, { message_id: 'k', conversation_id: 'nope', content: 'hi' })))).toEqual({
+      status: 404,
+      code: 'not_found',
+      fields: undefined,
+    })
+    expect(messageCount(t)).toBe(0)
+  })
+
+  test.each([
+    ['empty content', { content: '' }, 'content'],
+    ['whitespace-only content', { content: '\n \t\u00A0\u3000' }, 'content'],
+    ['4001 characters', { content: 'x'.repeat(4001) }, 'content'],
+    ['4001 emoji', { content: '😀'.repeat(4001) }, 'content'],
+    ['content not a string', { content: 42 }, 'content'],
+    ['an empty message_id', { message_id: '' }, 'message_id'],
+    ['a 129-character message_id', { message_id: 'm'.repeat(129) }, 'message_id'],
+    ['a message_id with a space', { message_id: 'a b' }, 'message_id'],
+    ['an empty conversation_id', { conversation_id: '' }, 'conversation_id'],
+  ])('%s is 422 on the field', async (_, change, field) => {
+    await using t = testApp()
+    const { alice, direct } = setup(t)
+    const error = thrown(() => messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'fine', ...change }))
+    expect(brief(error)).toEqual({ status: 422, code: 'validation_failed', fields: [field] })
+    expect(messageCount(t)).toBe(0)
+  })
+
+  test('4000 characters count code points: 4000 emoji and 4000 ASCII are both accepted', async () => {
+    await using t = testApp()
+    const { alice, direct } = setup(t)
+    const emoji = messages.post(t.deps, alice, { message_id: 'e', conversation_id: direct.id, content: '😀'.repeat(4000) })
+    const ascii = messages.post(t.deps, alice, { message_id: 'a', conversation_id: direct.id, content: 'a'.repeat(4000) })
+    expect([emoji.message.content.length, ascii.message.content.length]).toEqual([8000, 4000])
+  })
+
+  test('content is stored exactly as given', async () => {
+    await using t = testApp()
+    const { alice, bob, direct } = setup(t)
+    const content = '\u202Eevil\u202C e\u0301 \u0000 😀 \n\r\n  '
+    messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content })
+    expect(messages.history(t.deps.db, bob, direct.id, {}).messages.map((m) => m.content)).toEqual([content])
+  })
+})
+
+describe('messages.history', () => {
+  function seeded(t: TestApp, count: number) {
+    const s = setup(t)
+    for (let i = 1; i <= count; i++) messages.post(t.deps, i % 2 ? s.alice : s.bob, { message_id: `m${i}`, conversation_id: s.direct.id, content: `message ${i}` })
+    return s
+  }
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+  const page = (t: TestApp, actor: User, id: string, query: unknown) => {
+    const { messages: list, has_more } = messages.history(t.deps.db, actor, id, query)
+    return { seqs: list.map((m) => m.seq), has_more }
+  }
+
+  test('without a query: the newest 50, oldest first', async () => {
+    await using t = testApp()
+    const { alice, direct } = seeded(t, 60)
+    expect(page(t, alice, direct.id, {})).toEqual({ seqs: range(11, 60), has_more: true })
+  })
+
+  test('limit, before and after page as documented', async () => {
+    await using t = testApp()
+    const { alice, direct } = seeded(t, 60)
+    expect(page(t, alice, direct.id, { limit: 5 })).toEqual({ seqs: range(56, 60), has_more: true })
+    expect(page(t, alice, direct.id, { limit: 5, before: 6 })).toEqual({ seqs: range(1, 5), has_more: false })
+    expect(page(t, alice, direct.id, { limit: 5, before: 7 })).toEqual({ seqs: range(2, 6), has_more: true })
+    expect(page(t, alice, direct.id, { limit: 5, after: 0 })).toEqual({ seqs: range(1, 5), has_more: true })
+    expect(page(t, alice, direct.id, { limit: 5, after: 55 })).toEqual({ seqs: range(56, 60), has_more: false })
+    expect(page(t, alice, direct.id, { limit: 5, after: 54 })).toEqual({ seqs: range(55, 59), has_more: true })
+    expect(page(t, alice, direct.id, { after: 20, before: 31 })).toEqual({ seqs: range(21, 30), has_more: false })
+    expect(page(t, alice, direct.id, { limit: 3, after: 20, before: 31 })).toEqual({ seqs: range(21, 23), has_more: true })
+  })
+
+  test('the messages are whole and in seq order', async () => {
+    await using t = testApp()
+    const { alice, bob, direct } = seeded(t, 2)
+    const { messages: list } = messages.history(t.deps.db, bob, direct.id, {})
+    expect(list).toEqual([
+      { id: expect.any(String), message_id: 'm1', sender_id: alice.id, conversation_id: direct.id, content: 'message 1', created_at: expect.stringMatching(ISO), seq: 1 },
+      { id: expect.any(String), message_id: 'm2', sender_id: bob.id, conversation_id: direct.id, content: 'message 2', created_at: expect.stringMatching(ISO), seq: 2 },
+    ])
+  })
+
+  test.each([
+    ['limit 0', { limit: 0 }, 'limit'],
+    ['limit 201', { limit: 201 }, 'limit'],
+    ['limit 1.5', { limit: 1.5 }, 'limit'],
+    ['limit as text', { limit: 'abc' }, 'limit'],
+    ['before 0', { before: 0 }, 'before'],
+    ['after -1', { after: -1 }, 'after'],
+  ])('%s is 422 on the field', async (_, query, field) => {
+    await using t = testApp()
+    const { alice, direct } = seeded(t, 1)
+    expect(brief(thrown(() => messages.history(t.deps.db, alice, direct.id, query)))).toEqual({ status: 422, code: 'validation_failed', fields: [field] })
+  })
+
+  test('a non-member is 403 and an unknown conversation 404', async () => {
+    await using t = testApp()
+    const { alice, carol, direct } = seeded(t, 1)
+    expect(brief(thrown(() => messages.history(t.deps.db, carol, direct.id, {})))).toEqual({ status: 403, code: 'forbidden', fields: undefined })
+    expect(brief(thrown(() => messages.history(t.deps.db, alice, 'nope', {})))).toEqual({ status: 404, code: 'not_found', fields: undefined })
+  })
+})
