@@ -1,33 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'
 import * as messages from '../../src/messages/service'
-import { DomainError } from '../../src/shared/errors'
-import type { DomainEvent } from '../../src/shared/events'
 import type { User } from '../../src/users/model'
-import * as users from '../../src/users/service'
 import { testApp, type TestApp } from '../support/app'
-import { uniqueName } from '../support/http'
-
-/** A stored user, straight through the users service (no password hashing: these tests never log in). */
-const user = (t: TestApp, fullName: string | null = null, username = uniqueName()): User =>
-  users.create(t.deps.db, { username, fullName, passwordHash: 'not-a-real-hash' })
-
-/** The error `fn` throws; fails the test when it throws nothing. */
-function thrown(fn: () => unknown): DomainError {
-  try {
-    fn()
-  } catch (error) {
-    if (error instanceof DomainError) return error
-    throw error
-  }
-  throw new Error('expected a DomainError, nothing was thrown')
-}
-
-function events(t: TestApp): DomainEvent[] {
-  const seen: DomainEvent[] = []
-  t.deps.bus.subscribe((e) => seen.push(e))
-  return seen
-}
+import { events, thrown, user } from '../support/services'
 
 const count = (t: TestApp, table: 'conversations' | 'conversation_members') => (t.deps.sqlite.query(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n
 

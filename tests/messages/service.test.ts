@@ -1,36 +1,14 @@
 import { describe, expect, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'
 import * as messages from '../../src/messages/service'
-import { DomainError } from '../../src/shared/errors'
-import type { DomainEvent } from '../../src/shared/events'
+import type { DomainError } from '../../src/shared/errors'
 import type { User } from '../../src/users/model'
-import * as users from '../../src/users/service'
 import { testApp, type TestApp } from '../support/app'
-import { uniqueName } from '../support/http'
+import { events, thrown, user } from '../support/services'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
-/** A stored user, straight through the users service (no password hashing: these tests never log in). */
-const user = (t: TestApp): User => users.create(t.deps.db, { username: uniqueName(), fullName: null, passwordHash: 'not-a-real-hash' })
-
-/** The error `fn` throws; fails the test when it throws nothing or something that is not a DomainError. */
-function thrown(fn: () => unknown): DomainError {
-  try {
-    fn()
-  } catch (error) {
-    if (error instanceof DomainError) return error
-    throw error
-  }
-  throw new Error('expected a DomainError, nothing was thrown')
-}
-
 const brief = (e: DomainError) => ({ status: e.status, code: e.code, fields: e.details?.map((d) => d.field) })
-
-function events(t: TestApp): DomainEvent[] {
-  const seen: DomainEvent[] = []
-  t.deps.bus.subscribe((e) => seen.push(e))
-  return seen
-}
 
 const messageCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
 

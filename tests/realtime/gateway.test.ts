@@ -26,6 +26,15 @@ const messageCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n 
 
 const messagesIn = (frames: Frame[]) => frames.filter((f) => f.type === 'message')
 
+/** Listens, signs up Alice and Bob, and opens their 1-on-1. */
+async function twoPeople(t: TestApp) {
+  const { ws } = listen(t.app)
+  const alice = await account(t.app)
+  const bob = await account(t.app)
+  const direct = await conversation(t.app, alice, [bob])
+  return { ws, alice, bob, direct }
+}
+
 describe('/ws message delivery', () => {
   test('a message sent over one socket reaches every device of both people in a 1-on-1, the sending socket included, as the same frame', async () => {
     await using t = testApp()
@@ -238,10 +247,7 @@ describe('/ws conversation discovery', () => {
 describe('/ws join', () => {
   test('a member who joins is answered with joined, and still gets each message once', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, bob, direct } = await twoPeople(t)
     using bobSocket = await connect(ws, bob)
 
     bobSocket.send({ type: 'join', conversation_id: direct.id })
@@ -296,10 +302,7 @@ describe('/ws join', () => {
 describe('/ws idempotent retries', () => {
   test('a sequential retry stores nothing new, is answered to the sender alone with the stored message, and others see one frame', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, bob, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     using aliceOther = await connect(ws, alice)
     using bobSocket = await connect(ws, bob)
@@ -321,10 +324,7 @@ describe('/ws idempotent retries', () => {
 
   test('the same frame fired five times from each of two sockets at once is stored once', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, bob, direct } = await twoPeople(t)
     using first = await connect(ws, alice)
     using second = await connect(ws, alice)
     using bobSocket = await connect(ws, bob)
@@ -353,10 +353,7 @@ describe('/ws idempotent retries', () => {
 
   test('a retry over the socket of a message first sent by REST returns the same stored message, and the other way round', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, bob, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     using bobSocket = await connect(ws, bob)
 
@@ -381,10 +378,7 @@ describe('/ws idempotent retries', () => {
 
   test('the same message_id from two different people is two messages', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, bob, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     using bobSocket = await connect(ws, bob)
 
@@ -433,10 +427,7 @@ describe('/ws idempotent retries', () => {
   // match what was stored: such text is refused up front, the same way every time.
   test('a message containing a lone surrogate is refused as invalid, and its retry the same way, never as a conflict', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     const frame = messageFrame(direct.id, 'broken \uD800 half', 'lone-surrogate')
 
@@ -546,10 +537,7 @@ describe('/ws bad frames', () => {
   // the services validate with a private copy, so a frame's "type" is never reported.
   test('validation details of a message frame name only the faulty fields, even after a REST message', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, direct } = await twoPeople(t)
     using socket = await connect(ws, alice)
     expect((await send(t.app, alice, direct.id, 'first by REST')).status).toBe(201)
     await socket.nextMessage()
@@ -579,10 +567,7 @@ describe('/ws bad frames', () => {
 
   test('a frame without a type still echoes its message_id', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, direct } = await twoPeople(t)
     using socket = await connect(ws, alice)
 
     socket.send({ message_id: 'untyped', conversation_id: direct.id, content: 'hi' })
@@ -591,10 +576,7 @@ describe('/ws bad frames', () => {
 
   test('content of exactly 4000 four-byte emoji is accepted and round-trips byte for byte; 4001 is refused', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, bob, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     using bobSocket = await connect(ws, bob)
     const content = '😀'.repeat(4000)
@@ -618,10 +600,7 @@ describe('/ws bad frames', () => {
 
   test('a frame over 64 KiB closes the socket with 1009, and one of exactly 64 KiB is answered', async () => {
     await using t = testApp()
-    const { ws } = listen(t.app)
-    const alice = await account(t.app)
-    const bob = await account(t.app)
-    const direct = await conversation(t.app, alice, [bob])
+    const { ws, alice, direct } = await twoPeople(t)
     using socket = await connect(ws, alice)
 
     const frameOf = (bytes: number) => {
