@@ -8,6 +8,9 @@ import { healthRoutes } from './observability/health'
 import { createGateway, WEBSOCKET_OPTIONS } from './realtime/gateway'
 import { BadRequest, DomainError, errorBody, PayloadTooLarge, type FieldIssue } from './shared/errors'
 import { fieldName } from './shared/validation'
+import { uiRoutes } from './ui/routes'
+import { BASE_SECURITY_HEADERS } from './ui/security'
+import { staticRoutes } from './ui/static'
 import { userRoutes } from './users/routes'
 
 /** Request bodies above this are refused with 413; messages are at most 4000 characters. */
@@ -33,6 +36,7 @@ export function createApp(deps: AppDeps) {
   const gateway = createGateway(deps)
   const app = new Elysia({ websocket: WEBSOCKET_OPTIONS, serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
     .onRequest(({ request, set }) => {
+      Object.assign(set.headers, BASE_SECURITY_HEADERS)
       // Refuse a declared oversized body before reading it (Bun's own cap answers chunked ones).
       const length = Number(request.headers.get('content-length') ?? 0)
       if (length > MAX_BODY_BYTES) {
@@ -41,6 +45,10 @@ export function createApp(deps: AppDeps) {
       }
     })
     .onParse(async ({ request, contentType }) => {
+      // The web UI's forms, when htmx sends them as multipart: text fields only.
+      if (contentType.startsWith('multipart/form-data')) {
+        return Object.fromEntries([...(await request.formData())].filter(([, v]) => typeof v === 'string'))
+      }
       // Enforce the cap on what is actually read too: a chunked body declares no length.
       // (JSON routes still declare `parse: 'json'`: that is what OpenAPI lists as their content type.)
       const text = await request.text()
@@ -84,6 +92,8 @@ export function createApp(deps: AppDeps) {
     .use(conversationRoutes(deps))
     .use(messageRoutes(deps))
     .use(gateway.routes)
+    .use(staticRoutes())
+    .use(uiRoutes(deps))
     .onStart(({ server }) => {
       if (server) gateway.attach(server)
     })

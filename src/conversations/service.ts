@@ -137,6 +137,12 @@ export function requireMembership(db: Db, actor: User, conversationId: string): 
   return row
 }
 
+/** A conversation with its members, for delivery; callers decide who may see it. */
+export function recordById(db: Db, conversationId: string): ConversationRecord | undefined {
+  const row = db.select().from(conversations).where(eq(conversations.id, conversationId)).get()
+  return row && withMembers(db, [row])[0]
+}
+
 export function get(db: Db, actor: User, conversationId: string): ConversationRecord {
   return withMembers(db, [requireMembership(db, actor, conversationId)])[0]!
 }

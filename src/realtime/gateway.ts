@@ -1,17 +1,21 @@
 import type { Server, ServerWebSocket } from 'bun'
-import { Elysia } from 'elysia'
+import { Elysia, type Cookie } from 'elysia'
+import { livePush } from '../../views/chat'
 import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
 import { authenticate } from '../auth/service'
 import { conversationFor } from '../conversations/model'
 import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
+import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
+import { isHttps } from '../ui/security'
+import { REFRESH_COOKIE, sessionUser } from '../ui/session'
 import { DomainError, Forbidden, Unauthorized } from '../shared/errors'
 import type { DomainEvent } from '../shared/events'
 import { validator } from '../shared/validation'
 import type { User } from '../users/model'
 import { errorFrame, frame, JoinFrame } from './frames'
-import { conversationTopic } from './topics'
+import { conversationTopic, userHtmlTopic } from './topics'
 
 /** Bun's per-socket limits, set deliberately rather than left at Bun's 16 MB / 120 s defaults. */
 export const WEBSOCKET_OPTIONS = {
@@ -36,32 +40,52 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
  * session cookie. A cookie is sent by the browser whatever page opened the socket, so a
  * cookie-authenticated upgrade must come from a page of this server (same Origin).
  */
-async function upgradeUser(deps: AppDeps, request: Request, token: string | undefined, cookieToken: string | undefined): Promise<User> {
+async function upgradeUser(deps: AppDeps, request: Request, token: string | undefined, cookie: Record<string, Cookie<unknown>>): Promise<User> {
   const explicit = token || bearerToken(request.headers.get('authorization'))
   if (explicit) return authenticate(deps.db, deps.tokens, explicit)
-  if (cookieToken) {
+  if (cookie[ACCESS_COOKIE]?.value || cookie[REFRESH_COOKIE]?.value) {
     const origin = request.headers.get('origin')
     if (!origin || URL.parse(origin)?.host !== request.headers.get('host')) {
       throw new Forbidden('Cross-origin WebSocket upgrade refused')
     }
-    return authenticate(deps.db, deps.tokens, cookieToken)
+    const user = await sessionUser(deps, cookie, isHttps(request))
+    if (user) return user
+    throw new Unauthorized('Session expired: sign in again', 'invalid_token')
   }
   throw new Unauthorized('Missing token: use ?token=, an Authorization header or a session cookie', 'missing_token')
 }
+
+/** JSON frames for API clients; rendered HTML pushes for the web UI (`?format=html`). */
+type Format = 'json' | 'html'
+type Upgrade = { user: User; format: Format }
 
 /**
  * Each process's WebSocket endpoint. It keeps its own sockets by user, subscribes them to the
  * topics of their conversations, and turns bus events into frames for them.
  */
 export function createGateway(deps: AppDeps) {
+  // JSON sockets by user, to subscribe them to conversations created while they are open. UI
+  // sockets listen on one topic per user instead, so new conversations need nothing from them.
   const socketsByUser = new Map<string, Set<Socket>>()
+  let htmlSockets = 0
   let server: Server<unknown> | null = null
+
+  /** Each member's UI pages get the push rendered for them (a 1-on-1 is named differently per side). */
+  function pushHtml(listening: Server<unknown>, message: Message): void {
+    const record = conversations.recordById(deps.db, message.conversation_id)
+    if (!record) return
+    for (const member of record.members) {
+      const topic = userHtmlTopic(member.id)
+      if (listening.subscriberCount(topic) > 0) listening.publish(topic, livePush(record, message, member.id))
+    }
+  }
 
   function deliver(event: DomainEvent): void {
     if (!server) return
     switch (event.type) {
       case 'message.created':
         server.publish(conversationTopic(event.message.conversation_id), frame({ type: 'message', message: event.message }))
+        if (htmlSockets > 0) pushHtml(server, event.message)
         return
       case 'conversation.created': {
         const topic = conversationTopic(event.conversation.id)
@@ -137,7 +161,8 @@ export function createGateway(deps: AppDeps) {
   const routes = new Elysia()
     .resolve(async ({ request, query, cookie }) => {
       try {
-        return { upgrade: { user: await upgradeUser(deps, request, query.token, cookie[ACCESS_COOKIE]?.value as string | undefined) } }
+        const format: Format = query.format === 'html' ? 'html' : 'json'
+        return { upgrade: { user: await upgradeUser(deps, request, query.token, cookie), format } satisfies Upgrade }
       } catch (error) {
         return { upgrade: { error: error as Error } }
       }
@@ -150,14 +175,19 @@ export function createGateway(deps: AppDeps) {
         }
       },
       open(ws) {
-        const user = (ws.data.upgrade as { user: User }).user
+        const { user, format } = ws.data.upgrade as Upgrade
         const raw = ws.raw as Socket
-        let sockets = socketsByUser.get(user.id)
-        if (!sockets) socketsByUser.set(user.id, (sockets = new Set()))
-        // Registering and subscribing happen in one synchronous step, so a conversation created
-        // meanwhile is either in this list or announced to this socket: never lost in between.
-        sockets.add(raw)
-        for (const id of conversations.idsFor(deps.db, user.id)) raw.subscribe(conversationTopic(id))
+        if (format === 'html') {
+          htmlSockets++
+          raw.subscribe(userHtmlTopic(user.id))
+        } else {
+          let sockets = socketsByUser.get(user.id)
+          if (!sockets) socketsByUser.set(user.id, (sockets = new Set()))
+          // Registering and subscribing happen in one synchronous step, so a conversation created
+          // meanwhile is either in this list or announced to this socket: never lost in between.
+          sockets.add(raw)
+          for (const id of conversations.idsFor(deps.db, user.id)) raw.subscribe(conversationTopic(id))
+        }
         // Take frames raw. Elysia's own parser would first turn '"text"', '42' or 'true' into values,
         // so a JSON string holding a frame would be decoded twice and run. Elysia's Bun handler
         // delivers each frame to data.message; the gateway tests fail if that ever changes.
@@ -165,8 +195,12 @@ export function createGateway(deps: AppDeps) {
         raw.send(frame({ type: 'ready', user_id: user.id }))
       },
       close(ws) {
-        const user = (ws.data.upgrade as { user?: User }).user
+        const { user, format } = ws.data.upgrade as Partial<Upgrade>
         if (!user) return
+        if (format === 'html') {
+          htmlSockets--
+          return
+        }
         const sockets = socketsByUser.get(user.id)
         sockets?.delete(ws.raw as Socket)
         if (sockets?.size === 0) socketsByUser.delete(user.id)

@@ -51,6 +51,20 @@ export function byIds(db: Db, ids: readonly string[]): User[] {
   return db.select({ id: users.id, username: users.username, fullName: users.fullName }).from(users).where(inArray(users.id, [...ids])).all().map(toUser)
 }
 
+/** Users by username (any case), and the names that match nobody. */
+export function byUsernames(db: Db, usernames: readonly string[]): { found: User[]; unknown: string[] } {
+  const wanted = [...new Set(usernames.map((u) => u.toLowerCase()))]
+  if (wanted.length === 0) return { found: [], unknown: [] }
+  const found = db
+    .select({ id: users.id, username: users.username, fullName: users.fullName })
+    .from(users)
+    .where(inArray(sql`lower(${users.username})`, wanted))
+    .all()
+    .map(toUser)
+  const known = new Set(found.map((u) => u.username.toLowerCase()))
+  return { found, unknown: usernames.filter((u) => !known.has(u.toLowerCase())) }
+}
+
 /** Everyone except the caller, by username. */
 export function listExcept(db: Db, actor: User): User[] {
   return db

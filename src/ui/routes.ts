@@ -1,0 +1,179 @@
+import { Elysia } from 'elysia'
+import { signInPage } from '../../views/auth'
+import { chatPage, composer, conversationList, loadOlder, messagesUpsert, type ComposerState, type GroupFormState } from '../../views/chat'
+import { html } from '../../views/html'
+import { page } from '../../views/layout'
+import * as auth from '../auth/service'
+import * as conversations from '../conversations/service'
+import type { AppDeps } from '../deps'
+import * as messages from '../messages/service'
+import { DomainError, Invalid } from '../shared/errors'
+import { newId } from '../shared/ids'
+import type { User } from '../users/model'
+import * as users from '../users/service'
+import { isHttps, newNonce, pageCsp, requireSameOrigin } from './security'
+import { endSession, sessionUser, startSession } from './session'
+
+type Form = Record<string, unknown>
+type Headers = Record<string, string | number>
+
+const field = (body: unknown, name: string): unknown => (body && typeof body === 'object' ? (body as Form)[name] : undefined)
+const text = (body: unknown, name: string): string => {
+  const value = field(body, name)
+  return typeof value === 'string' ? value : ''
+}
+
+/** An HTML response with its own CSP nonce. */
+function htmlResponse(set: { headers: Headers; status?: unknown }, body: string, nonce: string, status = 200) {
+  set.headers['content-type'] = 'text/html; charset=utf-8'
+  set.headers['content-security-policy'] = pageCsp(nonce)
+  set.headers['cache-control'] = 'no-store'
+  set.status = status
+  return body
+}
+
+/** A fragment for htmx: no page, so no nonce is needed. */
+function fragment(set: { headers: Headers; status?: unknown }, body: string, status = 200) {
+  set.headers['content-type'] = 'text/html; charset=utf-8'
+  set.headers['cache-control'] = 'no-store'
+  set.status = status
+  return body
+}
+
+const errorText = (error: DomainError) => (error.details?.length ? error.details.map((d) => `${d.field.replaceAll('_', ' ')} ${d.message}`).join('; ') : error.message)
+
+function errorPage(status: number, message: string, nonce: string): string {
+  return page({
+    title: 'Pneumatic',
+    nonce,
+    body: html`<main class="sign-in"><h1 class="brand">Pneumatic</h1><div class="card"><p class="form-error" role="alert">${message}</p><p><a href="/">Back to your conversations</a></p></div></main>`,
+  })
+}
+
+/** The web UI: server-rendered pages and fragments over the same services as the API. */
+export const uiRoutes = (deps: AppDeps) => {
+  function renderChat(me: User, nonce: string, open?: { id: string; composer?: ComposerState }, groupForm?: GroupFormState): string {
+    return chatPage({
+      me,
+      nonce,
+      conversations: conversations.listFor(deps.db, me),
+      users: users.listExcept(deps.db, me),
+      groupForm,
+      open: open && {
+        record: conversations.get(deps.db, me, open.id),
+        page: messages.history(deps.db, me, open.id, {}),
+        composer: open.composer ?? { messageId: newId() },
+      },
+    })
+  }
+
+  return (
+    new Elysia({ detail: { hide: true } })
+      .derive(({ request }) => ({ secure: isHttps(request), nonce: newNonce(), htmx: request.headers.has('hx-request') }))
+      // Every form post here is authenticated by cookie (or sets one): it must come from our pages.
+      .onBeforeHandle(({ request }) => {
+        if (request.method !== 'GET') requireSameOrigin(request)
+      })
+      .get('/', async ({ cookie, query, secure, nonce, set }) => {
+        const me = await sessionUser(deps, cookie, secure)
+        if (!me) return htmlResponse(set, signInPage({ tab: query.tab === 'signup' ? 'signup' : 'login', nonce }), nonce)
+        return htmlResponse(set, renderChat(me, nonce), nonce)
+      })
+      .post('/ui/login', async ({ body, cookie, secure, nonce, set, redirect }) => {
+        try {
+          startSession(cookie, await auth.login(deps.db, deps.tokens, { username: text(body, 'username'), password: text(body, 'password') }), deps, secure)
+          return redirect('/', 303)
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          const message = error.status === 401 ? error.message : 'Enter your username and password'
+          return htmlResponse(set, signInPage({ tab: 'login', nonce, error: message, username: text(body, 'username') }), nonce, error.status)
+        }
+      })
+      .post('/ui/signup', async ({ body, cookie, secure, nonce, set, redirect }) => {
+        const input = { username: text(body, 'username'), password: text(body, 'password'), full_name: text(body, 'full_name') || null }
+        try {
+          const user = await auth.signup(deps.db, input)
+          startSession(cookie, await deps.tokens.issuePair(user.id), deps, secure)
+          return redirect('/', 303)
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          const view = { tab: 'signup' as const, nonce, error: errorText(error), username: input.username, fullName: input.full_name ?? '' }
+          return htmlResponse(set, signInPage(view), nonce, error.status)
+        }
+      })
+      .post('/ui/logout', ({ cookie, secure, redirect }) => {
+        endSession(cookie, secure)
+        return redirect('/', 303)
+      })
+      // Everything below needs a session; without one, pages go to sign-in and fragments get 401.
+      .resolve(async ({ cookie, secure }) => ({ me: await sessionUser(deps, cookie, secure) }))
+      .onBeforeHandle(({ me, htmx, set, redirect }) => {
+        if (me) return
+        if (htmx) {
+          set.headers['hx-redirect'] = '/'
+          return fragment(set, '', 401)
+        }
+        return redirect('/', 303)
+      })
+      .get('/c/:id', ({ me, params, nonce, set }) => {
+        try {
+          return htmlResponse(set, renderChat(me!, nonce, { id: params.id }), nonce)
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          return htmlResponse(set, errorPage(error.status, error.message, nonce), nonce, error.status)
+        }
+      })
+      .get('/c/:id/messages', ({ me, params, query, set }) => {
+        const history = messages.history(deps.db, me!, params.id, {
+          ...(query.before !== undefined ? { before: Number(query.before) } : {}),
+          ...(query.after !== undefined ? { after: Number(query.after) } : {}),
+        })
+        const record = conversations.get(deps.db, me!, params.id)
+        const olderButton = query.before !== undefined ? loadOlder(record, history, true) : ''
+        return fragment(set, html`${messagesUpsert(record, history.messages)}${olderButton}`.value)
+      })
+      .post('/c/:id/messages', ({ me, params, body, htmx, nonce, set, redirect }) => {
+        const state: ComposerState = { messageId: text(body, 'message_id'), content: text(body, 'content') }
+        try {
+          const { message } = messages.post(deps, me!, { message_id: state.messageId, conversation_id: params.id, content: state.content })
+          if (!htmx) return redirect(`/c/${params.id}`, 303)
+          const record = conversations.get(deps.db, me!, params.id)
+          // The message (merged by id with its live push) and a fresh composer with a new message_id.
+          return fragment(set, html`${messagesUpsert(record, [message])}${composer(record, { messageId: newId() }, true)}`.value)
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          state.error = errorText(error)
+          if (!htmx) return htmlResponse(set, renderChat(me!, nonce, { id: params.id, composer: state }), nonce, error.status)
+          const record = conversations.get(deps.db, me!, params.id)
+          return fragment(set, composer(record, state, true).value, error.status)
+        }
+      })
+      .post('/ui/direct', ({ me, body, nonce, set, redirect }) => {
+        try {
+          const { conversation } = conversations.create(deps, me!, { member_ids: [field(body, 'user_id')] })
+          return redirect(`/c/${conversation.id}`, 303)
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          return htmlResponse(set, errorPage(error.status, errorText(error), nonce), nonce, error.status)
+        }
+      })
+      .post('/ui/groups', ({ me, body, nonce, set, redirect }) => {
+        const form: GroupFormState = { open: true, title: text(body, 'title'), usernames: text(body, 'usernames') }
+        try {
+          const names = form.usernames!.split(',').map((n) => n.trim()).filter(Boolean)
+          const { found, unknown } = users.byUsernames(deps.db, names)
+          if (unknown.length > 0) throw Invalid.field('usernames', `no user named ${unknown.map((u) => `"${u}"`).join(', ')}`)
+          if (!form.title!.trim()) throw Invalid.field('title', 'a group needs a name')
+          const { conversation } = conversations.create(deps, me!, { title: form.title, member_ids: found.map((u) => u.id) })
+          return redirect(`/c/${conversation.id}`, 303)
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          form.error = errorText(error).replace(/^usernames /, '').replace(/^title /, 'Group name: ')
+          return htmlResponse(set, renderChat(me!, nonce, undefined, form), nonce, error.status)
+        }
+      })
+      .get('/ui/sidebar', ({ me, set }) =>
+        fragment(set, html`<hx-partial hx-target="#conversation-list" hx-swap="innerHTML">${conversationList(conversations.listFor(deps.db, me!), me!.id)}</hx-partial>`.value),
+      )
+  )
+}
