@@ -15,12 +15,16 @@ export type TestApp = {
   app: App
   deps: AppDeps
   dir: string
+  /**
+   * Stops this server (closing its sockets) and starts a new app on the same database file and,
+   * if this one was listening, the same port: a server restart as clients see it.
+   */
+  restart(): Promise<TestApp>
   [Symbol.asyncDispose](): Promise<void>
 }
 
-/** A complete app on a fresh SQLite file of its own, as main.ts builds it. */
-export function testApp(env: Record<string, string> = {}): TestApp {
-  const dir = mkdtempSync(join(tmpdir(), 'pneumatic-test-'))
+/** A complete app on a fresh SQLite file of its own (or on `dir`'s, to restart), as main.ts builds it. */
+export function testApp(env: Record<string, string> = {}, dir = mkdtempSync(join(tmpdir(), 'pneumatic-test-'))): TestApp {
   const config = loadConfig({ DATABASE_URL: `sqlite:${join(dir, 'test.db')}`, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', ...env })
   const database = openDatabase(config.database.path)
   const deps: AppDeps = {
@@ -34,13 +38,26 @@ export function testApp(env: Record<string, string> = {}): TestApp {
     logger: createLogger('silent'),
   }
   const app = createApp(deps)
+  let handedOver = false
+  const stop = async () => {
+    if (app.server) await app.stop(true)
+    database.close()
+  }
   return {
     app,
     deps,
     dir,
+    async restart() {
+      const port = app.server?.port
+      await stop()
+      handedOver = true
+      const next = testApp(env, dir)
+      if (port) next.app.listen({ port, hostname: '127.0.0.1' })
+      return next
+    },
     async [Symbol.asyncDispose]() {
-      if (app.server) await app.stop(true)
-      database.close()
+      if (handedOver) return
+      await stop()
       rmSync(dir, { recursive: true, force: true })
     },
   }
