@@ -8,7 +8,7 @@ import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
-import { isHttps } from '../ui/security'
+import { hasOwnOrigin, isHttps } from '../ui/security'
 import { REFRESH_COOKIE, sessionUser } from '../ui/session'
 import { DomainError, Forbidden, Unauthorized } from '../shared/errors'
 import type { DomainEvent } from '../shared/events'
@@ -44,10 +44,7 @@ async function upgradeUser(deps: AppDeps, request: Request, token: string | unde
   const explicit = token || bearerToken(request.headers.get('authorization'))
   if (explicit) return authenticate(deps.db, deps.tokens, explicit)
   if (cookie[ACCESS_COOKIE]?.value || cookie[REFRESH_COOKIE]?.value) {
-    const origin = request.headers.get('origin')
-    if (!origin || URL.parse(origin)?.host !== request.headers.get('host')) {
-      throw new Forbidden('Cross-origin WebSocket upgrade refused')
-    }
+    if (!hasOwnOrigin(request)) throw new Forbidden('Cross-origin WebSocket upgrade refused')
     const user = await sessionUser(deps, cookie, isHttps(request))
     if (user) return user
     throw new Unauthorized('Session expired: sign in again', 'invalid_token')

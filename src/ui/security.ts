@@ -31,13 +31,14 @@ export const pageCsp = (nonce: string): string =>
  */
 export function requireSameOrigin(request: Request): void {
   const site = request.headers.get('sec-fetch-site')
-  if (site !== null) {
-    if (site === 'same-origin') return
-    throw new Forbidden('Cross-site request refused')
-  }
-  const origin = request.headers.get('origin')
-  if (origin && URL.parse(origin)?.host === request.headers.get('host')) return
+  if (site !== null ? site === 'same-origin' : hasOwnOrigin(request)) return
   throw new Forbidden('Cross-site request refused')
+}
+
+/** Whether the request's Origin header names this server (the host the request was sent to). */
+export function hasOwnOrigin(request: Request): boolean {
+  const origin = request.headers.get('origin')
+  return origin !== null && URL.parse(origin)?.host === new URL(request.url).host
 }
 
 /** Whether the client reached us over HTTPS (cookies are then Secure). */

@@ -13,7 +13,13 @@ export class TestSocket {
 
   private constructor(readonly ws: WebSocket) {
     ws.addEventListener('message', (event) => {
-      const frame = JSON.parse(String(event.data)) as Frame
+      // The web UI's sockets also receive rendered HTML; it is kept as { type: 'html', html }.
+      let frame: Frame
+      try {
+        frame = JSON.parse(String(event.data)) as Frame
+      } catch {
+        frame = { type: 'html', html: String(event.data) }
+      }
       this.received.push(frame)
       const index = this.waiters.findIndex((w) => w.match(frame))
       if (index === -1) return void this.pending.push(frame)

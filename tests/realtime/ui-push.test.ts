@@ -1,0 +1,83 @@
+import { describe, expect, test } from 'bun:test'
+import { SignJWT } from 'jose'
+import { ACCESS_COOKIE } from '../../src/auth/credentials'
+import { REFRESH_COOKIE } from '../../src/ui/session'
+import { listen, TEST_SECRET, testApp } from '../support/app'
+import { account, conversation, send, uniqueName } from '../support/http'
+import { TestSocket } from '../support/ws'
+
+const htmlSocket = (ws: string, token: string) => TestSocket.open(`${ws}?format=html&token=${token}`)
+
+describe('/ws?format=html (the web UI)', () => {
+  test("each member's pages get the push rendered for them: a 1-on-1 is named after the other person", async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const alice = await account(t.app, uniqueName('alice'), 'Alice Smith')
+    const bob = await account(t.app, uniqueName('bob'), 'Bob Builder')
+    const direct = await conversation(t.app, alice, [bob])
+    using alicePage = await htmlSocket(ws, alice.token)
+    using bobPage = await htmlSocket(ws, bob.token)
+    const sent = await send(t.app, alice, direct.id, 'hi <b>bob</b>')
+    const toBob = (await bobPage.nextOfType('html')).html as string
+    const toAlice = (await alicePage.nextOfType('html')).html as string
+    expect(toBob).toContain('<span class="conversation-name">Alice Smith</span>')
+    expect(toAlice).toContain('<span class="conversation-name">Bob Builder</span>')
+    for (const push of [toBob, toAlice]) {
+      expect(push).toContain(`<li id="msg-${sent.body.id}" class="message" data-seq="1" data-sender="${alice.id}">`)
+      expect(push).toContain('<p class="content">hi &lt;b&gt;bob&lt;/b&gt;</p>')
+    }
+    expect(await bobPage.drain()).toEqual([])
+  })
+
+  test('UI sockets get no JSON message frames, API sockets no HTML, and outsiders nothing', async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    const bob = await account(t.app)
+    const eve = await account(t.app)
+    const direct = await conversation(t.app, alice, [bob])
+    using bobPage = await htmlSocket(ws, bob.token)
+    using bobApi = await TestSocket.open(`${ws}?token=${bob.token}`)
+    using evePage = await htmlSocket(ws, eve.token)
+    await send(t.app, alice, direct.id, 'only for members')
+    await bobPage.nextOfType('html')
+    await bobApi.nextMessage()
+    expect(await bobPage.drain()).toEqual([])
+    expect(await bobApi.drain()).toEqual([])
+    expect(await evePage.drain()).toEqual([])
+  })
+
+  test('a conversation created while the page is open reaches it with its first message, no join needed', async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    const bob = await account(t.app)
+    const carol = await account(t.app)
+    using carolPage = await htmlSocket(ws, carol.token)
+    const team = await conversation(t.app, alice, [bob, carol], 'Launch Team')
+    expect(await carolPage.drain()).toEqual([])
+    await send(t.app, alice, team.id, 'kick-off')
+    const push = (await carolPage.nextOfType('html')).html as string
+    expect(push).toContain('👥</span> Launch Team')
+    expect(push).toContain('3 members')
+  })
+
+  test('the session cookie works from our own page, and an expired access cookie is renewed from the refresh cookie', async () => {
+    await using t = testApp()
+    const { http, ws } = listen(t.app)
+    const alice = await account(t.app)
+    const bob = await account(t.app)
+    const direct = await conversation(t.app, alice, [bob])
+    const now = Math.floor(Date.now() / 1000)
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+      .setSubject(bob.id)
+      .setIssuedAt(now - 100)
+      .setExpirationTime(now - 10)
+      .sign(new TextEncoder().encode(TEST_SECRET))
+    using bobPage = await TestSocket.open(`${ws}?format=html`, { headers: { origin: http, cookie: `${ACCESS_COOKIE}=${expired}; ${REFRESH_COOKIE}=${bob.refresh}` } })
+    expect(bobPage.received[0]).toEqual({ type: 'ready', user_id: bob.id })
+    await send(t.app, alice, direct.id, 'still here')
+    expect((await bobPage.nextOfType('html')).html).toContain('still here')
+  })
+})

@@ -1,0 +1,158 @@
+import { describe, expect, test } from 'bun:test'
+import type { ConversationRecord } from '../../src/conversations/model'
+import type { Message } from '../../src/messages/model'
+import type { User } from '../../src/users/model'
+import { signInPage } from '../../views/auth'
+import { chatPage, composer, conversationRow, livePush, loadOlder, messageItem, messagesUpsert } from '../../views/chat'
+import { html, SafeHtml } from '../../views/html'
+import { page } from '../../views/layout'
+
+const PAYLOADS = [
+  '<img src=x onerror=alert(1)>',
+  '<div hx-get="/x" hx-trigger="load">',
+  '"><script>alert(1)</script>',
+  "' onmouseover='alert(1)",
+  '</textarea><img src=x onerror=alert(2)>',
+  '</style><img src=x onerror=alert(3)>',
+]
+
+type Element = { tag: string; attributes: [string, string][] }
+
+/** Every element and attribute a browser would build from the markup. */
+async function parse(markup: string): Promise<Element[]> {
+  const found: Element[] = []
+  await new HTMLRewriter()
+    .on('*', {
+      element(el) {
+        found.push({ tag: el.tagName, attributes: [...el.attributes] })
+      },
+    })
+    .transform(new Response(markup))
+    .text()
+  return found
+}
+
+/** Nothing in the markup came from a payload: no injected element, handler or htmx attribute. */
+async function expectInert(markup: string): Promise<void> {
+  const elements = await parse(markup)
+  expect(elements.filter((e) => e.tag === 'img')).toEqual([])
+  for (const e of elements) {
+    for (const [name, value] of e.attributes) {
+      expect(name.startsWith('on')).toBe(false)
+      expect(value).not.toBe('/x')
+    }
+    if (e.tag === 'script') expect(e.attributes.find(([n]) => n === 'src')?.[1]).toStartWith('/static/')
+    expect(e.attributes.some(([n, v]) => n === 'hx-trigger' && v === 'load')).toBe(false)
+  }
+  for (const payload of PAYLOADS) expect(markup).not.toContain(payload)
+}
+
+const evil = (i: number) => PAYLOADS[i % PAYLOADS.length]!
+
+const me: User = { id: '01a2-me', username: 'alice', full_name: evil(0) }
+const them: User[] = PAYLOADS.map((p, i) => ({ id: `01a2-u${i}`, username: `user${i}`, full_name: p }))
+
+const group: ConversationRecord = {
+  id: '01a2-group',
+  title: evil(1),
+  isGroup: true,
+  createdAt: 0,
+  lastSeq: PAYLOADS.length,
+  lastMessageAt: 0,
+  members: [me, ...them],
+}
+const direct: ConversationRecord = { ...group, id: '01a2-direct', title: null, isGroup: false, members: [me, them[2]!] }
+
+const messages: Message[] = PAYLOADS.map((content, i) => ({
+  id: `01a2-m${i}`,
+  message_id: `k${i}`,
+  sender_id: them[i]!.id,
+  conversation_id: group.id,
+  content,
+  created_at: '2026-11-24T10:30:00.000Z',
+  seq: i + 1,
+}))
+
+describe('html``', () => {
+  test('escapes every interpolated value, in text and in attributes', () => {
+    expect(html`<p title="${'"x" & <y>'}">${"<b>'hi'</b>"}</p>`.value).toBe('<p title="&quot;x&quot; &amp; &lt;y&gt;">&lt;b&gt;&#x27;hi&#x27;&lt;/b&gt;</p>')
+  })
+
+  test('keeps nested html`` as markup, joins arrays, and drops null, undefined and false', () => {
+    expect(html`<ul>${['a<', 'b'].map((x) => html`<li>${x}</li>`)}</ul>${null}${undefined}${false}${0}`.value).toBe('<ul><li>a&lt;</li><li>b</li></ul>0')
+  })
+
+  test('a plain string that looks like markup is still escaped', () => {
+    expect(html`${new SafeHtml('<i>ok</i>')}${'<i>no</i>'}`.value).toBe('<i>ok</i>&lt;i&gt;no&lt;/i&gt;')
+  })
+})
+
+describe('every view is inert to hostile values', () => {
+  test('the sign-in page, with hostile username, full name and error', async () => {
+    for (const tab of ['login', 'signup'] as const) {
+      await expectInert(signInPage({ tab, nonce: 'n', username: evil(2), fullName: evil(4), error: evil(0) }))
+    }
+  })
+
+  test('the chat page with hostile names, titles, messages and form values', async () => {
+    const markup = chatPage({
+      me,
+      nonce: 'n',
+      conversations: [group, direct],
+      users: them,
+      open: { record: group, page: { messages, has_more: true }, composer: { messageId: 'id', content: evil(4), error: evil(0) } },
+      groupForm: { open: true, error: evil(1), title: evil(2), usernames: evil(3) },
+    })
+    await expectInert(markup)
+    for (const payload of PAYLOADS) expect(markup).toContain(Bun.escapeHTML(payload))
+  })
+
+  test('a message, a conversation row, a history page, load-older, the composer and a live push', async () => {
+    for (const message of messages) await expectInert(messageItem(message, evil(message.seq)).value)
+    await expectInert(conversationRow(group, me.id, { unread: true, lastSenderId: evil(0) }).value)
+    await expectInert(conversationRow(direct, me.id).value)
+    await expectInert(messagesUpsert(group, messages).value)
+    await expectInert(loadOlder(group, { messages, has_more: true }).value)
+    await expectInert(composer(group, { messageId: evil(2), content: evil(4), error: evil(5) }).value)
+    for (const message of messages) await expectInert(livePush(group, message, me.id))
+  })
+
+  test('a page refuses a style that could close its element', () => {
+    expect(() => page({ title: 't', nonce: 'n', style: '</style><img src=x>', body: html`` })).toThrow()
+  })
+})
+
+describe('one message view everywhere', () => {
+  test('the full page, a history page and a live push render a message the same way', () => {
+    const item = messageItem(messages[0]!, 'user0').value
+    expect(item).toStartWith(`<li id="msg-${messages[0]!.id}" class="message" data-seq="1" data-sender="${them[0]!.id}">`)
+    const pageMarkup = chatPage({ me, nonce: 'n', conversations: [group], users: [], open: { record: group, page: { messages: [messages[0]!], has_more: false }, composer: { messageId: 'x' } } })
+    const name = Bun.escapeHTML(them[0]!.full_name!)
+    const inGroup = messageItem(messages[0]!, them[0]!.full_name!).value
+    expect(item).toContain('<span class="sender">user0</span>')
+    expect(pageMarkup).toContain(inGroup)
+    expect(messagesUpsert(group, [messages[0]!]).value).toContain(inGroup)
+    expect(livePush(group, messages[0]!, me.id)).toContain(inGroup)
+    expect(inGroup).toContain(`<span class="sender">${name}</span>`)
+  })
+
+  test('a 1-on-1 shows no sender names; a group does', () => {
+    expect(messagesUpsert(direct, [{ ...messages[2]!, conversation_id: direct.id }]).value).not.toContain('class="sender"')
+    expect(messagesUpsert(group, [messages[2]!]).value).toContain('class="sender"')
+  })
+
+  test('a live push names a 1-on-1 after the other person, for each side', () => {
+    const other = them[2]!
+    const message = { ...messages[0]!, conversation_id: direct.id, sender_id: other.id }
+    expect(livePush(direct, message, me.id)).toContain(`<span class="conversation-name">${Bun.escapeHTML(other.full_name!)}</span>`)
+    expect(livePush(direct, message, other.id)).toContain(`<span class="conversation-name">${Bun.escapeHTML(me.full_name!)}</span>`)
+  })
+
+  test('a live push moves the row to the top, marked unread, and merges the message by seq', () => {
+    const push = livePush(group, messages[1]!, me.id)
+    expect(push).toContain(`<div id="conv-${group.id}" hx-swap-oob="delete"></div>`)
+    expect(push).toContain('<hx-partial hx-target="#conversation-list" hx-swap="afterbegin">')
+    expect(push).toContain('class="unread-dot"')
+    expect(push).toContain(`<hx-upsert hx-target="#messages-${group.id}" key="data-seq" sort>`)
+  })
+})
