@@ -8,8 +8,13 @@ describe('API docs', () => {
     const page = await t.app.handle(new Request('http://localhost/docs'))
     expect(page.status).toBe(200)
     expect(page.headers.get('content-type')).toContain('text/html')
+    const csp = page.headers.get('content-security-policy')!
+    expect(csp).toContain("script-src 'self'")
+    expect(csp).toContain("frame-ancestors 'none'")
+    expect(csp).not.toContain('unsafe-')
     const html = await page.text()
-    const sources = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!)
+    // data: URIs (the empty favicon) load nothing; everything else must be served from here.
+    const sources = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!).filter((s) => !s.startsWith('data:'))
     expect(sources.length).toBeGreaterThanOrEqual(3)
     for (const source of sources) {
       expect(source).toStartWith('/docs/assets/')
