@@ -70,5 +70,7 @@
   document.addEventListener('DOMContentLoaded', () => {
     localize(document)
     toBottom()
+    // Ready to type on a desktop; on a phone, focusing would throw up the keyboard unasked.
+    if (matchMedia('(pointer: fine)').matches) document.querySelector('#composer textarea')?.focus()
   })
 })()

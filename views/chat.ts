@@ -81,7 +81,7 @@ export function composer(record: ConversationRecord, state: ComposerState, oob =
   <input type="hidden" name="message_id" value="${state.messageId}">
   ${state.error ? html`<p class="form-error" role="alert">${state.error}</p>` : ''}
   <label for="content" class="visually-hidden">Message</label>
-  <textarea id="content" name="content" rows="2" placeholder="Write a message…" title="Enter sends, Shift+Enter adds a line" required autofocus>${state.content ?? ''}</textarea>
+  <textarea id="content" name="content" rows="2" placeholder="Write a message…" title="Enter sends, Shift+Enter adds a line" required>${state.content ?? ''}</textarea>
   <button type="submit">Send</button>
 </form>`
 }
@@ -133,7 +133,7 @@ function conversationPane(open: NonNullable<ChatView['open']>, me: User): SafeHt
   const view = conversationFor(record, me.id)
   return html`<section id="conversation" class="conversation-pane" data-conversation-id="${record.id}" aria-label="Conversation">
   <header class="pane-header">
-    <a class="back" href="/">← Conversations</a>
+    <a class="back" href="/" aria-label="Back to conversations">←</a>
     <h2>${conversationName(record, me.id)}</h2>
     <p class="member-count">${memberCount(view.member_count)}</p>
   </header>

@@ -38,17 +38,20 @@ export function page(opts: PageOptions): string {
   <link rel="stylesheet" href="/static/app.css">
   <link rel="icon" href="data:,">
   ${opts.style ? html`<style nonce="${opts.nonce}">${styleText(opts.style)}</style>` : ''}
-  ${
-    opts.interactive
-      ? html`<script src="${HTMX}/htmx.min.js" defer></script>
-  <script src="${HTMX}/hx-ws.min.js" defer></script>
-  <script src="${HTMX}/hx-upsert.min.js" defer></script>
-  <script src="/static/app.js" defer></script>`
-      : ''
-  }
 </head>
 <body>
 ${opts.body}
+${
+  // At the end of <body> and not deferred: htmx then finds the document still loading and waits
+  // for DOMContentLoaded, by which time hx-ws, hx-upsert and app.js have all registered. With
+  // `defer`, htmx could start before hx-ws and the page would never go live.
+  opts.interactive
+    ? html`<script src="${HTMX}/htmx.min.js"></script>
+<script src="${HTMX}/hx-ws.min.js"></script>
+<script src="${HTMX}/hx-upsert.min.js"></script>
+<script src="/static/app.js"></script>`
+    : ''
+}
 </body>
 </html>`}`
 }
