@@ -5,6 +5,8 @@ export type DatabaseLocation = { kind: 'sqlite'; path: string }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
+export type TracesExporter = 'none' | 'console' | 'otlp'
+
 export type Config = Readonly<{
   port: number
   host: string
@@ -16,7 +18,14 @@ export type Config = Readonly<{
   refreshTokenTtlSeconds: number
   rateLimitPerMinute: number
   rateLimitPerHour: number
+  /** Per client IP, for login and signup (password guessing); 0 turns it off. */
+  authRateLimitPerMinute: number
+  /** Frames one WebSocket connection may send per minute; 0 turns it off. */
+  wsFrameLimitPerMinute: number
+  /** How many proxies in front of us to believe in X-Forwarded-For (0: none, use the socket's address). */
+  trustProxyHops: number
   logLevel: LogLevel
+  tracing: Readonly<{ exporter: TracesExporter; otlpEndpoint: string; serviceName: string }>
 }>
 
 export class ConfigError extends Error {
@@ -58,6 +67,17 @@ export function parseDatabaseUrl(raw: string): DatabaseLocation {
   return { kind: 'sqlite', path: url }
 }
 
+/** TRUST_PROXY: false (default), true (one proxy) or how many proxies. */
+function trustProxy(env: Env): number {
+  const raw = env.TRUST_PROXY?.trim().toLowerCase()
+  if (raw === undefined || raw === '' || raw === 'false') return 0
+  if (raw === 'true') return 1
+  if (/^\d+$/.test(raw) && Number(raw) <= 10) return Number(raw)
+  throw new ConfigError('TRUST_PROXY', `must be true, false or a number of proxies (0–10), got "${env.TRUST_PROXY}"`)
+}
+
+const TRACES_EXPORTERS: readonly TracesExporter[] = ['none', 'console', 'otlp']
+
 export function loadConfig(env: Env = Bun.env): Config {
   const database = parseDatabaseUrl(env.DATABASE_URL ?? 'sqlite:./data/pneumatic.db')
 
@@ -73,6 +93,13 @@ export function loadConfig(env: Env = Bun.env): Config {
 
   const host = env.HOST?.trim() || '0.0.0.0'
 
+  const exporter = (env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() || 'none') as TracesExporter
+  if (!TRACES_EXPORTERS.includes(exporter)) {
+    throw new ConfigError('OTEL_TRACES_EXPORTER', `must be one of ${TRACES_EXPORTERS.join(', ')}, got "${env.OTEL_TRACES_EXPORTER}"`)
+  }
+  const otlpEndpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || 'http://localhost:4318'
+  if (!URL.canParse(otlpEndpoint)) throw new ConfigError('OTEL_EXPORTER_OTLP_ENDPOINT', `must be a URL, got "${otlpEndpoint}"`)
+
   return Object.freeze({
     port: integer(env, 'PORT', 8000, 0, 65535),
     host,
@@ -83,6 +110,10 @@ export function loadConfig(env: Env = Bun.env): Config {
     refreshTokenTtlSeconds: integer(env, 'REFRESH_TOKEN_TTL_SECONDS', 604_800, 60, 31_536_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 60, 0, 1_000_000),
     rateLimitPerHour: integer(env, 'RATE_LIMIT_PER_HOUR', 1000, 0, 10_000_000),
+    authRateLimitPerMinute: integer(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
+    wsFrameLimitPerMinute: integer(env, 'WS_FRAME_LIMIT_PER_MINUTE', 240, 0, 1_000_000),
+    trustProxyHops: trustProxy(env),
     logLevel,
+    tracing: Object.freeze({ exporter, otlpEndpoint, serviceName: env.OTEL_SERVICE_NAME?.trim() || 'pneumatic' }),
   })
 }

@@ -13,7 +13,28 @@ describe('loadConfig', () => {
       refreshTokenTtlSeconds: 604800,
       rateLimitPerMinute: 60,
       rateLimitPerHour: 1000,
+      authRateLimitPerMinute: 10,
+      wsFrameLimitPerMinute: 240,
+      trustProxyHops: 0,
       logLevel: 'info',
+      tracing: { exporter: 'none', otlpEndpoint: 'http://localhost:4318', serviceName: 'pneumatic' },
+    })
+  })
+
+  test.each([
+    ['false', 0],
+    ['true', 1],
+    ['2', 2],
+    ['', 0],
+  ])('TRUST_PROXY=%s trusts %d proxies', (value, hops) => {
+    expect(loadConfig({ TRUST_PROXY: value }).trustProxyHops).toBe(hops)
+  })
+
+  test('reads the OpenTelemetry variables', () => {
+    expect(loadConfig({ OTEL_TRACES_EXPORTER: 'OTLP', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SERVICE_NAME: 'chat-eu' }).tracing).toEqual({
+      exporter: 'otlp',
+      otlpEndpoint: 'http://collector:4318',
+      serviceName: 'chat-eu',
     })
   })
 
@@ -60,6 +81,12 @@ describe('loadConfig', () => {
     ['JWT_SECRET', 'too-short'],
     ['DATABASE_URL', 'mysql://localhost/chat'],
     ['DATABASE_URL', 'sqlite:'],
+    ['TRUST_PROXY', 'sometimes'],
+    ['TRUST_PROXY', '99'],
+    ['AUTH_RATE_LIMIT_PER_MINUTE', 'ten'],
+    ['WS_FRAME_LIMIT_PER_MINUTE', '-1'],
+    ['OTEL_TRACES_EXPORTER', 'jaeger'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not a url'],
   ])('refuses %s=%s with an error naming the variable', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError)
     expect(() => loadConfig({ [variable]: value })).toThrow(variable)
