@@ -1,0 +1,252 @@
+import { isIP } from 'node:net'
+import { Elysia } from 'elysia'
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
+import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
+import type { TokenKind } from '../auth/tokens'
+import type { Config } from '../config'
+import type { AppDeps } from '../deps'
+import { errorFrame } from '../realtime/frames'
+import { errorBody } from '../shared/errors'
+import { REFRESH_COOKIE } from '../ui/session'
+
+/**
+ * Rate limits, on rate-limiter-flexible's fixed windows (a key's window starts with its first
+ * request). Its in-memory limiters keep this process's counts; its Redis ones share them when we
+ * scale out, behind the same consume/get calls.
+ *
+ * HTTP: every request but the exempt ones counts once, per verified user or else per client IP,
+ * against a minute and an hour window; login and signup also count per IP against a stricter
+ * minute window. A WebSocket connection counts its frames against a minute window of its own.
+ */
+
+/** Monitoring, docs and static assets are never limited and carry no rate-limit headers. */
+const EXEMPT = new Set(['/health', '/ready', '/metrics', '/docs'])
+const EXEMPT_PREFIXES = ['/docs/', '/static/']
+/** Where passwords are tried: limited per IP on top of the general limit. */
+const PASSWORD_PATHS = new Set(['/auth/login', '/auth/signup', '/ui/login', '/ui/signup'])
+
+/** The 10th frame refused within one window closes the socket (1008): it is not slowing down. */
+export const FRAME_REFUSALS_BEFORE_CLOSE = 10
+
+type Window = { limiter: RateLimiterMemory; points: number; durationMs: number }
+type Check = { window: Window; key: string }
+
+function fixedWindow(points: number, durationSeconds: number): Window | null {
+  if (points <= 0) return null
+  return { limiter: new RateLimiterMemory({ points, duration: durationSeconds }), points, durationMs: durationSeconds * 1000 }
+}
+
+function isExempt(path: string): boolean {
+  const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+  return EXEMPT.has(trimmed) || EXEMPT_PREFIXES.some((prefix) => path.startsWith(prefix))
+}
+
+/** An address as one key: lowercase, an IPv4-mapped IPv6 address as its IPv4 form; null if it is none. */
+function normalizeIp(raw: string | undefined): string | null {
+  if (!raw) return null
+  let address = raw.trim().toLowerCase()
+  // Some proxies append a port: "203.0.113.7:4711" or "[2001:db8::1]:4711".
+  const bracketed = address.match(/^\[([^\]]+)\](?::\d+)?$/)
+  if (bracketed) address = bracketed[1]!
+  else if (/^\d{1,3}(?:\.\d{1,3}){3}:\d+$/.test(address)) address = address.slice(0, address.lastIndexOf(':'))
+  if (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4) address = address.slice(7)
+  return isIP(address) ? address : null
+}
+
+type RequestIp = { requestIP?(request: Request): { address: string } | null } | null
+
+/**
+ * The client's address. X-Forwarded-For is believed only behind `trustProxyHops` proxies, and
+ * then only the entry the farthest trusted proxy wrote (the Nth from the right): everything left
+ * of it is whatever the client sent. With fewer entries than hops the leftmost is taken, as
+ * Express does. Without a socket (app.handle in tests) and no trusted header, all requests are
+ * one client, 'unknown'.
+ */
+export function clientIp(request: Request, server: RequestIp, trustProxyHops: number): string {
+  if (trustProxyHops > 0) {
+    const hops = (request.headers.get('x-forwarded-for') ?? '').split(',').map((hop) => hop.trim()).filter((hop) => hop !== '')
+    const forwarded = normalizeIp(hops[Math.max(hops.length - trustProxyHops, 0)])
+    if (forwarded) return forwarded
+  }
+  let socket: string | undefined
+  try {
+    socket = server?.requestIP?.(request)?.address
+  } catch {
+    // A request the server did not receive itself (app.handle on a listening app) has no socket.
+  }
+  return normalizeIp(socket) ?? 'unknown'
+}
+
+function cookieValue(header: string | null, name: string): string | undefined {
+  if (!header) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq === -1 || part.slice(0, eq).trim() !== name) continue
+    const value = part.slice(eq + 1).trim()
+    try {
+      return decodeURIComponent(value) || undefined
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
+}
+
+/**
+ * The user whose budget a request spends: the subject of the first credential that VERIFIES
+ * (bearer header, ?token= on the WebSocket upgrade, the web UI's session cookies). An unverified
+ * token names nobody, or anyone could spend someone else's budget; the request then counts per IP.
+ */
+async function verifiedUserId(deps: Pick<AppDeps, 'tokens'>, request: Request, url: URL): Promise<string | null> {
+  const cookies = request.headers.get('cookie')
+  const candidates: Array<[string | undefined, TokenKind]> = [
+    [bearerToken(request.headers.get('authorization')), 'access'],
+    [url.pathname === '/ws' ? url.searchParams.get('token') || undefined : undefined, 'access'],
+    [cookieValue(cookies, ACCESS_COOKIE), 'access'],
+    [cookieValue(cookies, REFRESH_COOKIE), 'refresh'],
+  ]
+  for (const [token, kind] of candidates) {
+    if (!token) continue
+    try {
+      return await deps.tokens.verify(token, kind)
+    } catch {
+      // Not ours, expired or the wrong kind: try the next credential.
+    }
+  }
+  return null
+}
+
+export type Verdict = {
+  /** The smallest per-minute limit that applies (the hourly one when no per-minute limit is on). */
+  limit: number
+  /** The fewest requests left in any window that applies. */
+  remaining: number
+  /** Milliseconds until the binding window (the one leaving the fewest) resets; the latest such. */
+  resetMs: number
+  refused: boolean
+}
+
+/**
+ * Counts one request in each window, in order. Once a window refuses, later ones are only read,
+ * so refused requests do not use up the longer windows.
+ */
+async function evaluate(checks: Check[]): Promise<Verdict> {
+  const seen: Array<{ window: Window; res: RateLimiterRes | null }> = []
+  let refused = false
+  for (const { window, key } of checks) {
+    if (refused) {
+      seen.push({ window, res: await window.limiter.get(key) })
+      continue
+    }
+    try {
+      seen.push({ window, res: await window.limiter.consume(key) })
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection
+      seen.push({ window, res: rejection })
+      refused = true
+    }
+  }
+  const states = seen.map(({ window, res }) => ({
+    points: window.points,
+    perMinute: window.durationMs === 60_000,
+    remaining: res ? Math.max(window.points - res.consumedPoints, 0) : window.points,
+    resetMs: res && res.msBeforeNext >= 0 ? res.msBeforeNext : window.durationMs,
+  }))
+  const remaining = Math.min(...states.map((s) => s.remaining))
+  const resetMs = Math.max(...states.filter((s) => s.remaining === remaining).map((s) => s.resetMs))
+  const perMinute = states.filter((s) => s.perMinute)
+  const limit = Math.min(...(perMinute.length > 0 ? perMinute : states).map((s) => s.points))
+  return { limit, remaining, resetMs, refused }
+}
+
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
+
+/**
+ * The HTTP limit, as an onRequest hook: a throttled request is refused before routing, body
+ * parsing or authentication. Each call has its own counters (an app each).
+ */
+export function rateLimit(deps: Pick<AppDeps, 'config' | 'tokens' | 'logger'>) {
+  const { config } = deps
+  const minute = fixedWindow(config.rateLimitPerMinute, 60)
+  const hour = fixedWindow(config.rateLimitPerHour, 3600)
+  const passwords = fixedWindow(config.authRateLimitPerMinute, 60)
+
+  return new Elysia().onRequest(async ({ request, server, set }) => {
+    const url = new URL(request.url)
+    if (isExempt(url.pathname)) return
+    const ip = clientIp(request, server as RequestIp, config.trustProxyHops)
+    const checks: Check[] = []
+    if (passwords && request.method === 'POST' && PASSWORD_PATHS.has(url.pathname)) checks.push({ window: passwords, key: `ip:${ip}` })
+    if (minute || hour) {
+      const userId = await verifiedUserId(deps, request, url)
+      const key = userId ? `user:${userId}` : `ip:${ip}`
+      if (minute) checks.push({ window: minute, key })
+      if (hour) checks.push({ window: hour, key })
+    }
+    if (checks.length === 0) return
+
+    let verdict: Verdict
+    try {
+      verdict = await evaluate(checks)
+    } catch (error) {
+      // A limiter whose store fails lets requests through: an outage of it must not be one of ours.
+      deps.logger.error({ err: error }, 'rate limiter failed; request let through')
+      return
+    }
+    set.headers['x-ratelimit-limit'] = String(verdict.limit)
+    set.headers['x-ratelimit-remaining'] = String(verdict.remaining)
+    set.headers['x-ratelimit-reset'] = String(Math.ceil((Date.now() + verdict.resetMs) / 1000))
+    if (verdict.refused) {
+      const retryAfter = seconds(verdict.resetMs)
+      set.headers['retry-after'] = String(retryAfter)
+      set.status = 429
+      return errorBody('rate_limited', `Too many requests: try again in ${retryAfter} s`)
+    }
+  })
+}
+
+type FrameSocket = { send(data: string): unknown; close(code?: number, reason?: string): void }
+type FrameError = { code: string; message: string }
+
+/**
+ * The per-connection frame limit for the WebSocket gateway. A frame over the limit is answered
+ * with a rate_limited error frame and not processed; the FRAME_REFUSALS_BEFORE_CLOSE-th refused
+ * frame within one window closes the socket with 1008 (policy violation).
+ */
+export function createFrameLimiter(deps: { config: Pick<Config, 'wsFrameLimitPerMinute'>; logger: Pick<AppDeps['logger'], 'error'> }) {
+  const perMinute = deps.config.wsFrameLimitPerMinute
+  const frames = fixedWindow(perMinute, 60)
+  return {
+    /**
+     * Wraps one connection's frame handler; frames still reach it one at a time, in order.
+     * `refuse` sends the error frame (by default straight to the socket).
+     */
+    guard<F>(socket: FrameSocket, handle: (incoming: F) => void, refuse: (error: FrameError) => void = (error) => void socket.send(errorFrame(error))): (incoming: F) => void {
+      if (!frames) return handle
+      const key = crypto.randomUUID()
+      let closed = false
+      let queue = Promise.resolve()
+      const admit = async (incoming: F) => {
+        if (closed) return
+        let res: RateLimiterRes | null = null
+        try {
+          await frames.limiter.consume(key)
+        } catch (rejection) {
+          // As for HTTP, a failing limiter store lets frames through.
+          if (rejection instanceof RateLimiterRes) res = rejection
+          else deps.logger.error({ err: rejection }, 'websocket frame limiter failed; frame let through')
+        }
+        if (!res) return handle(incoming)
+        const retryAfter = seconds(res.msBeforeNext)
+        refuse({ code: 'rate_limited', message: `Too many frames: at most ${perMinute} a minute; try again in ${retryAfter} s` })
+        if (res.consumedPoints - perMinute >= FRAME_REFUSALS_BEFORE_CLOSE) {
+          closed = true
+          socket.close(1008, 'Too many frames')
+        }
+      }
+      return (incoming) => {
+        queue = queue.then(() => admit(incoming)).catch((error) => deps.logger.error({ err: error }, 'websocket frame failed'))
+      }
+    },
+  }
+}
