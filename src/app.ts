@@ -5,6 +5,9 @@ import type { AppDeps } from './deps'
 import { docsRoutes } from './docs/routes'
 import { messageRoutes } from './messages/routes'
 import { healthRoutes } from './observability/health'
+import { rateLimit } from './observability/rate-limit'
+import { requestLogPlugin } from './observability/request-log'
+import { tracingPlugin } from './observability/tracing'
 import { createGateway, WEBSOCKET_OPTIONS } from './realtime/gateway'
 import { BadRequest, DomainError, errorBody, PayloadTooLarge, type FieldIssue } from './shared/errors'
 import { fieldName } from './shared/validation'
@@ -35,8 +38,15 @@ function validationDetails(error: Pick<ValidationError, "all" | "type">): FieldI
 export function createApp(deps: AppDeps) {
   const gateway = createGateway(deps)
   const app = new Elysia({ websocket: WEBSOCKET_OPTIONS, serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
-    .onRequest(({ request, set }) => {
+    // First, so every request (even one refused early) is traced and logged.
+    .use(tracingPlugin())
+    .use(requestLogPlugin(deps.logger))
+    .onRequest(({ set }) => {
       Object.assign(set.headers, BASE_SECURITY_HEADERS)
+    })
+    // Before the size check, so a 413 counts and carries the rate-limit headers too.
+    .use(rateLimit(deps))
+    .onRequest(({ request, set }) => {
       // Refuse a declared oversized body before reading it (Bun's own cap answers chunked ones).
       const length = Number(request.headers.get('content-length') ?? 0)
       if (length > MAX_BODY_BYTES) {

@@ -11,6 +11,12 @@ import { createLocalBus } from '../../src/realtime/bus'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
 
+/**
+ * Tests run many requests as one user, or as one 'unknown' client under app.handle: limits are
+ * off unless a test sets its own (tests/observability/rate-limit.test.ts does).
+ */
+const NO_RATE_LIMITS = { RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0', AUTH_RATE_LIMIT_PER_MINUTE: '0', WS_FRAME_LIMIT_PER_MINUTE: '0' }
+
 export type TestApp = {
   app: App
   deps: AppDeps
@@ -33,7 +39,7 @@ export type TestAppOptions = {
 
 export function testApp(env: Record<string, string> = {}, options: TestAppOptions = {}): TestApp {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'pneumatic-test-'))
-  const config = loadConfig({ DATABASE_URL: `sqlite:${join(dir, 'test.db')}`, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', ...env })
+  const config = loadConfig({ DATABASE_URL: `sqlite:${join(dir, 'test.db')}`, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', ...NO_RATE_LIMITS, ...env })
   const database = openDatabase(config.database.path)
   const deps: AppDeps = {
     config,
@@ -78,9 +84,40 @@ export function listen(app: App): { http: string; ws: string } {
   return { http, ws: http.replace('http', 'ws') + '/ws' }
 }
 
-/** A logger that keeps every JSON line it writes, for tests that read the logs. */
-export function captureLogs(level: LogLevel = 'info'): { logger: Logger; lines: Record<string, unknown>[]; text: () => string } {
+type LogLine = Record<string, any>
+
+/**
+ * A logger that keeps every JSON line it writes, for tests that read the logs. Some lines are
+ * written after a response has gone (request logs, socket closes): waitFor() resolves when a
+ * matching line is written, and fails after 5 s.
+ */
+export function captureLogs(level: LogLevel = 'info') {
   const raw: string[] = []
-  const logger = createLogger(level, { write: (chunk: string) => void raw.push(chunk) })
-  return { logger, get lines() { return raw.map((l) => JSON.parse(l)) }, text: () => raw.join('') }
+  const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = []
+  const logger = createLogger(level, {
+    write(chunk: string) {
+      raw.push(chunk)
+      const line = JSON.parse(chunk) as LogLine
+      for (const w of [...waiters]) {
+        if (!w.match(line)) continue
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(line)
+      }
+    },
+  })
+  return {
+    logger,
+    get lines(): LogLine[] {
+      return raw.map((l) => JSON.parse(l))
+    },
+    text: () => raw.join(''),
+    waitFor(match: (l: LogLine) => boolean): Promise<LogLine> {
+      const seen = raw.map((l) => JSON.parse(l) as LogLine).find(match)
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no matching log line within 5 s')), 5000)
+        waiters.push({ match, resolve: (l) => (clearTimeout(timer), resolve(l)) })
+      })
+    },
+  }
 }
