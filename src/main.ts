@@ -4,6 +4,7 @@ import { createTokens } from './auth/tokens'
 import { ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/client'
 import { createLogger } from './observability/logger'
+import { startTracing } from './observability/tracing'
 import { createLocalBus } from './realtime/bus'
 
 let config
@@ -16,6 +17,7 @@ try {
 }
 
 const logger = createLogger(config.logLevel)
+const tracing = startTracing(config.tracing)
 const database = openDatabase(config.database.path)
 const tokens = createTokens({
   secret: resolveJwtSecret(config, logger),
@@ -34,6 +36,7 @@ async function shutdown(signal: string) {
   logger.info({ signal }, 'shutting down')
   await app.stop()
   database.close()
+  await tracing?.shutdown()
   process.exit(0)
 }
 process.on('SIGINT', () => void shutdown('SIGINT'))

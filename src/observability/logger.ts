@@ -1,9 +1,22 @@
 import pino, { type Logger } from 'pino'
 import type { LogLevel } from '../config'
+import { activeTraceId } from './tracing'
 
 export type { Logger }
 
-/** One JSON object per line on stdout: time (ISO), level (a name, not a number), msg. */
+// Defence in depth: nothing logs these on purpose, and if one ever slips in, it is masked.
+const SECRET_KEYS = ['authorization', 'cookie', 'set-cookie', 'password', 'token', 'access_token', 'refresh_token', 'jwt_secret']
+const REDACT = [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.headers["${k}"]`)]
+
+/** A URL safe to log: credentials in its query (?token=…) are masked. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&](?:token|access_token|refresh_token)=)[^&#]*/gi, '$1[redacted]')
+}
+
+/**
+ * One JSON object per line on stdout: time (ISO), level (a name), msg, and the trace id of the
+ * active span when there is one, so logs and traces join up.
+ */
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -12,6 +25,11 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
       messageKey: 'msg',
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      mixin() {
+        const traceId = activeTraceId()
+        return traceId ? { trace_id: traceId } : {}
+      },
     },
     destination,
   )

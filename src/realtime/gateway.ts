@@ -8,6 +8,8 @@ import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
+import { createFrameLimiter } from '../observability/rate-limit'
+import { inSpan } from '../observability/tracing'
 import { hasOwnOrigin, isHttps } from '../ui/security'
 import { REFRESH_COOKIE, sessionUser } from '../ui/session'
 import { DomainError, Forbidden, Unauthorized } from '../shared/errors'
@@ -65,6 +67,7 @@ export function createGateway(deps: AppDeps) {
   // sockets listen on one topic per user instead, so new conversations need nothing from them.
   const socketsByUser = new Map<string, Set<Socket>>()
   let htmlSockets = 0
+  const openedAt = new WeakMap<Socket, number>()
   let server: Server<unknown> | null = null
 
   /** Each member's UI pages get the push rendered for them (a 1-on-1 is named differently per side). */
@@ -78,11 +81,14 @@ export function createGateway(deps: AppDeps) {
   }
 
   function deliver(event: DomainEvent): void {
-    if (!server) return
+    if (server) inSpan('fanout', { 'event.type': event.type }, () => deliverTo(server!, event))
+  }
+
+  function deliverTo(listening: Server<unknown>, event: DomainEvent): void {
     switch (event.type) {
       case 'message.created':
-        server.publish(conversationTopic(event.message.conversation_id), frame({ type: 'message', message: event.message }))
-        if (htmlSockets > 0) pushHtml(server, event.message)
+        listening.publish(conversationTopic(event.message.conversation_id), frame({ type: 'message', message: event.message }))
+        if (htmlSockets > 0) pushHtml(listening, event.message)
         return
       case 'conversation.created': {
         const topic = conversationTopic(event.conversation.id)
@@ -101,33 +107,33 @@ export function createGateway(deps: AppDeps) {
   }
 
   const unsubscribe = deps.bus.subscribe(deliver)
+  const frameLimiter = createFrameLimiter(deps)
+
+  /** Every error frame goes out here, so each one is logged the same way. */
+  function sendError(ws: Socket, user: User, error: Pick<DomainError, 'code' | 'message' | 'details'>, cause?: Record<string, unknown>): void {
+    deps.logger.info({ user_id: user.id, code: error.code, frame_type: typeof cause?.type === 'string' ? cause.type : undefined }, 'websocket error frame')
+    ws.send(errorFrame(error, cause))
+  }
 
   /** One raw frame from a client: parsed here once, answered with an error frame when bad. */
   function onFrame(ws: Socket, user: User, incoming: string | Buffer): void {
-    if (typeof incoming !== 'string') {
-      ws.send(errorFrame({ code: 'invalid_frame', message: 'Binary frames are not supported: send JSON text' }))
-      return
-    }
+    if (typeof incoming !== 'string') return sendError(ws, user, { code: 'invalid_frame', message: 'Binary frames are not supported: send JSON text' })
     let data: unknown
     try {
       data = JSON.parse(incoming)
     } catch {
-      ws.send(errorFrame({ code: 'invalid_json', message: 'Frame is not valid JSON' }))
-      return
+      return sendError(ws, user, { code: 'invalid_json', message: 'Frame is not valid JSON' })
     }
     if (!isRecord(data) || typeof data.type !== 'string') {
-      ws.send(errorFrame({ code: 'invalid_frame', message: 'A frame must be a JSON object with a string "type"' }, isRecord(data) ? data : undefined))
-      return
+      return sendError(ws, user, { code: 'invalid_frame', message: 'A frame must be a JSON object with a string "type"' }, isRecord(data) ? data : undefined)
     }
+    const frameData = data
     try {
-      handleFrame(ws, user, data)
+      inSpan('ws.frame', { 'ws.frame.type': String(frameData.type).slice(0, 32), 'enduser.id': user.id }, () => handleFrame(ws, user, frameData))
     } catch (error) {
-      if (error instanceof DomainError) {
-        ws.send(errorFrame(error, data))
-      } else {
-        deps.logger.error({ err: error, user_id: user.id, frame_type: data.type }, 'websocket frame failed')
-        ws.send(errorFrame({ code: 'internal_error', message: 'Internal error' }, data))
-      }
+      if (error instanceof DomainError) return sendError(ws, user, error, frameData)
+      deps.logger.error({ err: error, user_id: user.id, frame_type: frameData.type }, 'websocket frame failed')
+      sendError(ws, user, { code: 'internal_error', message: 'Internal error' }, frameData)
     }
   }
 
@@ -188,12 +194,17 @@ export function createGateway(deps: AppDeps) {
         // Take frames raw. Elysia's own parser would first turn '"text"', '42' or 'true' into values,
         // so a JSON string holding a frame would be decoded twice and run. Elysia's Bun handler
         // delivers each frame to data.message; the gateway tests fail if that ever changes.
-        ;(raw.data as { message: (ws: Socket, frame: string | Buffer) => void }).message = (_, incoming) => onFrame(raw, user, incoming)
+        const admit = frameLimiter.guard(raw, (incoming: string | Buffer) => onFrame(raw, user, incoming), (refusal) => sendError(raw, user, refusal))
+        ;(raw.data as { message: (ws: Socket, frame: string | Buffer) => void }).message = (_, incoming) => admit(incoming)
         raw.send(frame({ type: 'ready', user_id: user.id }))
+        openedAt.set(raw, performance.now())
+        deps.logger.info({ user_id: user.id, format }, 'websocket connected')
       },
-      close(ws) {
+      close(ws, code) {
         const { user, format } = ws.data.upgrade as Partial<Upgrade>
         if (!user) return
+        const opened = openedAt.get(ws.raw as Socket)
+        deps.logger.info({ user_id: user.id, format, code, duration_ms: opened === undefined ? undefined : Math.round(performance.now() - opened) }, 'websocket disconnected')
         if (format === 'html') {
           htmlSockets--
           return

@@ -1,0 +1,142 @@
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api'
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core'
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import { resourceFromAttributes } from '@opentelemetry/resources'
+import { BatchSpanProcessor, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace'
+import { Elysia } from 'elysia'
+import type { Config } from '../config'
+
+/**
+ * Tracing on the OpenTelemetry SDK directly, rather than through @elysiajs/opentelemetry: that
+ * plugin starts a whole NodeSDK (gRPC, metrics and log exporters we do not use), reads OTEL_*
+ * itself, opens a span per lifecycle hook, and reaches into the API's private context state.
+ *
+ * Until startTracing() registers a provider, every span below is a no-op costing next to nothing.
+ * Looked up on each use: a tracer obtained once would keep the first provider's delegate forever.
+ */
+export const tracer = () => trace.getTracer('pneumatic')
+
+/** Spans as JSON lines on stdout, for OTEL_TRACES_EXPORTER=console (the SDK's own prints objects). */
+export class JsonLinesSpanExporter implements SpanExporter {
+  constructor(private readonly write: (line: string) => void = (line) => process.stdout.write(line)) {}
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    for (const span of spans) {
+      const { traceId, spanId } = span.spanContext()
+      this.write(
+        JSON.stringify({
+          kind: 'span',
+          name: span.name,
+          trace_id: traceId,
+          span_id: spanId,
+          parent_span_id: span.parentSpanContext?.spanId,
+          start: new Date(span.startTime[0] * 1000 + span.startTime[1] / 1e6).toISOString(),
+          duration_ms: span.duration[0] * 1000 + span.duration[1] / 1e6,
+          status: SpanStatusCode[span.status.code],
+          attributes: span.attributes,
+        }) + '\n',
+      )
+    }
+    done({ code: ExportResultCode.SUCCESS })
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
+export type Tracing = { shutdown(): Promise<void> }
+
+/**
+ * Registers the process's tracer provider from OTEL_TRACES_EXPORTER: none (the default), console,
+ * or otlp (HTTP to OTEL_EXPORTER_OTLP_ENDPOINT). `exporter` replaces that choice (tests).
+ */
+export function startTracing(config: Config['tracing'], exporter?: SpanExporter): Tracing | null {
+  if (!exporter && config.exporter === 'none') return null
+  const processor = exporter
+    ? new SimpleSpanProcessor({ exporter })
+    : config.exporter === 'console'
+      ? new SimpleSpanProcessor({ exporter: new JsonLinesSpanExporter() })
+      : new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: new URL('/v1/traces', config.otlpEndpoint).toString() }) })
+  const provider = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': config.serviceName }), spanProcessors: [processor] })
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator())
+  trace.setGlobalTracerProvider(provider)
+  return {
+    async shutdown() {
+      await provider.shutdown()
+      trace.disable()
+      propagation.disable()
+      context.disable()
+    },
+  }
+}
+
+/** Runs `fn` inside a child span of the active one; ends it however `fn` ends. */
+export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => T): T {
+  return tracer().startActiveSpan(name, { attributes }, (span) => {
+    const fail = (error: unknown) => {
+      span.recordException(error as Error)
+      span.setStatus({ code: SpanStatusCode.ERROR })
+    }
+    try {
+      const result = fn(span)
+      if (result instanceof Promise) {
+        return result.then(
+          (value) => (span.end(), value),
+          (error) => {
+            fail(error)
+            span.end()
+            throw error
+          },
+        ) as T
+      }
+      span.end()
+      return result
+    } catch (error) {
+      fail(error)
+      span.end()
+      throw error
+    }
+  })
+}
+
+/** The trace id of the active span, for log lines; undefined when nothing is traced. */
+export function activeTraceId(): string | undefined {
+  const span = trace.getActiveSpan()
+  return span?.isRecording() ? span.spanContext().traceId : undefined
+}
+
+const requestSpans = new WeakMap<Request, Span>()
+
+/** The server span of a request (set by the tracing plugin), if it is traced. */
+export const requestSpan = (request: Request): Span | undefined => requestSpans.get(request)
+
+/**
+ * One SERVER span per HTTP request, continuing an incoming `traceparent`, active while the request
+ * is handled so database and fan-out spans nest under it. Named after the route template.
+ */
+export const tracingPlugin = () =>
+  new Elysia()
+    .wrap((handle, request) => {
+      const parent = propagation.extract(ROOT_CONTEXT, Object.fromEntries(request.headers))
+      const url = new URL(request.url)
+      const span = tracer().startSpan(
+        request.method,
+        { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': url.pathname } },
+        parent,
+      )
+      if (!span.isRecording()) return handle
+      requestSpans.set(request, span)
+      const active = trace.setSpan(parent, span)
+      return (...args: unknown[]) => context.with(active, () => handle(...args))
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, route, set }) => {
+      const span = requestSpans.get(request)
+      if (!span) return
+      const status = typeof set.status === 'number' ? set.status : 200
+      const template = route || 'unmatched'
+      span.updateName(`${request.method} ${template}`)
+      span.setAttributes({ 'http.route': template, 'http.response.status_code': status })
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
+      span.end()
+    })
