@@ -5,6 +5,7 @@ import type { AppDeps } from './deps'
 import { docsRoutes } from './docs/routes'
 import { messageRoutes } from './messages/routes'
 import { healthRoutes } from './observability/health'
+import { metricsPlugin } from './observability/metrics'
 import { rateLimit } from './observability/rate-limit'
 import { requestLogPlugin } from './observability/request-log'
 import { tracingPlugin } from './observability/tracing'
@@ -41,6 +42,7 @@ export function createApp(deps: AppDeps) {
     // First, so every request (even one refused early) is traced and logged.
     .use(tracingPlugin())
     .use(requestLogPlugin(deps.logger))
+    .use(metricsPlugin(deps))
     .onRequest(({ set }) => {
       Object.assign(set.headers, BASE_SECURITY_HEADERS)
     })

@@ -3,6 +3,7 @@ import type { Tokens } from './auth/tokens'
 import type { Config } from './config'
 import type { Db } from './db/client'
 import type { Logger } from './observability/logger'
+import type { Metrics } from './observability/metrics'
 import type { Bus } from './realtime/bus'
 
 /** Everything the app is built from; main.ts makes the real ones, tests make their own. */
@@ -13,4 +14,5 @@ export type AppDeps = {
   tokens: Tokens
   bus: Bus
   logger: Logger
+  metrics: Metrics
 }

@@ -4,6 +4,7 @@ import { createTokens } from './auth/tokens'
 import { ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/client'
 import { createLogger } from './observability/logger'
+import { createMetrics } from './observability/metrics'
 import { startTracing } from './observability/tracing'
 import { createLocalBus } from './realtime/bus'
 
@@ -26,7 +27,7 @@ const tokens = createTokens({
 })
 const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
 
-const app = createApp({ config, db: database.db, sqlite: database.sqlite, tokens, bus, logger }).listen({ port: config.port, hostname: config.host })
+const app = createApp({ config, db: database.db, sqlite: database.sqlite, tokens, bus, logger, metrics: createMetrics() }).listen({ port: config.port, hostname: config.host })
 logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
 
 let stopping = false

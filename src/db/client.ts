@@ -1,4 +1,4 @@
-import { Database } from 'bun:sqlite'
+import { Database, type Statement } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
@@ -32,4 +32,68 @@ export function openDatabase(path: string): DbHandle {
 /** A trivial query, for readiness: throws when the database cannot answer. */
 export function ping(sqlite: Database): void {
   sqlite.query('SELECT 1').get()
+}
+
+export type QueryOperation = 'select' | 'insert' | 'update' | 'delete' | 'other'
+
+/** Told how long each statement and each whole transaction took, in seconds. */
+export type QueryObserver = {
+  statement(operation: QueryOperation, seconds: number): void
+  transaction(seconds: number): void
+}
+
+const OPERATIONS: ReadonlySet<string> = new Set(['select', 'insert', 'update', 'delete'])
+
+export function operationOf(sql: string): QueryOperation {
+  const verb = /^\s*([a-z]+)/i.exec(sql)?.[1]?.toLowerCase()
+  return verb !== undefined && OPERATIONS.has(verb) ? (verb as QueryOperation) : 'other'
+}
+
+type Timed = (...args: any[]) => any
+
+function timed<F extends Timed>(run: F, done: (seconds: number) => void): F {
+  return ((...args: Parameters<F>) => {
+    const start = performance.now()
+    try {
+      return run(...args)
+    } finally {
+      done((performance.now() - start) / 1000)
+    }
+  }) as F
+}
+
+/**
+ * Times every statement this connection runs, whoever prepares it (Drizzle prepares one per query),
+ * and every transaction as a whole: with synchronous=FULL the COMMIT's fsync is most of a write's
+ * cost, and bun:sqlite runs BEGIN and COMMIT itself, outside any statement prepared here.
+ * The operation is read once per prepared statement, not per run.
+ */
+export function observeQueries(sqlite: Database, observer: QueryObserver): void {
+  const instrumented = new WeakSet<Statement<any, any>>()
+  const instrument = <S extends Statement<any, any>>(statement: S, sql: string): S => {
+    if (instrumented.has(statement)) return statement // query() hands out its cached statements again
+    instrumented.add(statement)
+    const operation = operationOf(sql)
+    const done = (seconds: number) => observer.statement(operation, seconds)
+    statement.all = timed(statement.all.bind(statement), done)
+    statement.get = timed(statement.get.bind(statement), done)
+    statement.run = timed(statement.run.bind(statement), done)
+    statement.values = timed(statement.values.bind(statement), done)
+    return statement
+  }
+  const prepare = sqlite.prepare.bind(sqlite) as Timed
+  const query = sqlite.query.bind(sqlite) as Timed
+  const transaction = sqlite.transaction.bind(sqlite)
+  sqlite.prepare = ((sql: string, ...rest: unknown[]) => instrument(prepare(sql, ...rest), sql)) as typeof sqlite.prepare
+  sqlite.query = ((sql: string) => instrument(query(sql), sql)) as typeof sqlite.query
+  // Drizzle calls .deferred() / .immediate() on what transaction() returns; those are read-only.
+  sqlite.transaction = ((fn: Timed) => {
+    const tx = transaction(fn)
+    const done = (seconds: number) => observer.transaction(seconds)
+    return Object.assign(timed(tx, done), {
+      deferred: timed(tx.deferred, done),
+      immediate: timed(tx.immediate, done),
+      exclusive: timed(tx.exclusive, done),
+    })
+  }) as typeof sqlite.transaction
 }

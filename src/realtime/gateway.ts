@@ -112,6 +112,7 @@ export function createGateway(deps: AppDeps) {
   /** Every error frame goes out here, so each one is logged the same way. */
   function sendError(ws: Socket, user: User, error: Pick<DomainError, 'code' | 'message' | 'details'>, cause?: Record<string, unknown>): void {
     deps.logger.info({ user_id: user.id, code: error.code, frame_type: typeof cause?.type === 'string' ? cause.type : undefined }, 'websocket error frame')
+    deps.metrics.errorFrameSent(error.code)
     ws.send(errorFrame(error, cause))
   }
 
@@ -180,6 +181,7 @@ export function createGateway(deps: AppDeps) {
       open(ws) {
         const { user, format } = ws.data.upgrade as Upgrade
         const raw = ws.raw as Socket
+        deps.metrics.websocketOpened(raw)
         if (format === 'html') {
           htmlSockets++
           raw.subscribe(userHtmlTopic(user.id))
@@ -195,7 +197,10 @@ export function createGateway(deps: AppDeps) {
         // so a JSON string holding a frame would be decoded twice and run. Elysia's Bun handler
         // delivers each frame to data.message; the gateway tests fail if that ever changes.
         const admit = frameLimiter.guard(raw, (incoming: string | Buffer) => onFrame(raw, user, incoming), (refusal) => sendError(raw, user, refusal))
-        ;(raw.data as { message: (ws: Socket, frame: string | Buffer) => void }).message = (_, incoming) => admit(incoming)
+        ;(raw.data as { message: (ws: Socket, frame: string | Buffer) => void }).message = (_, incoming) => {
+          deps.metrics.frameReceived()
+          admit(incoming)
+        }
         raw.send(frame({ type: 'ready', user_id: user.id }))
         openedAt.set(raw, performance.now())
         deps.logger.info({ user_id: user.id, format }, 'websocket connected')
@@ -203,6 +208,7 @@ export function createGateway(deps: AppDeps) {
       close(ws, code) {
         const { user, format } = ws.data.upgrade as Partial<Upgrade>
         if (!user) return
+        deps.metrics.websocketClosed(ws.raw as Socket, code)
         const opened = openedAt.get(ws.raw as Socket)
         deps.logger.info({ user_id: user.id, format, code, duration_ms: opened === undefined ? undefined : Math.round(performance.now() - opened) }, 'websocket disconnected')
         if (format === 'html') {

@@ -7,6 +7,7 @@ import { loadConfig, type LogLevel } from '../../src/config'
 import { openDatabase } from '../../src/db/client'
 import type { AppDeps } from '../../src/deps'
 import { createLogger, type Logger } from '../../src/observability/logger'
+import { createMetrics } from '../../src/observability/metrics'
 import { createLocalBus } from '../../src/realtime/bus'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
@@ -50,6 +51,7 @@ export function testApp(env: Record<string, string> = {}, options: TestAppOption
       throw error
     }),
     logger: options.logger ?? createLogger('silent'),
+    metrics: createMetrics(),
   }
   const app = createApp(deps)
   let handedOver = false

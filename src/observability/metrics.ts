@@ -1,0 +1,250 @@
+import type { ServerWebSocket } from 'bun'
+import { Elysia } from 'elysia'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { observeQueries, type QueryOperation } from '../db/client'
+import type { AppDeps } from '../deps'
+import { PUBLIC } from '../shared/http'
+
+/** The route label of a request no route took: a 404, or one refused before routing (413, 429). */
+export const UNMATCHED = 'unmatched'
+
+const MESSAGE_RATE_WINDOW_SECONDS = 60
+
+const HTTP_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
+type Socket = ServerWebSocket<unknown>
+
+/**
+ * Events per second averaged over the last `seconds` whole seconds (the current one included),
+ * in one counter per second of a ring: adding and reading cost the same however busy it gets.
+ */
+export function rateWindow(seconds: number, now: () => number = Date.now) {
+  const counts = new Float64Array(seconds)
+  const stamps = new Float64Array(seconds).fill(-Infinity) // which second each slot counts
+  return {
+    add(): void {
+      const second = Math.floor(now() / 1000)
+      const slot = second % seconds
+      if (stamps[slot] !== second) {
+        stamps[slot] = second
+        counts[slot] = 0
+      }
+      counts[slot]! += 1
+    },
+    perSecond(): number {
+      const second = Math.floor(now() / 1000)
+      let total = 0
+      for (let slot = 0; slot < seconds; slot++) if (second - stamps[slot]! < seconds) total += counts[slot]!
+      return total / seconds
+    },
+  }
+}
+
+/**
+ * One registry per app (tests run many apps in one process), never prom-client's global one.
+ * prom-client's collectDefaultMetrics is not used: under Bun some of its series are meaningless
+ * (process_heap_bytes, event loop lag) and its nodejs_*_total gauges fail `promtool check metrics`.
+ * The process's CPU and memory are written here instead, read at each scrape.
+ */
+export function createMetrics(options: { now?: () => number } = {}) {
+  const registry = new Registry()
+  const registers = [registry]
+
+  // The user guide's four series.
+  const connectionsTotal = new Counter({ name: 'pneumatic_websocket_connections_total', help: 'Total number of WebSocket connections established', registers })
+  const connectionsActive = new Gauge({ name: 'pneumatic_websocket_connections_active', help: 'Current number of open WebSocket connections', registers })
+  const messagesSent = new Counter({ name: 'pneumatic_messages_sent_total', help: 'Total number of messages stored (a retry of a stored message is not counted)', registers })
+  const messageRate = rateWindow(MESSAGE_RATE_WINDOW_SECONDS, options.now)
+  new Gauge({
+    name: 'pneumatic_messages_per_second',
+    help: `Messages stored per second, averaged over the last ${MESSAGE_RATE_WINDOW_SECONDS} seconds`,
+    registers,
+    collect() {
+      this.set(messageRate.perSecond())
+    },
+  })
+
+  const httpDuration = new Histogram({
+    name: 'pneumatic_http_request_duration_seconds',
+    help: `HTTP request duration until the response is ready, by method, route template ("${UNMATCHED}" when no route took the request) and status`,
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  })
+
+  const framesReceived = new Counter({ name: 'pneumatic_websocket_frames_received_total', help: 'WebSocket frames received from clients (refused ones included)', registers })
+  const wsErrors = new Counter({ name: 'pneumatic_websocket_errors_total', help: 'Error frames sent to WebSocket clients, by error code', labelNames: ['code'] as const, registers })
+  const sendsDropped = new Counter({
+    name: 'pneumatic_websocket_sends_dropped_total',
+    help: 'WebSocket frames Bun dropped instead of sending (send returned 0: over the backpressure limit, or closing)',
+    registers,
+  })
+  const backpressureCloses = new Counter({
+    name: 'pneumatic_websocket_backpressure_closes_total',
+    help: 'WebSocket connections closed abnormally (1006) after a send to them was dropped: the backpressure limit. Overflows during topic fan-out are not seen here',
+    registers,
+  })
+
+  const queryDuration = new Histogram({
+    name: 'pneumatic_db_query_duration_seconds',
+    help: 'Duration of each SQL statement run, by operation',
+    labelNames: ['operation'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers,
+  })
+  // Children made once: observing through labels() on every statement would hash the labels each time.
+  const byOperation: Record<QueryOperation, { observe(seconds: number): void }> = {
+    select: queryDuration.labels('select'),
+    insert: queryDuration.labels('insert'),
+    update: queryDuration.labels('update'),
+    delete: queryDuration.labels('delete'),
+    other: queryDuration.labels('other'),
+  }
+  const transactionDuration = new Histogram({
+    name: 'pneumatic_db_transaction_duration_seconds',
+    help: 'Duration of each whole transaction, its statements and COMMIT included',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers,
+  })
+
+  processMetrics(registers)
+
+  const dropped = new WeakSet<Socket>()
+
+  return {
+    registry,
+    messageStored(): void {
+      messagesSent.inc()
+      messageRate.add()
+    },
+    httpRequest(method: string, route: string, status: number, seconds: number): void {
+      httpDuration.observe({ method: HTTP_METHODS.has(method) ? method : 'other', route, status }, seconds)
+    },
+    /**
+     * On open, before anything that could throw. Every send on this socket is checked from here on
+     * (whoever writes it), so a dropped one is counted without a check at each call site.
+     */
+    websocketOpened(ws: Socket): void {
+      connectionsTotal.inc()
+      connectionsActive.inc()
+      const send = ws.send.bind(ws)
+      ws.send = (data, compress) => {
+        const status = send(data, compress)
+        if (status === 0) {
+          sendsDropped.inc()
+          dropped.add(ws)
+        }
+        return status
+      }
+    },
+    websocketClosed(ws: Socket, code: number): void {
+      connectionsActive.dec()
+      // Bun closes a socket over its backpressure limit with 1006, and drops the send that crossed it.
+      if (code === 1006 && dropped.has(ws)) backpressureCloses.inc()
+    },
+    frameReceived(): void {
+      framesReceived.inc()
+    },
+    errorFrameSent(code: string): void {
+      wsErrors.inc({ code })
+    },
+    queries: {
+      statement: (operation: QueryOperation, seconds: number) => byOperation[operation].observe(seconds),
+      transaction: (seconds: number) => transactionDuration.observe(seconds),
+    },
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+/** The process's own CPU and memory, read when scraped. */
+function processMetrics(registers: Registry[]): void {
+  const cpuSeconds = (pick: (usage: NodeJS.CpuUsage) => number) => {
+    let counted = 0
+    return function (this: Counter) {
+      const total = pick(process.cpuUsage()) / 1e6
+      if (total > counted) this.inc(total - counted)
+      counted = total
+    }
+  }
+  new Counter({ name: 'process_cpu_user_seconds_total', help: 'User CPU time spent in seconds', registers, collect: cpuSeconds((u) => u.user) })
+  new Counter({ name: 'process_cpu_system_seconds_total', help: 'System CPU time spent in seconds', registers, collect: cpuSeconds((u) => u.system) })
+  new Counter({ name: 'process_cpu_seconds_total', help: 'Total user and system CPU time spent in seconds', registers, collect: cpuSeconds((u) => u.user + u.system) })
+  const startTime = new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds', registers })
+  startTime.set(Math.round(Date.now() / 1000 - process.uptime()))
+  new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory size in bytes',
+    registers,
+    collect() {
+      this.set(process.memoryUsage.rss())
+    },
+  })
+  new Gauge({
+    name: 'process_heap_size_bytes',
+    help: 'JavaScript heap size in bytes (heapTotal as Bun reports it)',
+    registers,
+    collect() {
+      this.set(process.memoryUsage().heapTotal)
+    },
+  })
+  new Gauge({
+    name: 'process_heap_used_bytes',
+    help: 'JavaScript heap in use in bytes (heapUsed as Bun reports it; it can exceed heapTotal)',
+    registers,
+    collect() {
+      this.set(process.memoryUsage().heapUsed)
+    },
+  })
+}
+
+/**
+ * GET /metrics, request durations, and the wiring of the message and database metrics to this
+ * app's bus and connection. Use it before the app's own onError: a request's route is read in an
+ * error hook too (a body that fails to parse never reaches onTransform).
+ */
+export function metricsPlugin(deps: Pick<AppDeps, 'metrics' | 'bus' | 'sqlite'>) {
+  const { metrics } = deps
+  // message.created is published once per stored message, whichever way it was sent.
+  const unsubscribe = deps.bus.subscribe((event) => {
+    if (event.type === 'message.created') metrics.messageStored()
+  })
+  observeQueries(deps.sqlite, metrics.queries)
+
+  const routes = new WeakMap<Request, string>()
+  // Around the whole handler, so requests answered before routing (413, 429) are measured too.
+  const timeRequest = (handle: (...args: unknown[]) => unknown, request: Request) =>
+    async function timed(...args: unknown[]) {
+      const start = performance.now()
+      let status = 500
+      try {
+        const response = await handle(...args)
+        status = response instanceof Response ? response.status : 200
+        return response
+      } finally {
+        const route = routes.get(request) ?? UNMATCHED
+        // Bun ignores what is returned once a socket is upgraded; Elysia returns a 200 there.
+        if (status === 200 && route !== UNMATCHED && request.headers.get('upgrade')?.toLowerCase() === 'websocket') status = 101
+        metrics.httpRequest(request.method, route, status, (performance.now() - start) / 1000)
+      }
+    }
+  return (
+    new Elysia({ detail: { tags: ['observability'] } })
+      .wrap(timeRequest)
+      .onTransform({ as: 'global' }, ({ request, route }) => {
+        routes.set(request, route)
+      })
+      .onError({ as: 'global' }, ({ request, route }) => {
+        if (route) routes.set(request, route)
+      })
+      .get(
+        '/metrics',
+        async ({ set }) => {
+          set.headers['content-type'] = metrics.registry.contentType
+          return metrics.registry.metrics()
+        },
+        { detail: { summary: 'Prometheus metrics (text exposition format)', ...PUBLIC } },
+      )
+      .onStop(() => unsubscribe())
+  )
+}
