@@ -8,7 +8,8 @@ import { healthRoutes } from './observability/health'
 import { metricsPlugin } from './observability/metrics'
 import { rateLimit } from './observability/rate-limit'
 import { requestLogPlugin } from './observability/request-log'
-import { tracingPlugin } from './observability/tracing'
+import { queryTracing, tracingPlugin } from './observability/tracing'
+import { observeQueries } from './db/client'
 import { createGateway, WEBSOCKET_OPTIONS } from './realtime/gateway'
 import { BadRequest, DomainError, errorBody, PayloadTooLarge, type FieldIssue } from './shared/errors'
 import { fieldName } from './shared/validation'
@@ -37,6 +38,7 @@ function validationDetails(error: Pick<ValidationError, "all" | "type">): FieldI
 }
 
 export function createApp(deps: AppDeps) {
+  observeQueries(deps.sqlite, queryTracing)
   const gateway = createGateway(deps)
   const app = new Elysia({ websocket: WEBSOCKET_OPTIONS, serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
     // First, so every request (even one refused early) is traced and logged.
@@ -48,13 +50,11 @@ export function createApp(deps: AppDeps) {
     })
     // Before the size check, so a 413 counts and carries the rate-limit headers too.
     .use(rateLimit(deps))
-    .onRequest(({ request, set }) => {
+    .onRequest(({ request }) => {
       // Refuse a declared oversized body before reading it (Bun's own cap answers chunked ones).
       const length = Number(request.headers.get('content-length') ?? 0)
-      if (length > MAX_BODY_BYTES) {
-        set.status = 413
-        return errorBody('payload_too_large', `Request body is larger than ${MAX_BODY_BYTES} bytes`)
-      }
+      // Thrown, not returned: onError renders it and the request is still logged and traced.
+      if (length > MAX_BODY_BYTES) throw new PayloadTooLarge(`Request body is larger than ${MAX_BODY_BYTES} bytes`)
     })
     .onParse(async ({ request, contentType }) => {
       // The web UI's forms, when htmx sends them as multipart: text fields only.

@@ -6,7 +6,7 @@ import type { TokenKind } from '../auth/tokens'
 import type { Config } from '../config'
 import type { AppDeps } from '../deps'
 import { errorFrame } from '../realtime/frames'
-import { errorBody } from '../shared/errors'
+import { TooManyRequests } from '../shared/errors'
 import { REFRESH_COOKIE } from '../ui/session'
 
 /**
@@ -199,8 +199,9 @@ export function rateLimit(deps: Pick<AppDeps, 'config' | 'tokens' | 'logger'>) {
     if (verdict.refused) {
       const retryAfter = seconds(verdict.resetMs)
       set.headers['retry-after'] = String(retryAfter)
-      set.status = 429
-      return errorBody('rate_limited', `Too many requests: try again in ${retryAfter} s`)
+      // Thrown, not returned: a response returned from onRequest skips the after-response hooks,
+      // so the refusal would go unlogged and untraced.
+      throw new TooManyRequests(`Too many requests: try again in ${retryAfter} s`)
     }
   })
 }

@@ -59,6 +59,12 @@ export class PayloadTooLarge extends DomainError {
   }
 }
 
+export class TooManyRequests extends DomainError {
+  constructor(message: string) {
+    super(429, 'rate_limited', message)
+  }
+}
+
 export class Invalid extends DomainError {
   constructor(message: string, details?: FieldIssue[]) {
     super(422, 'validation_failed', message, details)

@@ -47,6 +47,21 @@ describe('request logs', () => {
     expect(requestLines(logs.lines).map((l) => l.request_id)).toEqual(['edge-42.abc', replaced.headers.get('x-request-id')])
   })
 
+  test('requests refused before routing (413, 429) are logged too', async () => {
+    const logs = captureLogs()
+    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '1' }, { logger: logs.logger })
+    const big = await call(t.app, 'POST', '/auth/login', { raw: '{}', headers: { 'content-length': String(1024 * 1024) } })
+    expect(big.status).toBe(413)
+    const throttled = await call(t.app, 'GET', '/users')
+    expect(throttled.status).toBe(429)
+    expect(throttled.headers.get('retry-after')).toMatch(/^\d+$/)
+    const lines = await Promise.all([big, throttled].map((r) => logs.waitFor((l) => l.msg === 'request' && l.request_id === r.headers.get('x-request-id'))))
+    expect(lines.map((l) => [l.status, l.route])).toEqual([
+      [413, 'unmatched'],
+      [429, 'unmatched'],
+    ])
+  })
+
   test('a server error is logged at error level', async () => {
     const logs = captureLogs()
     await using t = testApp({}, { logger: logs.logger })
