@@ -6,6 +6,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace'
 import { Elysia } from 'elysia'
 import type { Config } from '../config'
+import type { QueryObserver } from '../db/client'
 
 /**
  * Tracing on the OpenTelemetry SDK directly, rather than through @elysiajs/opentelemetry: that
@@ -98,6 +99,21 @@ export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span)
       throw error
     }
   })
+}
+
+/** A finished child span of the active one, from its measured duration (nothing when untraced). */
+function recordChild(name: string, seconds: number, attributes: Attributes): void {
+  if (!trace.getActiveSpan()?.isRecording()) return
+  const end = performance.timeOrigin + performance.now()
+  tracer()
+    .startSpan(name, { startTime: end - seconds * 1000, attributes })
+    .end(end)
+}
+
+/** Database work as child spans of the request or frame that caused it (see observeQueries). */
+export const queryTracing: QueryObserver = {
+  statement: (operation, seconds) => recordChild(`db.${operation}`, seconds, { 'db.system.name': 'sqlite', 'db.operation.name': operation }),
+  transaction: (seconds) => recordChild('db.transaction', seconds, { 'db.system.name': 'sqlite' }),
 }
 
 /** The trace id of the active span, for log lines; undefined when nothing is traced. */

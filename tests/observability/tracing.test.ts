@@ -89,6 +89,26 @@ describe('HTTP tracing', () => {
     expect(line.trace_id).toBe(server!.spanContext().traceId)
   })
 
+  test('database work is recorded as child spans of the request', async () => {
+    const spans = memory()
+    await using t = testApp()
+    const alice = await account(t.app)
+    const bob = await account(t.app)
+    const direct = await conversation(t.app, alice, [bob])
+    await send(t.app, alice, direct.id, 'stored')
+    const server = await spans.waitFor('POST /messages')
+    const children = spans.getFinishedSpans().filter((s) => parentOf(s) === server.spanContext().spanId)
+    const names = children.map((s) => s.name)
+    expect(names).toContain('db.transaction')
+    expect(names).toContain('db.insert')
+    expect(names).toContain('db.select')
+    const insert = children.find((s) => s.name === 'db.insert')!
+    expect(insert.attributes).toEqual({ 'db.system.name': 'sqlite', 'db.operation.name': 'insert' })
+    // Each span sits inside its parent's time.
+    const start = (s: ReadableSpan) => s.startTime[0] * 1e3 + s.startTime[1] / 1e6
+    expect(start(insert)).toBeGreaterThanOrEqual(start(server) - 1)
+  })
+
   test('a 5xx marks the span as an error', async () => {
     const spans = memory()
     await using t = testApp()
