@@ -5,6 +5,7 @@ import type { AppDeps } from './deps'
 import { docsRoutes } from './docs/routes'
 import { messageRoutes } from './messages/routes'
 import { healthRoutes } from './observability/health'
+import { redactUrl } from './observability/logger'
 import { metricsPlugin } from './observability/metrics'
 import { rateLimit } from './observability/rate-limit'
 import { requestLogPlugin } from './observability/request-log'
@@ -93,7 +94,8 @@ export function createApp(deps: AppDeps) {
           set.status = 404
           return errorBody('not_found', `No route for ${request.method} ${new URL(request.url).pathname}`)
       }
-      deps.logger.error({ err: error, method: request.method, url: new URL(request.url).pathname }, 'unhandled error')
+      const url = new URL(request.url)
+      deps.logger.error({ err: error, method: request.method, url: redactUrl(url.pathname + url.search) }, 'unhandled error')
       set.status = 500
       return errorBody('internal_error', 'Internal server error')
     })

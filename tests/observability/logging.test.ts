@@ -69,7 +69,17 @@ describe('request logs', () => {
     t.deps.sqlite.run('DROP TABLE conversation_members')
     await call(t.app, 'GET', '/conversations', { token: alice.token })
     expect(await logs.waitFor((l) => l.msg === 'request' && l.status === 500)).toMatchObject({ level: 'error', route: '/conversations' })
-    expect(logs.lines.some((l) => l.msg === 'unhandled error' && l.level === 'error')).toBe(true)
+    expect(logs.lines.find((l) => l.msg === 'unhandled error')).toMatchObject({ level: 'error', url: '/conversations' })
+  })
+
+  test('the URL of a failed request is logged with any token in it masked', async () => {
+    const logs = captureLogs()
+    await using t = testApp({}, { logger: logs.logger })
+    const alice = await account(t.app)
+    t.deps.sqlite.run('DROP TABLE conversation_members')
+    await call(t.app, 'GET', `/conversations?token=${alice.token}&x=1`, { token: alice.token })
+    expect(logs.lines.find((l) => l.msg === 'unhandled error')!.url).toBe('/conversations?token=[redacted]&x=1')
+    expect(logs.text()).not.toContain(alice.token)
   })
 
   test('passwords, tokens and cookies never appear in the logs', async () => {
