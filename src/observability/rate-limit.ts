@@ -77,33 +77,19 @@ export function clientIp(request: Request, server: RequestIp, trustProxyHops: nu
   return normalizeIp(socket) ?? 'unknown'
 }
 
-function cookieValue(header: string | null, name: string): string | undefined {
-  if (!header) return undefined
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq === -1 || part.slice(0, eq).trim() !== name) continue
-    const value = part.slice(eq + 1).trim()
-    try {
-      return decodeURIComponent(value) || undefined
-    } catch {
-      return undefined
-    }
-  }
-  return undefined
-}
-
 /**
  * The user whose budget a request spends: the subject of the first credential that VERIFIES
  * (bearer header, ?token= on the WebSocket upgrade, the web UI's session cookies). An unverified
  * token names nobody, or anyone could spend someone else's budget; the request then counts per IP.
  */
 async function verifiedUserId(deps: Pick<AppDeps, 'tokens'>, request: Request, url: URL): Promise<string | null> {
-  const cookies = request.headers.get('cookie')
-  const candidates: Array<[string | undefined, TokenKind]> = [
+  // Cookies are not parsed yet this early (onRequest); Bun's own parser reads them.
+  const cookies = new Bun.CookieMap(request.headers.get('cookie') ?? '')
+  const candidates: Array<[string | null | undefined, TokenKind]> = [
     [bearerToken(request.headers.get('authorization')), 'access'],
-    [url.pathname === '/ws' ? url.searchParams.get('token') || undefined : undefined, 'access'],
-    [cookieValue(cookies, ACCESS_COOKIE), 'access'],
-    [cookieValue(cookies, REFRESH_COOKIE), 'refresh'],
+    [url.pathname === '/ws' ? url.searchParams.get('token') : undefined, 'access'],
+    [cookies.get(ACCESS_COOKIE), 'access'],
+    [cookies.get(REFRESH_COOKIE), 'refresh'],
   ]
   for (const [token, kind] of candidates) {
     if (!token) continue
