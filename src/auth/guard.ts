@@ -4,14 +4,15 @@ import { Unauthorized } from '../shared/errors'
 import { bearerToken } from './credentials'
 import { authenticate } from './service'
 
-/** `{ auth: true }` on a route resolves `user` from the bearer token, or answers 401. */
+/** `{ auth: true }` on a route resolves `user` (and its `sessionId`) from the bearer token, or answers 401. */
 export const authGuard = (deps: Pick<AppDeps, 'db' | 'tokens'>) =>
   new Elysia().macro({
     auth: {
       async resolve({ headers }) {
         const token = bearerToken(headers.authorization)
         if (!token) throw new Unauthorized('Missing bearer token', 'missing_token')
-        return { user: await authenticate(deps.db, deps.tokens, token) }
+        const { user, sessionId } = await authenticate(deps.db, deps.tokens, token)
+        return { user, sessionId }
       },
     },
   })

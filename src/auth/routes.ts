@@ -15,18 +15,38 @@ export const authRoutes = (deps: AppDeps) =>
       response: { 201: User, ...errors(400, 409, 422) },
       detail: { summary: 'Create an account', ...PUBLIC },
     })
-    .post('/login', ({ body }) => auth.login(deps.db, deps.tokens, body), {
+    .post('/login', ({ body }) => auth.login(deps, body), {
       body: Login,
       parse: 'json',
       response: { 200: TokenPair, ...errors(400, 401, 422) },
       detail: { summary: 'Exchange username and password for tokens', ...PUBLIC },
     })
-    .post('/refresh', ({ body }) => auth.refresh(deps.db, deps.tokens, body.refresh_token), {
+    .post('/refresh', ({ body }) => auth.refresh(deps, body.refresh_token), {
       body: Refresh,
       parse: 'json',
       response: { 200: TokenPair, ...errors(400, 401, 422) },
-      detail: { summary: 'Exchange a refresh token for a new token pair', ...PUBLIC },
+      detail: {
+        summary: 'Exchange a refresh token for a new token pair',
+        description: 'The refresh token is used up. Presenting one that was already used ends its whole session (401 token_reused), the newest tokens included.',
+        ...PUBLIC,
+      },
     })
+    .post(
+      '/logout',
+      ({ user, sessionId, status }) => {
+        auth.logout(deps, { user, sessionId })
+        return status(204, undefined)
+      },
+      { auth: true, detail: { summary: "End this session: its tokens stop working and its sockets close (1008)" } },
+    )
+    .post(
+      '/logout-all',
+      ({ user, status }) => {
+        auth.logoutAll(deps, user)
+        return status(204, undefined)
+      },
+      { auth: true, detail: { summary: 'End every session of this account, on every device' } },
+    )
     .get('/me', ({ user }) => user, {
       auth: true,
       response: { 200: User, ...errors(401) },

@@ -1,11 +1,21 @@
+import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { Db } from '../db/client'
+import { sessions, users as usersTable } from '../db/schema'
 import { Unauthorized } from '../shared/errors'
+import type { EventSink } from '../shared/events'
+import { newId } from '../shared/ids'
+import { now } from '../shared/time'
 import { checkMaxCharacters, validator } from '../shared/validation'
 import { MAX_FULL_NAME_CHARACTERS, type User } from '../users/model'
 import * as users from '../users/service'
 import { Login, Signup } from './model'
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords'
 import type { TokenPair, Tokens } from './tokens'
+
+export type Deps = { db: Db; tokens: Tokens; bus: EventSink }
+
+/** Who is calling, and from which login session (one per login; logout ends it). */
+export type Authenticated = { user: User; sessionId: string }
 
 const checkSignup = validator(Signup)
 const checkLogin = validator(Login)
@@ -18,26 +28,94 @@ export async function signup(db: Db, input: unknown): Promise<User> {
 }
 
 const invalidCredentials = () => new Unauthorized('Invalid username or password', 'invalid_credentials')
+const sessionEnded = () => new Unauthorized('This session has ended: log in again', 'session_ended')
+
+/** A new login session for a user, and its first token pair. */
+export function openSession(deps: Pick<Deps, 'db' | 'tokens'>, userId: string): Promise<TokenPair> {
+  const user = deps.db.select({ version: usersTable.tokenVersion }).from(usersTable).where(eq(usersTable.id, userId)).get()
+  if (!user) throw new Unauthorized('Account no longer exists', 'invalid_token')
+  const sessionId = newId()
+  const jti = newId()
+  deps.db.insert(sessions).values({ id: sessionId, userId, currentJti: jti, createdAt: now() }).run()
+  return deps.tokens.issuePair({ userId, sessionId, version: user.version }, jti)
+}
 
 /** Unknown user and wrong password fail alike, in status, body and time spent hashing. */
-export async function login(db: Db, tokens: Tokens, input: unknown): Promise<TokenPair> {
+export async function login(deps: Pick<Deps, 'db' | 'tokens'>, input: unknown): Promise<TokenPair> {
   const { username, password } = checkLogin(input)
-  const row = users.credentialsByUsername(db, username)
+  const row = users.credentialsByUsername(deps.db, username)
   const ok = await verifyPassword(password, row?.passwordHash ?? (await dummyPasswordHash()))
   if (!row || !ok) throw invalidCredentials()
-  return tokens.issuePair(row.id)
+  return openSession(deps, row.id)
 }
 
-export async function refresh(db: Db, tokens: Tokens, refreshToken: string): Promise<TokenPair> {
-  const userId = await tokens.verify(refreshToken, 'refresh')
-  if (!users.byId(db, userId)) throw new Unauthorized('Account no longer exists', 'invalid_token')
-  return tokens.issuePair(userId)
+/** The session a token names, if it is still open for that user at that token version. */
+function liveSession(db: Db, claims: { userId: string; sessionId: string; version: number }) {
+  const row = db
+    .select({ user: { id: usersTable.id, username: usersTable.username, fullName: usersTable.fullName, tokenVersion: usersTable.tokenVersion }, revokedAt: sessions.revokedAt })
+    .from(sessions)
+    .innerJoin(usersTable, eq(usersTable.id, sessions.userId))
+    .where(and(eq(sessions.id, claims.sessionId), eq(sessions.userId, claims.userId)))
+    .get()
+  if (!row || row.revokedAt !== null || row.user.tokenVersion !== claims.version) return null
+  return row
 }
 
-/** The user an access token belongs to. */
-export async function authenticate(db: Db, tokens: Tokens, accessToken: string): Promise<User> {
-  const userId = await tokens.verify(accessToken, 'access')
-  const user = users.byId(db, userId)
-  if (!user) throw new Unauthorized('Account no longer exists', 'invalid_token')
-  return user
+function endSessionRow(deps: Pick<Deps, 'db' | 'bus'>, userId: string, sessionId: string): void {
+  deps.db
+    .update(sessions)
+    .set({ revokedAt: now() })
+    .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
+    .run()
+  deps.bus.publish({ type: 'session.ended', userId, sessionId })
+}
+
+/**
+ * A new pair for a refresh token, which is used up: each session accepts only its latest refresh
+ * token. Presenting an older one means it was copied, so the whole session ends, the latest token
+ * included. Two refreshes racing with one token: one wins, the other ends the session.
+ */
+export async function refresh(deps: Deps, refreshToken: string): Promise<TokenPair> {
+  const claims = await deps.tokens.verify(refreshToken, 'refresh')
+  if (!liveSession(deps.db, claims)) throw sessionEnded()
+  const next = newId()
+  const rotated = deps.db
+    .update(sessions)
+    .set({ currentJti: next })
+    .where(and(eq(sessions.id, claims.sessionId), eq(sessions.currentJti, claims.jti), isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id })
+    .all()
+  if (rotated.length === 0) {
+    endSessionRow(deps, claims.userId, claims.sessionId)
+    throw new Unauthorized('This refresh token was already used: the session has been ended', 'token_reused')
+  }
+  return deps.tokens.issuePair(claims, next)
+}
+
+/** The caller an access token belongs to, while its session is open and its version current. */
+export async function authenticate(db: Db, tokens: Tokens, accessToken: string): Promise<Authenticated> {
+  const claims = await tokens.verify(accessToken, 'access')
+  const row = liveSession(db, claims)
+  if (!row) throw sessionEnded()
+  return { user: users.toUser(row.user), sessionId: claims.sessionId }
+}
+
+/** Ends the caller's session: its tokens stop working and its sockets are closed. */
+export function logout(deps: Pick<Deps, 'db' | 'bus'>, caller: Authenticated): void {
+  endSessionRow(deps, caller.user.id, caller.sessionId)
+}
+
+/** Ends every session of the user, on every device: all tokens issued so far stop working. */
+export function logoutAll(deps: Pick<Deps, 'db' | 'bus'>, user: User): void {
+  deps.db.transaction((tx) => {
+    tx.update(usersTable)
+      .set({ tokenVersion: sql`${usersTable.tokenVersion} + 1` })
+      .where(eq(usersTable.id, user.id))
+      .run()
+    tx.update(sessions)
+      .set({ revokedAt: now() })
+      .where(and(eq(sessions.userId, user.id), isNull(sessions.revokedAt)))
+      .run()
+  })
+  deps.bus.publish({ type: 'session.ended', userId: user.id, sessionId: null })
 }

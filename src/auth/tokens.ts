@@ -6,10 +6,15 @@ export type TokenKind = 'access' | 'refresh'
 
 export type TokenPair = { access_token: string; refresh_token: string; token_type: 'bearer' }
 
+/** Whose token it is: the user, the login session it belongs to, and the user's token version then. */
+export type SessionClaims = { userId: string; sessionId: string; version: number }
+export type VerifiedToken = SessionClaims & { jti: string }
+
 export type Tokens = {
-  issuePair(userId: string): Promise<TokenPair>
-  /** Returns the user id the token was issued to; throws Unauthorized for any bad token. */
-  verify(token: string, kind: TokenKind): Promise<string>
+  /** An access and a refresh token for a session; the refresh token's id is `refreshJti`. */
+  issuePair(claims: SessionClaims, refreshJti: string): Promise<TokenPair>
+  /** The claims of a token that is well-formed, ours, unexpired and of `kind`; else Unauthorized. */
+  verify(token: string, kind: TokenKind): Promise<VerifiedToken>
 }
 
 // The kinds differ in the JOSE `typ` header (RFC 9068 names access tokens "at+jwt"), which jose
@@ -21,18 +26,18 @@ export function createTokens(opts: { secret: string; accessTtlSeconds: number; r
   const key = new TextEncoder().encode(opts.secret)
   const ttl: Record<TokenKind, number> = { access: opts.accessTtlSeconds, refresh: opts.refreshTtlSeconds }
 
-  const sign = (userId: string, kind: TokenKind) =>
-    new SignJWT({})
+  const sign = (claims: SessionClaims, kind: TokenKind, jti: string) =>
+    new SignJWT({ sid: claims.sessionId, ver: claims.version })
       .setProtectedHeader({ alg: ALGORITHM, typ: TYP[kind] })
-      .setSubject(userId)
-      .setJti(newId())
+      .setSubject(claims.userId)
+      .setJti(jti)
       .setIssuedAt()
       .setExpirationTime(`${ttl[kind]}s`)
       .sign(key)
 
   return {
-    async issuePair(userId) {
-      const [access_token, refresh_token] = await Promise.all([sign(userId, 'access'), sign(userId, 'refresh')])
+    async issuePair(claims, refreshJti) {
+      const [access_token, refresh_token] = await Promise.all([sign(claims, 'access', newId()), sign(claims, 'refresh', refreshJti)])
       return { access_token, refresh_token, token_type: 'bearer' }
     },
     async verify(token, kind) {
@@ -40,9 +45,11 @@ export function createTokens(opts: { secret: string; accessTtlSeconds: number; r
         const { payload } = await jwtVerify(token, key, {
           algorithms: [ALGORITHM],
           typ: TYP[kind],
-          requiredClaims: ['exp', 'iat', 'sub'],
+          requiredClaims: ['exp', 'iat', 'sub', 'jti', 'sid', 'ver'],
         })
-        return payload.sub as string
+        const { sub, jti, sid, ver } = payload
+        if (typeof sid !== 'string' || typeof ver !== 'number' || !Number.isInteger(ver)) throw new Error('malformed session claims')
+        return { userId: sub!, sessionId: sid, version: ver, jti: jti! }
       } catch (error) {
         if (error instanceof joseErrors.JWTExpired) throw new Unauthorized('Token has expired', 'token_expired')
         throw new Unauthorized(`Invalid ${kind} token`, 'invalid_token')

@@ -9,8 +9,28 @@ export const users = sqliteTable(
     fullName: text('full_name'),
     passwordHash: text('password_hash').notNull(),
     createdAt: integer('created_at').notNull(),
+    /** Raised by "log out everywhere": tokens carrying an older version are refused. */
+    tokenVersion: integer('token_version').notNull().default(0),
   },
   (t) => [uniqueIndex('users_username_lower_idx').on(sql`lower(${t.username})`)],
+)
+
+/**
+ * One per login (a refresh-token family). Only `currentJti` may be exchanged: each refresh
+ * replaces it, and presenting any other token of the family revokes the session.
+ */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    currentJti: text('current_jti').notNull(),
+    createdAt: integer('created_at').notNull(),
+    revokedAt: integer('revoked_at'),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)],
 )
 
 export const conversations = sqliteTable(
@@ -69,5 +89,6 @@ export const messages = sqliteTable(
 )
 
 export type UserRow = typeof users.$inferSelect
+export type SessionRow = typeof sessions.$inferSelect
 export type ConversationRow = typeof conversations.$inferSelect
 export type MessageRow = typeof messages.$inferSelect

@@ -94,7 +94,7 @@ async function verifiedUserId(deps: Pick<AppDeps, 'tokens'>, request: Request, u
   for (const [token, kind] of candidates) {
     if (!token) continue
     try {
-      return await deps.tokens.verify(token, kind)
+      return (await deps.tokens.verify(token, kind)).userId
     } catch {
       // Not ours, expired or the wrong kind: try the next credential.
     }

@@ -2,7 +2,7 @@ import type { Server, ServerWebSocket } from 'bun'
 import { Elysia, type Cookie } from 'elysia'
 import { livePush } from '../../views/chat'
 import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
-import { authenticate } from '../auth/service'
+import { authenticate, type Authenticated } from '../auth/service'
 import { conversationFor } from '../conversations/model'
 import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
@@ -11,7 +11,7 @@ import * as messages from '../messages/service'
 import { createFrameLimiter } from '../observability/rate-limit'
 import { inSpan } from '../observability/tracing'
 import { hasOwnOrigin, isHttps } from '../ui/security'
-import { REFRESH_COOKIE, sessionUser } from '../ui/session'
+import { browserSession, REFRESH_COOKIE } from '../ui/session'
 import { DomainError, Forbidden, Unauthorized } from '../shared/errors'
 import type { DomainEvent } from '../shared/events'
 import { validator } from '../shared/validation'
@@ -42,13 +42,13 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
  * session cookie. A cookie is sent by the browser whatever page opened the socket, so a
  * cookie-authenticated upgrade must come from a page of this server (same Origin).
  */
-async function upgradeUser(deps: AppDeps, request: Request, token: string | undefined, cookie: Record<string, Cookie<unknown>>): Promise<User> {
+async function upgradeCaller(deps: AppDeps, request: Request, token: string | undefined, cookie: Record<string, Cookie<unknown>>): Promise<Authenticated> {
   const explicit = token || bearerToken(request.headers.get('authorization'))
   if (explicit) return authenticate(deps.db, deps.tokens, explicit)
   if (cookie[ACCESS_COOKIE]?.value || cookie[REFRESH_COOKIE]?.value) {
     if (!hasOwnOrigin(request)) throw new Forbidden('Cross-origin WebSocket upgrade refused')
-    const user = await sessionUser(deps, cookie, isHttps(request))
-    if (user) return user
+    const caller = await browserSession(deps, cookie, isHttps(request))
+    if (caller) return caller
     throw new Unauthorized('Session expired: sign in again', 'invalid_token')
   }
   throw new Unauthorized('Missing token: use ?token=, an Authorization header or a session cookie', 'missing_token')
@@ -56,16 +56,17 @@ async function upgradeUser(deps: AppDeps, request: Request, token: string | unde
 
 /** JSON frames for API clients; rendered HTML pushes for the web UI (`?format=html`). */
 type Format = 'json' | 'html'
-type Upgrade = { user: User; format: Format }
+type Upgrade = Authenticated & { format: Format }
 
 /**
  * Each process's WebSocket endpoint. It keeps its own sockets by user, subscribes them to the
  * topics of their conversations, and turns bus events into frames for them.
  */
 export function createGateway(deps: AppDeps) {
-  // JSON sockets by user, to subscribe them to conversations created while they are open. UI
-  // sockets listen on one topic per user instead, so new conversations need nothing from them.
+  // Every socket by user: JSON ones are subscribed to conversations created while they are open
+  // (UI ones listen on one topic per user instead), and all close when their session ends.
   const socketsByUser = new Map<string, Set<Socket>>()
+  const upgradeOf = new WeakMap<Socket, Upgrade>()
   let htmlSockets = 0
   const openedAt = new WeakMap<Socket, number>()
   let server: Server<unknown> | null = null
@@ -97,12 +98,19 @@ export function createGateway(deps: AppDeps) {
           if (!sockets) continue
           const data = frame({ type: 'conversation', conversation: conversationFor(event.conversation, member.id) })
           for (const ws of sockets) {
+            if (upgradeOf.get(ws)?.format !== 'json') continue
             ws.subscribe(topic)
             ws.send(data)
           }
         }
         return
       }
+      case 'session.ended':
+        // Logged out: the session's sockets (all the user's, for "everywhere") may not stay open.
+        for (const ws of socketsByUser.get(event.userId) ?? []) {
+          if (event.sessionId === null || upgradeOf.get(ws)?.sessionId === event.sessionId) ws.close(1008, 'Session ended')
+        }
+        return
     }
   }
 
@@ -166,7 +174,7 @@ export function createGateway(deps: AppDeps) {
     .resolve(async ({ request, query, cookie }) => {
       try {
         const format: Format = query.format === 'html' ? 'html' : 'json'
-        return { upgrade: { user: await upgradeUser(deps, request, query.token, cookie), format } satisfies Upgrade }
+        return { upgrade: { ...(await upgradeCaller(deps, request, query.token, cookie)), format } satisfies Upgrade }
       } catch (error) {
         return { upgrade: { error: error as Error } }
       }
@@ -179,18 +187,20 @@ export function createGateway(deps: AppDeps) {
         }
       },
       open(ws) {
-        const { user, format } = ws.data.upgrade as Upgrade
+        const upgrade = ws.data.upgrade as Upgrade
+        const { user, format } = upgrade
         const raw = ws.raw as Socket
         deps.metrics.websocketOpened(raw)
+        let sockets = socketsByUser.get(user.id)
+        if (!sockets) socketsByUser.set(user.id, (sockets = new Set()))
+        sockets.add(raw)
+        upgradeOf.set(raw, upgrade)
         if (format === 'html') {
           htmlSockets++
           raw.subscribe(userHtmlTopic(user.id))
         } else {
-          let sockets = socketsByUser.get(user.id)
-          if (!sockets) socketsByUser.set(user.id, (sockets = new Set()))
           // Registering and subscribing happen in one synchronous step, so a conversation created
           // meanwhile is either in this list or announced to this socket: never lost in between.
-          sockets.add(raw)
           for (const id of conversations.idsFor(deps.db, user.id)) raw.subscribe(conversationTopic(id))
         }
         // Take frames raw. Elysia's own parser would first turn '"text"', '42' or 'true' into values,
@@ -211,10 +221,7 @@ export function createGateway(deps: AppDeps) {
         deps.metrics.websocketClosed(ws.raw as Socket, code)
         const opened = openedAt.get(ws.raw as Socket)
         deps.logger.info({ user_id: user.id, format, code, duration_ms: opened === undefined ? undefined : Math.round(performance.now() - opened) }, 'websocket disconnected')
-        if (format === 'html') {
-          htmlSockets--
-          return
-        }
+        if (format === 'html') htmlSockets--
         const sockets = socketsByUser.get(user.id)
         sockets?.delete(ws.raw as Socket)
         if (sockets?.size === 0) socketsByUser.delete(user.id)

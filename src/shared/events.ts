@@ -5,6 +5,8 @@ import type { Message } from '../messages/model'
 export type DomainEvent =
   | { type: 'message.created'; message: Message }
   | { type: 'conversation.created'; conversation: ConversationRecord }
+  /** A login session ended (sessionId), or all of a user's (null): their sockets must close. */
+  | { type: 'session.ended'; userId: string; sessionId: string | null }
 
 export interface EventSink {
   publish(event: DomainEvent): void

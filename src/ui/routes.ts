@@ -12,7 +12,7 @@ import { newId } from '../shared/ids'
 import type { User } from '../users/model'
 import * as users from '../users/service'
 import { isHttps, newNonce, pageCsp, requireSameOrigin } from './security'
-import { endSession, sessionUser, startSession } from './session'
+import { browserSession, endSession, sessionUser, startSession } from './session'
 
 type Form = Record<string, unknown>
 type Headers = Record<string, string | number>
@@ -81,7 +81,7 @@ export const uiRoutes = (deps: AppDeps) => {
       })
       .post('/ui/login', async ({ body, cookie, secure, nonce, set, redirect }) => {
         try {
-          startSession(cookie, await auth.login(deps.db, deps.tokens, { username: text(body, 'username'), password: text(body, 'password') }), deps, secure)
+          startSession(cookie, await auth.login(deps, { username: text(body, 'username'), password: text(body, 'password') }), deps, secure)
           return redirect('/', 303)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
@@ -93,7 +93,7 @@ export const uiRoutes = (deps: AppDeps) => {
         const input = { username: text(body, 'username'), password: text(body, 'password'), full_name: text(body, 'full_name') || null }
         try {
           const user = await auth.signup(deps.db, input)
-          startSession(cookie, await deps.tokens.issuePair(user.id), deps, secure)
+          startSession(cookie, await auth.openSession(deps, user.id), deps, secure)
           return redirect('/', 303)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
@@ -101,7 +101,10 @@ export const uiRoutes = (deps: AppDeps) => {
           return htmlResponse(set, signInPage(view), nonce, error.status)
         }
       })
-      .post('/ui/logout', ({ cookie, secure, redirect }) => {
+      .post('/ui/logout', async ({ cookie, secure, redirect }) => {
+        // Ends the session itself, not just this browser's copy of its cookies.
+        const caller = await browserSession(deps, cookie, secure)
+        if (caller) auth.logout(deps, caller)
         endSession(cookie, secure)
         return redirect('/', 303)
       })

@@ -29,10 +29,10 @@ export function endSession(cookie: Cookies, secure: boolean): void {
 }
 
 /**
- * The signed-in user from the session cookies. An expired access token is renewed silently from
- * the refresh token (new cookies are set); without a usable token the answer is null.
+ * The signed-in caller from the session cookies. An expired access token is renewed silently from
+ * the refresh token (which rotates: new cookies are set); without a usable token the answer is null.
  */
-export async function sessionUser(deps: AppDeps, cookie: Cookies, secure: boolean): Promise<User | null> {
+export async function browserSession(deps: AppDeps, cookie: Cookies, secure: boolean): Promise<auth.Authenticated | null> {
   const access = read(cookie, ACCESS_COOKIE)
   if (access) {
     try {
@@ -44,7 +44,7 @@ export async function sessionUser(deps: AppDeps, cookie: Cookies, secure: boolea
   const refresh = read(cookie, REFRESH_COOKIE)
   if (!refresh) return null
   try {
-    const pair = await auth.refresh(deps.db, deps.tokens, refresh)
+    const pair = await auth.refresh(deps, refresh)
     startSession(cookie, pair, deps, secure)
     return await auth.authenticate(deps.db, deps.tokens, pair.access_token)
   } catch (error) {
@@ -52,3 +52,6 @@ export async function sessionUser(deps: AppDeps, cookie: Cookies, secure: boolea
     return null
   }
 }
+
+export const sessionUser = async (deps: AppDeps, cookie: Cookies, secure: boolean): Promise<User | null> =>
+  (await browserSession(deps, cookie, secure))?.user ?? null

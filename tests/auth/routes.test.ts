@@ -4,6 +4,12 @@ import { account, call, uniqueName } from '../support/http'
 import { TEST_SECRET, testApp } from '../support/app'
 
 const key = new TextEncoder().encode(TEST_SECRET)
+
+/** The session claims (sid, ver) of a real token, to forge one whose only flaw is the one tested. */
+const sessionClaims = (token: string) => {
+  const { sid, ver } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+  return { sid, ver }
+}
 const password = 'password123'
 
 describe('POST /auth/signup', () => {
@@ -159,7 +165,7 @@ describe('GET /auth/me', () => {
   test('accepts a well-formed token made with the same secret (the forgeries above fail for their flaw alone)', async () => {
     await using t = testApp()
     const alice = await account(t.app)
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).setSubject(alice.id).setIssuedAt().setExpirationTime('10m').sign(key)
+    const token = await new SignJWT(sessionClaims(alice.token)).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).setSubject(alice.id).setJti('j').setIssuedAt().setExpirationTime('10m').sign(key)
     expect((await call(t.app, 'GET', '/auth/me', { token })).status).toBe(200)
   })
 
@@ -167,7 +173,7 @@ describe('GET /auth/me', () => {
     await using t = testApp()
     const alice = await account(t.app)
     const now = Math.floor(Date.now() / 1000)
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).setSubject(alice.id).setIssuedAt(now - 100).setExpirationTime(now - 10).sign(key)
+    const token = await new SignJWT(sessionClaims(alice.token)).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).setSubject(alice.id).setJti('j').setIssuedAt(now - 100).setExpirationTime(now - 10).sign(key)
     const reply = await call(t.app, 'GET', '/auth/me', { token })
     expect(reply.body.error.code).toBe('token_expired')
   })
@@ -203,7 +209,7 @@ describe('POST /auth/refresh', () => {
     await using t = testApp()
     const alice = await account(t.app)
     const now = Math.floor(Date.now() / 1000)
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'rt+jwt' }).setSubject(alice.id).setIssuedAt(now - 100).setExpirationTime(now - 10).sign(key)
+    const token = await new SignJWT(sessionClaims(alice.refresh)).setProtectedHeader({ alg: 'HS256', typ: 'rt+jwt' }).setSubject(alice.id).setJti('j').setIssuedAt(now - 100).setExpirationTime(now - 10).sign(key)
     const reply = await call(t.app, 'POST', '/auth/refresh', { body: { refresh_token: token } })
     expect(reply.status).toBe(401)
     expect(reply.body.error.code).toBe('token_expired')

@@ -1,0 +1,152 @@
+import { describe, expect, test } from 'bun:test'
+import { listen, testApp, type TestApp } from '../support/app'
+import { FormClient } from '../support/form-client'
+import { account, call, uniqueName } from '../support/http'
+import { attemptUpgrade, TestSocket } from '../support/ws'
+
+const password = 'correct horse battery'
+
+/** Another login (another device) of an existing account. */
+async function loginAgain(t: TestApp, username: string) {
+  const reply = await call(t.app, 'POST', '/auth/login', { body: { username, password } })
+  return { token: reply.body.access_token as string, refresh: reply.body.refresh_token as string }
+}
+
+const refresh = (t: TestApp, token: string) => call(t.app, 'POST', '/auth/refresh', { body: { refresh_token: token } })
+const me = (t: TestApp, token: string) => call(t.app, 'GET', '/auth/me', { token })
+
+describe('refresh tokens rotate', () => {
+  test('each refresh token works once and hands out the next', async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const first = await refresh(t, alice.refresh)
+    expect(first.status).toBe(200)
+    const second = await refresh(t, first.body.refresh_token)
+    expect(second.status).toBe(200)
+    expect((await me(t, second.body.access_token)).body.id).toBe(alice.id)
+  })
+
+  test('reusing a used refresh token ends the whole session: 401, and the newest tokens stop working too', async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const rotated = await refresh(t, alice.refresh)
+    const reuse = await refresh(t, alice.refresh)
+    expect(reuse.status).toBe(401)
+    expect(reuse.body.error.code).toBe('token_reused')
+    expect((await refresh(t, rotated.body.refresh_token)).status).toBe(401)
+    expect((await me(t, rotated.body.access_token)).status).toBe(401)
+    expect((await me(t, alice.token)).status).toBe(401)
+  })
+
+  test("ending one session leaves the user's other sessions alone", async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const laptop = await loginAgain(t, alice.username)
+    await refresh(t, alice.refresh)
+    await refresh(t, alice.refresh) // reuse: ends the first session only
+    expect((await me(t, laptop.token)).status).toBe(200)
+    expect((await refresh(t, laptop.refresh)).status).toBe(200)
+  })
+
+  test('two refreshes racing with one token: exactly one wins, and the session then ends', async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const replies = await Promise.all([refresh(t, alice.refresh), refresh(t, alice.refresh)])
+    expect(replies.map((r) => r.status).sort()).toEqual([200, 401])
+    const winner = replies.find((r) => r.status === 200)!
+    expect((await me(t, winner.body.access_token)).status).toBe(401)
+  })
+})
+
+describe('POST /auth/logout', () => {
+  test("ends this session: 204, its access and refresh tokens are refused, other sessions live on", async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const phone = await loginAgain(t, alice.username)
+    const reply = await call(t.app, 'POST', '/auth/logout', { token: alice.token })
+    expect(reply.status).toBe(204)
+    expect((await me(t, alice.token)).body.error.code).toBe('session_ended')
+    expect((await refresh(t, alice.refresh)).status).toBe(401)
+    expect((await me(t, phone.token)).status).toBe(200)
+  })
+
+  test("closes this session's sockets with 1008 and leaves other sessions' sockets open", async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    const phone = await loginAgain(t, alice.username)
+    const laptopSocket = await TestSocket.open(`${ws}?token=${alice.token}`)
+    using phoneSocket = await TestSocket.open(`${ws}?token=${phone.token}`)
+    await call(t.app, 'POST', '/auth/logout', { token: alice.token })
+    const closed = await laptopSocket.closed
+    expect(closed.code).toBe(1008)
+    expect(await phoneSocket.drain()).toEqual([])
+  })
+
+  test('a token of an ended session cannot open a socket', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const alice = await account(t.app)
+    await call(t.app, 'POST', '/auth/logout', { token: alice.token })
+    expect((await attemptUpgrade(`${http}/ws?token=${alice.token}`)).status).toBe(401)
+  })
+
+  test('needs a token', async () => {
+    await using t = testApp()
+    expect((await call(t.app, 'POST', '/auth/logout')).status).toBe(401)
+  })
+})
+
+describe('POST /auth/logout-all', () => {
+  test('ends every session of the user on every device; sockets close with 1008; logging in again works', async () => {
+    await using t = testApp()
+    const { http, ws } = listen(t.app)
+    const alice = await account(t.app)
+    const bob = await account(t.app)
+    const phone = await loginAgain(t, alice.username)
+    const laptopSocket = await TestSocket.open(`${ws}?token=${alice.token}`)
+    const phoneSocket = await TestSocket.open(`${ws}?token=${phone.token}`)
+    using bobSocket = await TestSocket.open(`${ws}?token=${bob.token}`)
+    expect((await call(t.app, 'POST', '/auth/logout-all', { token: phone.token })).status).toBe(204)
+    expect((await laptopSocket.closed).code).toBe(1008)
+    expect((await phoneSocket.closed).code).toBe(1008)
+    for (const token of [alice.token, phone.token]) expect((await me(t, token)).status).toBe(401)
+    for (const token of [alice.refresh, phone.refresh]) expect((await refresh(t, token)).status).toBe(401)
+    expect((await attemptUpgrade(`${http}/ws?token=${phone.token}`)).status).toBe(401)
+    expect(await bobSocket.drain()).toEqual([])
+    const fresh = await loginAgain(t, alice.username)
+    expect((await me(t, fresh.token)).status).toBe(200)
+  })
+})
+
+describe('the web UI session', () => {
+  test("logging out of the page ends the session itself, not only the browser's cookies", async () => {
+    await using t = testApp()
+    const client = new FormClient(t.app)
+    await client.signUp(uniqueName())
+    const stolen = new Map(client.cookies)
+    await client.post('/ui/logout', {})
+    const thief = new FormClient(t.app)
+    for (const [name, value] of stolen) thief.cookies.set(name, value)
+    expect((await thief.get('/')).body).toContain('>Sign Up</a>')
+  })
+
+  test('a silent refresh rotates the refresh cookie', async () => {
+    await using t = testApp()
+    const client = new FormClient(t.app)
+    await client.signUp(uniqueName(), 'Alice')
+    const oldRefresh = client.cookies.get('pneumatic_refresh')!
+    client.cookies.delete('pneumatic_access') // expired, as the browser would drop it
+    expect((await client.get('/')).body).toContain('<span class="me">Alice</span>')
+    expect(client.cookies.get('pneumatic_refresh')).not.toBe(oldRefresh)
+    expect((await refresh(t, oldRefresh)).status).toBe(401)
+  })
+})
+
+test('sessions survive a restart: tokens issued before still work after', async () => {
+  await using t = testApp()
+  const alice = await account(t.app, uniqueName(), 'Alice')
+  await using restarted = await t.restart()
+  expect((await call(restarted.app, 'GET', '/auth/me', { token: alice.token })).body.full_name).toBe('Alice')
+  expect((await call(restarted.app, 'POST', '/auth/refresh', { body: { refresh_token: alice.refresh } })).status).toBe(200)
+})
