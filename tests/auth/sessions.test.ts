@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { listen, testApp, type TestApp } from '../support/app'
+import { SignJWT, UnsecuredJWT } from 'jose'
+import { listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
 import { account, call, uniqueName } from '../support/http'
 import { attemptUpgrade, TestSocket } from '../support/ws'
@@ -149,4 +150,40 @@ test('sessions survive a restart: tokens issued before still work after', async 
   await using restarted = await t.restart()
   expect((await call(restarted.app, 'GET', '/auth/me', { token: alice.token })).body.full_name).toBe('Alice')
   expect((await call(restarted.app, 'POST', '/auth/refresh', { body: { refresh_token: alice.refresh } })).status).toBe(200)
+})
+
+describe('forged and expired tokens on the WebSocket upgrade', () => {
+  const key = new TextEncoder().encode(TEST_SECRET)
+  const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+  const now = () => Math.floor(Date.now() / 1000)
+  const forgeries: Array<[string, (token: string) => Promise<string> | string]> = [
+    ['alg none', (token) => new UnsecuredJWT(claimsOf(token)).encode()],
+    ['HS512 with the same secret', (token) => new SignJWT(claimsOf(token)).setProtectedHeader({ alg: 'HS512', typ: 'at+jwt' }).sign(key)],
+    [
+      'no exp',
+      (token) => {
+        const { exp: _, ...claims } = claimsOf(token)
+        return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).sign(key)
+      },
+    ],
+    ['an expired token', (token) => new SignJWT({ ...claimsOf(token), iat: now() - 100, exp: now() - 10 }).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).sign(key)],
+    ['a refresh token', (token) => new SignJWT(claimsOf(token)).setProtectedHeader({ alg: 'HS256', typ: 'rt+jwt' }).sign(key)],
+  ]
+  test.each(forgeries)('%s is refused with 401, never 101', async (_, forge) => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const alice = await account(t.app)
+    const forged = await forge(alice.token)
+    expect((await attemptUpgrade(`${http}/ws?token=${forged}`)).status).toBe(401)
+    expect((await attemptUpgrade(`${http}/ws`, { authorization: `Bearer ${forged}` })).status).toBe(401)
+  })
+
+  test('the genuine token (the base of every forgery above) is accepted', async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    const resigned = await new SignJWT(claimsOf(alice.token)).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).sign(key)
+    using socket = await TestSocket.open(`${ws}?token=${resigned}`)
+    expect(socket.received[0]).toEqual({ type: 'ready', user_id: alice.id })
+  })
 })
