@@ -24,6 +24,8 @@ export type Config = Readonly<{
   wsFrameLimitPerMinute: number
   /** How many proxies in front of us to believe in X-Forwarded-For (0: none, use the socket's address). */
   trustProxyHops: number
+  /** Origins besides our own whose pages may open a cookie-authenticated WebSocket. */
+  allowedOrigins: readonly string[]
   logLevel: LogLevel
   tracing: Readonly<{ exporter: TracesExporter; otlpEndpoint: string; serviceName: string }>
 }>
@@ -78,6 +80,19 @@ function trustProxy(env: Env): number {
 
 const TRACES_EXPORTERS: readonly TracesExporter[] = ['none', 'console', 'otlp']
 
+/** ALLOWED_ORIGINS: comma-separated origins (scheme://host[:port]), normalised as browsers send them. */
+function allowedOrigins(env: Env): string[] {
+  const raw = env.ALLOWED_ORIGINS?.trim()
+  if (!raw) return []
+  return raw.split(',').map((entry) => {
+    const url = URL.parse(entry.trim())
+    if (!url || !/^https?:$/.test(url.protocol) || url.origin !== entry.trim().replace(/\/$/, '').toLowerCase()) {
+      throw new ConfigError('ALLOWED_ORIGINS', `must list origins like https://chat.example.com, got "${entry.trim()}"`)
+    }
+    return url.origin
+  })
+}
+
 export function loadConfig(env: Env = Bun.env): Config {
   const database = parseDatabaseUrl(env.DATABASE_URL ?? 'sqlite:./data/pneumatic.db')
 
@@ -113,6 +128,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     authRateLimitPerMinute: integer(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
     wsFrameLimitPerMinute: integer(env, 'WS_FRAME_LIMIT_PER_MINUTE', 240, 0, 1_000_000),
     trustProxyHops: trustProxy(env),
+    allowedOrigins: Object.freeze(allowedOrigins(env)),
     logLevel,
     tracing: Object.freeze({ exporter, otlpEndpoint, serviceName: env.OTEL_SERVICE_NAME?.trim() || 'pneumatic' }),
   })

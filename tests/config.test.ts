@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       authRateLimitPerMinute: 10,
       wsFrameLimitPerMinute: 240,
       trustProxyHops: 0,
+      allowedOrigins: [],
       logLevel: 'info',
       tracing: { exporter: 'none', otlpEndpoint: 'http://localhost:4318', serviceName: 'pneumatic' },
     })
@@ -28,6 +29,10 @@ describe('loadConfig', () => {
     ['', 0],
   ])('TRUST_PROXY=%s trusts %d proxies', (value, hops) => {
     expect(loadConfig({ TRUST_PROXY: value }).trustProxyHops).toBe(hops)
+  })
+
+  test('reads ALLOWED_ORIGINS as a list of origins', () => {
+    expect(loadConfig({ ALLOWED_ORIGINS: 'https://Chat.Example.com, http://localhost:3000/' }).allowedOrigins).toEqual(['https://chat.example.com', 'http://localhost:3000'])
   })
 
   test('reads the OpenTelemetry variables', () => {
@@ -82,6 +87,9 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://localhost/chat'],
     ['DATABASE_URL', 'sqlite:'],
     ['TRUST_PROXY', 'sometimes'],
+    ['ALLOWED_ORIGINS', 'chat.example.com'],
+    ['ALLOWED_ORIGINS', 'https://chat.example.com/path'],
+    ['ALLOWED_ORIGINS', 'ftp://chat.example.com'],
     ['TRUST_PROXY', '99'],
     ['AUTH_RATE_LIMIT_PER_MINUTE', 'ten'],
     ['WS_FRAME_LIMIT_PER_MINUTE', '-1'],

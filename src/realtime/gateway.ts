@@ -10,7 +10,7 @@ import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
 import { createFrameLimiter } from '../observability/rate-limit'
 import { inSpan } from '../observability/tracing'
-import { hasOwnOrigin, isHttps } from '../ui/security'
+import { hasAllowedOrigin, isHttps } from '../ui/security'
 import { browserSession, REFRESH_COOKIE } from '../ui/session'
 import { DomainError, Forbidden, Unauthorized } from '../shared/errors'
 import type { DomainEvent } from '../shared/events'
@@ -46,7 +46,7 @@ async function upgradeCaller(deps: AppDeps, request: Request, token: string | un
   const explicit = token || bearerToken(request.headers.get('authorization'))
   if (explicit) return authenticate(deps.db, deps.tokens, explicit)
   if (cookie[ACCESS_COOKIE]?.value || cookie[REFRESH_COOKIE]?.value) {
-    if (!hasOwnOrigin(request)) throw new Forbidden('Cross-origin WebSocket upgrade refused')
+    if (!hasAllowedOrigin(request, deps.config.allowedOrigins)) throw new Forbidden('Cross-origin WebSocket upgrade refused')
     const caller = await browserSession(deps, cookie, isHttps(request))
     if (caller) return caller
     throw new Unauthorized('Session expired: sign in again', 'invalid_token')

@@ -41,5 +41,12 @@ export function hasOwnOrigin(request: Request): boolean {
   return origin !== null && URL.parse(origin)?.host === new URL(request.url).host
 }
 
+/** Our own origin, or one that ALLOWED_ORIGINS lists. */
+export function hasAllowedOrigin(request: Request, allowed: readonly string[]): boolean {
+  if (hasOwnOrigin(request)) return true
+  const origin = request.headers.get('origin')
+  return origin !== null && allowed.includes(origin.toLowerCase())
+}
+
 /** Whether the client reached us over HTTPS (cookies are then Secure). */
 export const isHttps = (request: Request): boolean => new URL(request.url).protocol === 'https:'

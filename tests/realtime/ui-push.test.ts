@@ -4,7 +4,7 @@ import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { REFRESH_COOKIE } from '../../src/ui/session'
 import { listen, TEST_SECRET, testApp } from '../support/app'
 import { account, conversation, send, uniqueName } from '../support/http'
-import { TestSocket } from '../support/ws'
+import { attemptUpgrade, TestSocket } from '../support/ws'
 
 const htmlSocket = (ws: string, token: string) => TestSocket.open(`${ws}?format=html&token=${token}`)
 
@@ -79,5 +79,20 @@ describe('/ws?format=html (the web UI)', () => {
     expect(bobPage.received[0]).toEqual({ type: 'ready', user_id: bob.id })
     await send(t.app, alice, direct.id, 'still here')
     expect((await bobPage.nextOfType('html')).html).toContain('still here')
+  })
+})
+
+describe('ALLOWED_ORIGINS', () => {
+  test('a cookie-authenticated upgrade from a listed origin is accepted; one from any other origin gets 403', async () => {
+    await using t = testApp({ ALLOWED_ORIGINS: 'https://chat.example.com' })
+    const { http, ws } = listen(t.app)
+    const alice = await account(t.app)
+    const cookie = `${ACCESS_COOKIE}=${alice.token}`
+    using listed = await TestSocket.open(`${ws}?format=html`, { headers: { origin: 'https://chat.example.com', cookie } })
+    expect(listed.received[0]).toEqual({ type: 'ready', user_id: alice.id })
+    using own = await TestSocket.open(`${ws}?format=html`, { headers: { origin: http, cookie } })
+    expect(own.received[0]).toEqual({ type: 'ready', user_id: alice.id })
+    const other = await attemptUpgrade(`${http}/ws?format=html`, { origin: 'https://evil.example', cookie })
+    expect(other.status).toBe(403)
   })
 })
