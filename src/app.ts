@@ -116,3 +116,16 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>
+
+/**
+ * Shutdown as clients should see it. Bun's stop stops accepting, closes every WebSocket with 1001
+ * (Going Away: clients reconnect and catch up) and waits for requests in flight; a request that
+ * hangs past `deadlineMs` is cut, so a signal always ends the process in time.
+ */
+export async function stopGracefully(app: App, deadlineMs = 4000): Promise<void> {
+  let timer: Timer | undefined
+  const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs)))
+  const drained = await Promise.race([app.stop(false).then(() => 'drained' as const), deadline])
+  clearTimeout(timer)
+  if (drained === 'late' && app.server) await app.stop(true)
+}

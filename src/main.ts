@@ -1,4 +1,4 @@
-import { createApp } from './app'
+import { createApp, stopGracefully } from './app'
 import { resolveJwtSecret } from './auth/secret'
 import { createTokens } from './auth/tokens'
 import { ConfigError, loadConfig } from './config'
@@ -35,7 +35,7 @@ async function shutdown(signal: string) {
   if (stopping) return
   stopping = true
   logger.info({ signal }, 'shutting down')
-  await app.stop()
+  await stopGracefully(app)
   database.close()
   await tracing?.shutdown()
   process.exit(0)

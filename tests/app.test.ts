@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { MAX_BODY_BYTES } from '../src/app'
+import { MAX_BODY_BYTES, stopGracefully } from '../src/app'
 import { listen, testApp } from './support/app'
 import { account, call } from './support/http'
 
@@ -41,6 +41,28 @@ describe('errors', () => {
     const reply = await call(t.app, 'GET', '/conversations', { token: alice.token })
     expect(reply.status).toBe(500)
     expect(reply.body).toEqual({ error: { code: 'internal_error', message: 'Internal server error' } })
+  })
+})
+
+describe('stopGracefully', () => {
+  test('a request that never finishes cannot hold the server past the deadline', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    // A body that starts and never ends: the request stays in flight for ever.
+    let started!: () => void
+    const sending = new Promise<void>((resolve) => (started = resolve))
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"username":'))
+        started()
+      },
+    })
+    const hanging = fetch(`${http}/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit).catch((error) => error)
+    await sending
+    await (await fetch(`${http}/health`)).text() // the server is up and has taken the hanging request's connection
+    await stopGracefully(t.app, 200)
+    expect(t.app.server).toBeNull()
+    expect(await hanging).toBeInstanceOf(Error)
   })
 })
 

@@ -1,24 +1,45 @@
+import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
+import { TestSocket } from './support/ws'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const MAIN = join(import.meta.dir, '..', 'src', 'main.ts')
 
-/** Reads JSON log lines from a process's stdout until one matches. */
-async function waitForLog(stream: ReadableStream<Uint8Array>, match: (line: any) => boolean): Promise<any> {
-  const decoder = new TextDecoder()
-  let buffer = ''
-  for await (const chunk of stream) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let newline: number
-    while ((newline = buffer.indexOf('\n')) !== -1) {
-      const line = JSON.parse(buffer.slice(0, newline))
-      buffer = buffer.slice(newline + 1)
-      if (match(line)) return line
+/**
+ * Reads a process's stdout as JSON log lines for as long as it runs (a reader that stopped would
+ * close the pipe, and the server's next log line would die of EPIPE); waitFor() resolves on a match.
+ */
+function logsOf(stream: ReadableStream<Uint8Array>) {
+  const lines: any[] = []
+  const waiters: Array<{ match: (line: any) => boolean; resolve: (line: any) => void }> = []
+  const ended = (async () => {
+    const decoder = new TextDecoder()
+    let buffer = ''
+    for await (const chunk of stream) {
+      buffer += decoder.decode(chunk, { stream: true })
+      let newline: number
+      while ((newline = buffer.indexOf('\n')) !== -1) {
+        const line = JSON.parse(buffer.slice(0, newline))
+        buffer = buffer.slice(newline + 1)
+        lines.push(line)
+        for (const w of [...waiters]) if (w.match(line)) waiters.splice(waiters.indexOf(w), 1), w.resolve(line)
+      }
     }
+  })()
+  return {
+    waitFor(match: (line: any) => boolean): Promise<any> {
+      const seen = lines.find(match)
+      if (seen) return Promise.resolve(seen)
+      return Promise.race([
+        new Promise((resolve) => waiters.push({ match, resolve })),
+        ended.then(() => {
+          throw new Error('process ended before the expected log line')
+        }),
+      ])
+    },
   }
-  throw new Error('process ended before the expected log line')
 }
 
 describe('bun src/main.ts', () => {
@@ -30,7 +51,7 @@ describe('bun src/main.ts', () => {
         stdout: 'pipe',
         stderr: 'pipe',
       })
-      const listening = await waitForLog(server.stdout, (l) => l.msg === 'pneumatic listening')
+      const listening = await logsOf(server.stdout).waitFor((l) => l.msg === 'pneumatic listening')
       expect(listening).toMatchObject({ level: 'info', time: expect.any(String) })
       const base = listening.url.replace('0.0.0.0', '127.0.0.1')
       expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: 'healthy' })
@@ -38,6 +59,34 @@ describe('bun src/main.ts', () => {
       expect(await Bun.file(join(dir, 'chat.db')).exists()).toBe(true)
       server.kill('SIGTERM')
       expect(await server.exited).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test.each(['SIGTERM', 'SIGINT'] as const)('on %s it closes sockets with 1001, exits 0 within 5 s, and leaves a sound database', async (signal) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pneumatic-main-'))
+    try {
+      const server = Bun.spawn([process.execPath, MAIN], {
+        env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 'chat.db')}`, JWT_SECRET: 'x'.repeat(40), LOG_LEVEL: 'info' },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      })
+      const listening = await logsOf(server.stdout).waitFor((l) => l.msg === 'pneumatic listening')
+      const base = listening.url.replace('0.0.0.0', '127.0.0.1')
+      const post = (path: string, body: unknown) => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      await post('/auth/signup', { username: 'alice', password: 'password123' })
+      const { access_token } = (await (await post('/auth/login', { username: 'alice', password: 'password123' })).json()) as { access_token: string }
+      using socket = await TestSocket.open(`${base.replace('http', 'ws')}/ws?token=${access_token}`)
+      const started = performance.now()
+      server.kill(signal)
+      expect((await socket.closed).code).toBe(1001)
+      expect(await server.exited).toBe(0)
+      expect(performance.now() - started).toBeLessThan(5000)
+      const db = new Database(join(dir, 'chat.db'), { readonly: true })
+      expect(db.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
+      expect(db.query('SELECT count(*) AS n FROM users').get()).toEqual({ n: 1 })
+      db.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

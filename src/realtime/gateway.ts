@@ -234,7 +234,6 @@ export function createGateway(deps: AppDeps) {
     attach(listening: Server<unknown>) {
       server = listening
     },
-    connectedUsers: () => socketsByUser.size,
     close: unsubscribe,
   }
 }
