@@ -119,6 +119,29 @@ describe('/ws message delivery', () => {
     expect((await history(t, carol, group.id)).map((m) => m.id)).toEqual(bySeq)
   })
 
+  test('ten people sending at once over their own sockets: every subscriber sees one order, and it is seq order', async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const people = await Promise.all(Array.from({ length: 10 }, () => account(t.app)))
+    const [owner, ...rest] = people
+    const room = await conversation(t.app, owner!, rest, 'ten senders')
+    const sockets = await Promise.all(people.map((p) => connect(ws, p)))
+    try {
+      for (const [i, socket] of sockets.entries()) {
+        for (let n = 0; n < 10; n++) socket.send(messageFrame(room.id, `sender ${i} message ${n}`))
+      }
+      const seen = await Promise.all(sockets.map(async (socket) => Promise.all(Array.from({ length: 100 }, () => socket.nextMessage()))))
+      const first = seen[0]!.map((m) => m.id)
+      for (const messages of seen) {
+        expect(messages.map((m) => m.id)).toEqual(first)
+        expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+      }
+      expect((await history(t, owner!, room.id)).map((m) => m.id)).toEqual(first)
+    } finally {
+      for (const socket of sockets) socket.close()
+    }
+  })
+
   test('a socket gets the messages of each of its conversations and of no other', async () => {
     await using t = testApp()
     const { ws } = listen(t.app)
