@@ -59,6 +59,12 @@ export class PayloadTooLarge extends DomainError {
   }
 }
 
+export class ServiceUnavailable extends DomainError {
+  constructor(message: string) {
+    super(503, 'busy', message)
+  }
+}
+
 export class TooManyRequests extends DomainError {
   constructor(message: string) {
     super(429, 'rate_limited', message)
