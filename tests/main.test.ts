@@ -1,46 +1,12 @@
 import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
+import { logsOf } from './support/process'
 import { TestSocket } from './support/ws'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const MAIN = join(import.meta.dir, '..', 'src', 'main.ts')
-
-/**
- * Reads a process's stdout as JSON log lines for as long as it runs (a reader that stopped would
- * close the pipe, and the server's next log line would die of EPIPE); waitFor() resolves on a match.
- */
-function logsOf(stream: ReadableStream<Uint8Array>) {
-  const lines: any[] = []
-  const waiters: Array<{ match: (line: any) => boolean; resolve: (line: any) => void }> = []
-  const ended = (async () => {
-    const decoder = new TextDecoder()
-    let buffer = ''
-    for await (const chunk of stream) {
-      buffer += decoder.decode(chunk, { stream: true })
-      let newline: number
-      while ((newline = buffer.indexOf('\n')) !== -1) {
-        const line = JSON.parse(buffer.slice(0, newline))
-        buffer = buffer.slice(newline + 1)
-        lines.push(line)
-        for (const w of [...waiters]) if (w.match(line)) waiters.splice(waiters.indexOf(w), 1), w.resolve(line)
-      }
-    }
-  })()
-  return {
-    waitFor(match: (line: any) => boolean): Promise<any> {
-      const seen = lines.find(match)
-      if (seen) return Promise.resolve(seen)
-      return Promise.race([
-        new Promise((resolve) => waiters.push({ match, resolve })),
-        ended.then(() => {
-          throw new Error('process ended before the expected log line')
-        }),
-      ])
-    },
-  }
-}
 
 describe('bun src/main.ts', () => {
   test('starts on the configured database, serves, and exits cleanly on SIGTERM', async () => {

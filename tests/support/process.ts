@@ -1,0 +1,56 @@
+import { join } from 'node:path'
+
+const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts')
+
+/**
+ * Reads a process's stdout as JSON log lines for as long as it runs (a reader that stopped would
+ * close the pipe, and the server's next log line would die of EPIPE); waitFor() resolves on a match.
+ */
+export function logsOf(stream: ReadableStream<Uint8Array>) {
+  const lines: any[] = []
+  const waiters: Array<{ match: (line: any) => boolean; resolve: (line: any) => void }> = []
+  const ended = (async () => {
+    const decoder = new TextDecoder()
+    let buffer = ''
+    for await (const chunk of stream) {
+      buffer += decoder.decode(chunk, { stream: true })
+      let newline: number
+      while ((newline = buffer.indexOf('\n')) !== -1) {
+        const line = JSON.parse(buffer.slice(0, newline))
+        buffer = buffer.slice(newline + 1)
+        lines.push(line)
+        for (const w of [...waiters]) if (w.match(line)) waiters.splice(waiters.indexOf(w), 1), w.resolve(line)
+      }
+    }
+  })()
+  return {
+    waitFor(match: (line: any) => boolean): Promise<any> {
+      const seen = lines.find(match)
+      if (seen) return Promise.resolve(seen)
+      let timer: Timer | undefined
+      return Promise.race([
+        new Promise((resolve) => waiters.push({ match, resolve })),
+        ended.then(() => {
+          throw new Error('process ended before the expected log line')
+        }),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no matching log line within 15 s')), 15_000))),
+      ]).finally(() => clearTimeout(timer))
+    },
+  }
+}
+
+
+export type ServerProcess = { base: string; process: Bun.Subprocess<'ignore', 'pipe', 'pipe'>; logs: ReturnType<typeof logsOf> }
+
+/** `bun src/main.ts` as its own process on a free port, once it says it is listening. */
+export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+  const child = Bun.spawn([process.execPath, MAIN], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const logs = logsOf(child.stdout)
+  const listening = await logs.waitFor((l) => l.msg === 'pneumatic listening')
+  return { base: listening.url.replace('0.0.0.0', '127.0.0.1'), process: child, logs }
+}
