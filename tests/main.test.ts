@@ -58,6 +58,27 @@ describe('bun src/main.ts', () => {
     }
   })
 
+  test('`bun run start` passes SIGTERM to the server: nothing is left holding the port', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pneumatic-start-'))
+    try {
+      const runner = Bun.spawn([process.execPath, 'run', 'start'], {
+        cwd: join(import.meta.dir, '..'),
+        env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 'chat.db')}`, JWT_SECRET: 'x'.repeat(40), LOG_LEVEL: 'info' },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      })
+      const listening = await logsOf(runner.stdout).waitFor((l) => l.msg === 'pneumatic listening')
+      const base = listening.url.replace('0.0.0.0', '127.0.0.1')
+      expect((await fetch(`${base}/health`)).status).toBe(200)
+      runner.kill('SIGTERM')
+      expect(await runner.exited).toBe(0)
+      // The server was a child of `bun run`: had it been orphaned, it would still answer here.
+      expect(await fetch(`${base}/health`).then(() => 'still answering', () => 'gone')).toBe('gone')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   test('refuses to start on invalid configuration, naming the variable', async () => {
     const server = Bun.spawn([process.execPath, MAIN], { env: { ...process.env, PORT: 'eighty' }, stdout: 'pipe', stderr: 'pipe' })
     expect(await server.exited).toBe(1)

@@ -16,8 +16,15 @@ export function logsOf(stream: ReadableStream<Uint8Array>) {
       buffer += decoder.decode(chunk, { stream: true })
       let newline: number
       while ((newline = buffer.indexOf('\n')) !== -1) {
-        const line = JSON.parse(buffer.slice(0, newline))
+        const text = buffer.slice(0, newline)
         buffer = buffer.slice(newline + 1)
+        // Lines that are not the server's JSON (bun install's output, under `bun run start`) are skipped.
+        let line: any
+        try {
+          line = JSON.parse(text)
+        } catch {
+          continue
+        }
         lines.push(line)
         for (const w of [...waiters]) if (w.match(line)) waiters.splice(waiters.indexOf(w), 1), w.resolve(line)
       }
