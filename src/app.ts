@@ -11,7 +11,7 @@ import { rateLimit } from './observability/rate-limit'
 import { requestLogPlugin } from './observability/request-log'
 import { queryTracing, tracingPlugin } from './observability/tracing'
 import { observeQueries } from './db/client'
-import { createGateway, WEBSOCKET_OPTIONS } from './realtime/gateway'
+import { createGateway, websocketOptions } from './realtime/gateway'
 import { BadRequest, DomainError, errorBody, PayloadTooLarge, type FieldIssue } from './shared/errors'
 import { fieldName } from './shared/validation'
 import { uiRoutes } from './ui/routes'
@@ -41,7 +41,7 @@ function validationDetails(error: Pick<ValidationError, "all" | "type">): FieldI
 export function createApp(deps: AppDeps) {
   observeQueries(deps.sqlite, queryTracing)
   const gateway = createGateway(deps)
-  const app = new Elysia({ websocket: WEBSOCKET_OPTIONS, serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
+  const app = new Elysia({ websocket: websocketOptions(deps.config), serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
     // First, so every request (even one refused early) is traced and logged.
     .use(tracingPlugin())
     .use(requestLogPlugin(deps.logger))

@@ -22,6 +22,8 @@ export type Config = Readonly<{
   authRateLimitPerMinute: number
   /** Frames one WebSocket connection may send per minute; 0 turns it off. */
   wsFrameLimitPerMinute: number
+  /** A socket that answers no ping and sends nothing for this long is closed. */
+  wsIdleTimeoutSeconds: number
   /** How many proxies in front of us to believe in X-Forwarded-For (0: none, use the socket's address). */
   trustProxyHops: number
   /** Origins besides our own whose pages may open a cookie-authenticated WebSocket. */
@@ -127,6 +129,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     rateLimitPerHour: integer(env, 'RATE_LIMIT_PER_HOUR', 1000, 0, 10_000_000),
     authRateLimitPerMinute: integer(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
     wsFrameLimitPerMinute: integer(env, 'WS_FRAME_LIMIT_PER_MINUTE', 240, 0, 1_000_000),
+    wsIdleTimeoutSeconds: integer(env, 'WS_IDLE_TIMEOUT_SECONDS', 60, 1, 960),
     trustProxyHops: trustProxy(env),
     allowedOrigins: Object.freeze(allowedOrigins(env)),
     logLevel,

@@ -15,6 +15,7 @@ describe('loadConfig', () => {
       rateLimitPerHour: 1000,
       authRateLimitPerMinute: 10,
       wsFrameLimitPerMinute: 240,
+      wsIdleTimeoutSeconds: 60,
       trustProxyHops: 0,
       allowedOrigins: [],
       logLevel: 'info',
@@ -93,6 +94,8 @@ describe('loadConfig', () => {
     ['TRUST_PROXY', '99'],
     ['AUTH_RATE_LIMIT_PER_MINUTE', 'ten'],
     ['WS_FRAME_LIMIT_PER_MINUTE', '-1'],
+    ['WS_IDLE_TIMEOUT_SECONDS', '0'],
+    ['WS_IDLE_TIMEOUT_SECONDS', '1000'],
     ['OTEL_TRACES_EXPORTER', 'jaeger'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not a url'],
   ])('refuses %s=%s with an error naming the variable', (variable, value) => {

@@ -20,16 +20,18 @@ import { errorFrame, frame, JoinFrame } from './frames'
 import { conversationTopic, userHtmlTopic } from './topics'
 
 /** Bun's per-socket limits, set deliberately rather than left at Bun's 16 MB / 120 s defaults. */
-export const WEBSOCKET_OPTIONS = {
-  maxPayloadLength: 64 * 1024,
-  backpressureLimit: 1024 * 1024,
-  // A reader that stops reading is disconnected, never silently skipped: it reconnects and
-  // catches up with ?after=<seq>.
-  closeOnBackpressureLimit: true,
-  idleTimeout: 60,
-  sendPings: true,
-  perMessageDeflate: false,
-} as const
+export const websocketOptions = (config: { wsIdleTimeoutSeconds: number }) =>
+  ({
+    maxPayloadLength: 64 * 1024,
+    backpressureLimit: 1024 * 1024,
+    // A reader that stops reading is disconnected, never silently skipped: it reconnects and
+    // catches up with ?after=<seq>.
+    closeOnBackpressureLimit: true,
+    // Bun pings a quiet socket and closes one that answers nothing within the timeout.
+    idleTimeout: config.wsIdleTimeoutSeconds,
+    sendPings: true,
+    perMessageDeflate: false,
+  }) as const
 
 type Socket = ServerWebSocket<unknown>
 

@@ -711,3 +711,25 @@ describe('/ws authentication', () => {
     expect(reply.status).toBe(401)
   })
 })
+
+describe('/ws idle timeout', () => {
+  test('a client that answers no ping and sends nothing is closed by the server after the idle timeout', async () => {
+    await using t = testApp({ WS_IDLE_TIMEOUT_SECONDS: '2' })
+    const { http } = listen(t.app)
+    const alice = await account(t.app)
+    const { port } = new URL(http)
+    // A raw TCP client: it completes the upgrade, then never reads a ping or answers with a pong.
+    const { connect } = await import('node:net')
+    const socket = connect(Number(port), '127.0.0.1')
+    const upgraded = new Promise<string>((resolve) => socket.once('data', (data) => resolve(String(data))))
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    socket.write(
+      `GET /ws?token=${alice.token} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    )
+    expect(await upgraded).toStartWith('HTTP/1.1 101')
+    const opened = performance.now()
+    await closed
+    expect(performance.now() - opened).toBeGreaterThanOrEqual(1000)
+  }, 20_000)
+})
