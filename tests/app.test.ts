@@ -45,6 +45,32 @@ describe('errors', () => {
 })
 
 describe('stopGracefully', () => {
+  test('a request in flight when the stop begins is finished and answered', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    let controller!: ReadableStreamDefaultController<Uint8Array>
+    let started!: () => void
+    const sending = new Promise<void>((resolve) => (started = resolve))
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c
+        c.enqueue(new TextEncoder().encode('{"username":"alice",'))
+        started()
+      },
+    })
+    const inFlight = fetch(`${http}/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit)
+    await sending
+    await (await fetch(`${http}/health`)).text() // the server has taken the first request by now
+    const stopping = stopGracefully(t.app, 5000)
+    controller.enqueue(new TextEncoder().encode('"password":"correct horse battery"}'))
+    controller.close()
+    const reply = await inFlight
+    expect(reply.status).toBe(201)
+    expect((await reply.json()).username).toBe('alice')
+    await stopping
+    expect(t.app.server).toBeNull()
+  })
+
   test('a request that never finishes cannot hold the server past the deadline', async () => {
     await using t = testApp()
     const { http } = listen(t.app)
