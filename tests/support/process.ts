@@ -49,9 +49,12 @@ export function logsOf(stream: ReadableStream<Uint8Array>) {
 
 export type ServerProcess = { base: string; process: Bun.Subprocess<'ignore', 'pipe', 'pipe'>; logs: ReturnType<typeof logsOf> }
 
-/** `bun src/main.ts` as its own process on a free port, once it says it is listening. */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = Bun.spawn([process.execPath, MAIN], {
+/**
+ * `bun src/main.ts` as its own process on a free port, once it says it is listening. `prefix` runs
+ * it through another command first (the benchmarks pin it to a core with taskset).
+ */
+export async function startServer(env: Record<string, string>, prefix: string[] = []): Promise<ServerProcess> {
+  const child = Bun.spawn([...prefix, process.execPath, MAIN], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdin: 'ignore',
     stdout: 'pipe',
