@@ -23,21 +23,18 @@ const text = (body: unknown, name: string): string => {
   return typeof value === 'string' ? value : ''
 }
 
-/** An HTML response with its own CSP nonce. */
-function htmlResponse(set: { headers: Headers; status?: unknown }, body: string, nonce: string, status = 200) {
-  set.headers['content-type'] = 'text/html; charset=utf-8'
-  set.headers['content-security-policy'] = pageCsp(nonce)
-  set.headers['cache-control'] = 'no-store'
-  set.status = status
-  return body
-}
-
 /** A fragment for htmx: no page, so no nonce is needed. */
 function fragment(set: { headers: Headers; status?: unknown }, body: string, status = 200) {
   set.headers['content-type'] = 'text/html; charset=utf-8'
   set.headers['cache-control'] = 'no-store'
   set.status = status
   return body
+}
+
+/** A whole page: a fragment's headers plus the page's CSP with its own nonce. */
+function htmlResponse(set: { headers: Headers; status?: unknown }, body: string, nonce: string, status = 200) {
+  set.headers['content-security-policy'] = pageCsp(nonce)
+  return fragment(set, body, status)
 }
 
 const errorText = (error: DomainError) => (error.details?.length ? error.details.map((d) => `${d.field.replaceAll('_', ' ')} ${d.message}`).join('; ') : error.message)
