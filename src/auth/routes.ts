@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { AppDeps } from '../deps'
-import { errors, PUBLIC } from '../shared/http'
+import { PUBLIC, errors, served } from '../shared/http'
 import { User } from '../users/model'
 import { authGuard } from './guard'
 import { Login, Refresh, Signup, TokenPair } from './model'
@@ -12,19 +12,19 @@ export const authRoutes = (deps: AppDeps) =>
     .post('/signup', async ({ body, status }) => status(201, await auth.signup(deps.db, body)), {
       body: Signup,
       parse: 'json',
-      response: { 201: User, ...errors(400, 409, 422) },
+      response: { 201: served(User), ...errors(400, 409, 422) },
       detail: { summary: 'Create an account', ...PUBLIC },
     })
     .post('/login', ({ body }) => auth.login(deps, body), {
       body: Login,
       parse: 'json',
-      response: { 200: TokenPair, ...errors(400, 401, 422) },
+      response: { 200: served(TokenPair), ...errors(400, 401, 422) },
       detail: { summary: 'Exchange username and password for tokens', ...PUBLIC },
     })
     .post('/refresh', ({ body }) => auth.refresh(deps, body.refresh_token), {
       body: Refresh,
       parse: 'json',
-      response: { 200: TokenPair, ...errors(400, 401, 422) },
+      response: { 200: served(TokenPair), ...errors(400, 401, 422) },
       detail: {
         summary: 'Exchange a refresh token for a new token pair',
         description: 'The refresh token is used up. Presenting one that was already used ends its whole session (401 token_reused), the newest tokens included.',
@@ -49,6 +49,6 @@ export const authRoutes = (deps: AppDeps) =>
     )
     .get('/me', ({ user }) => user, {
       auth: true,
-      response: { 200: User, ...errors(401) },
+      response: { 200: served(User), ...errors(401) },
       detail: { summary: 'The signed-in user' },
     })

@@ -3,7 +3,7 @@ import { authGuard } from '../auth/guard'
 import type { AppDeps } from '../deps'
 import { HistoryQuery, MessagePage } from '../messages/model'
 import * as messages from '../messages/service'
-import { errors } from '../shared/http'
+import { errors, served } from '../shared/http'
 import { Conversation, ConversationList, conversationFor, CreateConversation } from './model'
 import * as conversations from './service'
 
@@ -12,7 +12,7 @@ export const conversationRoutes = (deps: AppDeps) =>
     .use(authGuard(deps))
     .get('', ({ user }) => ({ conversations: conversations.listFor(deps.db, user).map((c) => conversationFor(c, user.id)) }), {
       auth: true,
-      response: { 200: ConversationList, ...errors(401) },
+      response: { 200: served(ConversationList), ...errors(401) },
       detail: { summary: "The caller's conversations, most recently active first" },
     })
     .post(
@@ -25,7 +25,7 @@ export const conversationRoutes = (deps: AppDeps) =>
         auth: true,
         body: CreateConversation,
         parse: 'json',
-        response: { 200: Conversation, 201: Conversation, ...errors(400, 401, 422) },
+        response: { 200: served(Conversation), 201: served(Conversation), ...errors(400, 401, 422) },
         detail: {
           summary: 'Create a group, or open a 1-on-1',
           description:
@@ -37,7 +37,7 @@ export const conversationRoutes = (deps: AppDeps) =>
       auth: true,
       params: t.Object({ id: t.String() }),
       query: HistoryQuery,
-      response: { 200: MessagePage, ...errors(401, 403, 404, 422) },
+      response: { 200: served(MessagePage), ...errors(401, 403, 404, 422) },
       detail: {
         summary: 'Message history, oldest first',
         description: 'Without cursors: the newest `limit`. `before=<seq>` pages back; `after=<seq>` pages forward (catch up after a reconnect).',

@@ -1,12 +1,12 @@
 import { Elysia, t } from 'elysia'
 import { ping } from '../db/client'
 import type { AppDeps } from '../deps'
-import { PUBLIC } from '../shared/http'
+import { PUBLIC, served } from '../shared/http'
 
 export const healthRoutes = (deps: Pick<AppDeps, 'sqlite' | 'logger'>) =>
   new Elysia({ detail: { tags: ['observability'] } })
     .get('/health', () => ({ status: 'healthy' as const }), {
-      response: t.Object({ status: t.Literal('healthy') }),
+      response: served(t.Object({ status: t.Literal('healthy') })),
       detail: { summary: 'Liveness: the process answers (touches nothing else)', ...PUBLIC },
     })
     .get(
@@ -22,7 +22,7 @@ export const healthRoutes = (deps: Pick<AppDeps, 'sqlite' | 'logger'>) =>
       },
       {
         response: {
-          200: t.Object({ status: t.Literal('ready') }),
+          200: served(t.Object({ status: t.Literal('ready') })),
           503: t.Object({ status: t.Literal('unavailable'), reason: t.String() }),
         },
         detail: { summary: 'Readiness: the database answers a query', ...PUBLIC },

@@ -1,3 +1,4 @@
+import { CloneType, type TSchema } from '@sinclair/typebox'
 import { t } from 'elysia'
 
 export const ErrorResponse = t.Object(
@@ -17,3 +18,11 @@ export const errors = <const S extends number>(...statuses: S[]) =>
 
 /** For routes that need no bearer token (the spec's default is bearerAuth). */
 export const PUBLIC = { security: [] as Array<Record<string, string[]>> }
+
+/**
+ * A success response's schema, for the API docs and for Elysia's exact-mirror normalisation (a
+ * property the schema does not name is dropped, so nothing internal can leak), without a
+ * validation pass over every response: the services' own mappers build these objects, and
+ * encoding a 50-message page through TypeBox cost about a tenth of the request (bench/).
+ */
+export const served = <T extends TSchema>(schema: T): T => CloneType(schema, { noValidate: true })
