@@ -21,6 +21,7 @@ export type Tokens = {
 // checks on verify: a refresh token is never accepted as a bearer token, nor the reverse.
 const TYP: Record<TokenKind, string> = { access: 'at+jwt', refresh: 'rt+jwt' }
 const ALGORITHM = 'HS256'
+const MAX_VERIFIED_TOKENS = 10_000
 
 export function createTokens(opts: { secret: string; accessTtlSeconds: number; refreshTtlSeconds: number }): Tokens {
   const key = new TextEncoder().encode(opts.secret)
@@ -35,12 +36,32 @@ export function createTokens(opts: { secret: string; accessTtlSeconds: number; r
       .setExpirationTime(`${ttl[kind]}s`)
       .sign(key)
 
+  /**
+   * Access tokens whose signature was already checked, so a client's every request (and the rate
+   * limiter before the auth guard) does not compute the same HMAC again. Only the signature check
+   * is remembered: expiry is checked on each use, and callers still look up the session every time,
+   * so a logout takes effect at once. Bounded: the oldest entry goes first.
+   */
+  const verifiedAccess = new Map<string, { claims: VerifiedToken; expiresAt: number }>()
+  const remember = (token: string, claims: VerifiedToken, expiresAt: number) => {
+    verifiedAccess.set(token, { claims, expiresAt })
+    if (verifiedAccess.size > MAX_VERIFIED_TOKENS) verifiedAccess.delete(verifiedAccess.keys().next().value!)
+  }
+
   return {
     async issuePair(claims, refreshJti) {
       const [access_token, refresh_token] = await Promise.all([sign(claims, 'access', newId()), sign(claims, 'refresh', refreshJti)])
       return { access_token, refresh_token, token_type: 'bearer' }
     },
     async verify(token, kind) {
+      if (kind === 'access') {
+        const known = verifiedAccess.get(token)
+        if (known !== undefined) {
+          if (Date.now() < known.expiresAt) return known.claims
+          verifiedAccess.delete(token)
+          throw new Unauthorized('Token has expired', 'token_expired')
+        }
+      }
       try {
         const { payload } = await jwtVerify(token, key, {
           algorithms: [ALGORITHM],
@@ -49,7 +70,9 @@ export function createTokens(opts: { secret: string; accessTtlSeconds: number; r
         })
         const { sub, jti, sid, ver } = payload
         if (typeof sid !== 'string' || typeof ver !== 'number' || !Number.isInteger(ver)) throw new Error('malformed session claims')
-        return { userId: sub!, sessionId: sid, version: ver, jti: jti! }
+        const claims = { userId: sub!, sessionId: sid, version: ver, jti: jti! }
+        if (kind === 'access') remember(token, claims, payload.exp! * 1000)
+        return claims
       } catch (error) {
         if (error instanceof joseErrors.JWTExpired) throw new Unauthorized('Token has expired', 'token_expired')
         throw new Unauthorized(`Invalid ${kind} token`, 'invalid_token')
