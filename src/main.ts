@@ -3,7 +3,7 @@ import { resolveJwtSecret } from './auth/secret'
 import { createTokens } from './auth/tokens'
 import { ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/client'
-import { createLogger } from './observability/logger'
+import { createLogger, stdoutDestination } from './observability/logger'
 import { createMetrics } from './observability/metrics'
 import { startTracing } from './observability/tracing'
 import { createLocalBus } from './realtime/bus'
@@ -17,7 +17,8 @@ try {
   process.exit(1)
 }
 
-const logger = createLogger(config.logLevel)
+const stdout = stdoutDestination()
+const logger = createLogger(config.logLevel, stdout)
 const tracing = startTracing(config.tracing)
 const database = openDatabase(config.database.path)
 const tokens = createTokens({
@@ -38,6 +39,7 @@ async function shutdown(signal: string) {
   await stopGracefully(app)
   database.close()
   await tracing?.shutdown()
+  await stdout.flush()
   process.exit(0)
 }
 process.on('SIGINT', () => void shutdown('SIGINT'))

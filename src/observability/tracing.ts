@@ -1,4 +1,4 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api'
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type TextMapGetter } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
@@ -124,6 +124,12 @@ export function activeTraceId(): string | undefined {
 
 const requestSpans = new WeakMap<Request, Span>()
 
+/** Reads propagation headers (traceparent, tracestate) straight from the request, copying nothing. */
+const HEADERS: TextMapGetter<Headers> = {
+  get: (headers, key) => headers.get(key) ?? undefined,
+  keys: (headers) => [...headers.keys()],
+}
+
 /** The server span of a request (set by the tracing plugin), if it is traced. */
 export const requestSpan = (request: Request): Span | undefined => requestSpans.get(request)
 
@@ -134,14 +140,10 @@ export const requestSpan = (request: Request): Span | undefined => requestSpans.
 export const tracingPlugin = () =>
   new Elysia()
     .wrap((handle, request) => {
-      const parent = propagation.extract(ROOT_CONTEXT, Object.fromEntries(request.headers))
-      const url = new URL(request.url)
-      const span = tracer().startSpan(
-        request.method,
-        { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': url.pathname } },
-        parent,
-      )
+      const parent = propagation.extract(ROOT_CONTEXT, request.headers, HEADERS)
+      const span = tracer().startSpan(request.method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method } }, parent)
       if (!span.isRecording()) return handle
+      span.setAttribute('url.path', new URL(request.url).pathname)
       requestSpans.set(request, span)
       const active = trace.setSpan(parent, span)
       return (...args: unknown[]) => context.with(active, () => handle(...args))
