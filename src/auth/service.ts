@@ -1,5 +1,5 @@
 import { and, eq, isNull, sql } from 'drizzle-orm'
-import type { Db } from '../db/client'
+import { perDatabase, type Db } from '../db/client'
 import { sessions, users as usersTable } from '../db/schema'
 import { Unauthorized } from '../shared/errors'
 import type { EventSink } from '../shared/events'
@@ -49,14 +49,18 @@ export async function login(deps: Pick<Deps, 'db' | 'tokens'>, input: unknown): 
   return openSession(deps, row.id)
 }
 
-/** The session a token names, if it is still open for that user at that token version. */
-function liveSession(db: Db, claims: { userId: string; sessionId: string; version: number }) {
-  const row = db
+const sessionLookup = perDatabase((db) =>
+  db
     .select({ user: { id: usersTable.id, username: usersTable.username, fullName: usersTable.fullName, tokenVersion: usersTable.tokenVersion }, revokedAt: sessions.revokedAt })
     .from(sessions)
     .innerJoin(usersTable, eq(usersTable.id, sessions.userId))
-    .where(and(eq(sessions.id, claims.sessionId), eq(sessions.userId, claims.userId)))
-    .get()
+    .where(and(eq(sessions.id, sql.placeholder('sessionId')), eq(sessions.userId, sql.placeholder('userId'))))
+    .prepare(),
+)
+
+/** The session a token names, if it is still open for that user at that token version. */
+function liveSession(db: Db, claims: { userId: string; sessionId: string; version: number }) {
+  const row = sessionLookup(db).get({ sessionId: claims.sessionId, userId: claims.userId })
   if (!row || row.revokedAt !== null || row.user.tokenVersion !== claims.version) return null
   return row
 }

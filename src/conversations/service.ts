@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
-import type { Db } from '../db/client'
+import { perDatabase, type Db } from '../db/client'
 import { conversationMembers, conversations, users, type ConversationRow } from '../db/schema'
 import { Forbidden, Invalid, NotFound } from '../shared/errors'
 import type { EventSink } from '../shared/events'
@@ -124,17 +124,41 @@ export function idsFor(db: Db, userId: string): string[] {
     .map((r) => r.id)
 }
 
-/** The conversation, if the actor may see it: 404 when it does not exist, 403 when not a member. */
-export function requireMembership(db: Db, actor: User, conversationId: string): ConversationRow {
-  const row = db.select().from(conversations).where(eq(conversations.id, conversationId)).get()
-  if (!row) throw new NotFound('Conversation not found')
-  const member = db
+const lookups = perDatabase((db) => ({
+  member: db
     .select({ userId: conversationMembers.userId })
     .from(conversationMembers)
-    .where(and(eq(conversationMembers.conversationId, conversationId), eq(conversationMembers.userId, actor.id)))
-    .get()
-  if (!member) throw new Forbidden('You are not a member of this conversation')
-  return row
+    .where(and(eq(conversationMembers.conversationId, sql.placeholder('conversationId')), eq(conversationMembers.userId, sql.placeholder('userId'))))
+    .prepare(),
+  conversation: db.select().from(conversations).where(eq(conversations.id, sql.placeholder('id'))).prepare(),
+}))
+
+/**
+ * Memberships already confirmed, per database, so a busy sender is not looked up on every
+ * message. Sound because a membership, once made, is never removed (no API removes a member);
+ * whoever adds removal must forget the pair here. Bounded: when full it starts again empty.
+ */
+const confirmed = perDatabase(() => new Set<string>())
+const MAX_CONFIRMED = 100_000
+
+/** Passes when the actor is a member: 404 when the conversation does not exist, 403 when not a member. */
+export function requireMember(db: Db, actor: User, conversationId: string): void {
+  const known = confirmed(db)
+  const key = `${conversationId} ${actor.id}`
+  if (known.has(key)) return
+  const { member, conversation } = lookups(db)
+  if (!member.get({ conversationId, userId: actor.id })) {
+    if (!conversation.get({ id: conversationId })) throw new NotFound('Conversation not found')
+    throw new Forbidden('You are not a member of this conversation')
+  }
+  if (known.size >= MAX_CONFIRMED) known.clear()
+  known.add(key)
+}
+
+/** The conversation, if the actor may see it: 404 when it does not exist, 403 when not a member. */
+export function requireMembership(db: Db, actor: User, conversationId: string): ConversationRow {
+  requireMember(db, actor, conversationId)
+  return lookups(db).conversation.get({ id: conversationId })!
 }
 
 /** A conversation with its members, for delivery; callers decide who may see it. */

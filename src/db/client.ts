@@ -29,6 +29,19 @@ export function openDatabase(path: string): DbHandle {
   return { db, sqlite, close: () => sqlite.close() }
 }
 
+/**
+ * One value per database, made on first use: for statements a hot path prepares once and then
+ * only binds and runs (Drizzle otherwise builds the SQL and SQLite compiles it on every call).
+ */
+export function perDatabase<T>(make: (db: Db) => T): (db: Db) => T {
+  const made = new WeakMap<Db, T>()
+  return (db) => {
+    let value = made.get(db)
+    if (value === undefined) made.set(db, (value = make(db)))
+    return value
+  }
+}
+
 /** A trivial query, for readiness: throws when the database cannot answer. */
 export function ping(sqlite: Database): void {
   sqlite.query('SELECT 1').get()

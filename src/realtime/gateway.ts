@@ -35,6 +35,9 @@ export const websocketOptions = (config: { wsIdleTimeoutSeconds: number }) =>
 
 type Socket = ServerWebSocket<unknown>
 
+/** What Elysia's Bun websocket handler calls on ws.data once a socket is open. */
+type SlimData = { message(ws: Socket, frame: string | Buffer): void; close(ws: Socket, code: number): void }
+
 const checkJoin = validator(JoinFrame)
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -70,7 +73,6 @@ export function createGateway(deps: AppDeps) {
   const socketsByUser = new Map<string, Set<Socket>>()
   const upgradeOf = new WeakMap<Socket, Upgrade>()
   let htmlSockets = 0
-  const openedAt = new WeakMap<Socket, number>()
   let server: Server<unknown> | null = null
 
   /** Each member's UI pages get the push rendered for them (a 1-on-1 is named differently per side). */
@@ -126,47 +128,76 @@ export function createGateway(deps: AppDeps) {
     ws.send(errorFrame(error, cause))
   }
 
+  type Reply = () => void
+
+  /**
+   * Each socket's frames are answered in the order they came. A send is answered only once its
+   * batch has committed, so a later frame's answer (a pong, an error) waits behind it, while its
+   * work starts at once: a client's pipelined sends still share one batch.
+   */
+  const answering = new WeakMap<Socket, Promise<void>>()
+  function answer(ws: Socket, reply: Reply | Promise<Reply>): void {
+    const earlier = answering.get(ws)
+    if (earlier === undefined && typeof reply === 'function') return reply()
+    const done = Promise.all([earlier, reply])
+      .then(([, send]) => send())
+      .catch((error) => deps.logger.error({ err: error }, 'websocket reply failed'))
+    answering.set(ws, done)
+    void done.then(() => {
+      if (answering.get(ws) === done) answering.delete(ws)
+    })
+  }
+
   /** One raw frame from a client: parsed here once, answered with an error frame when bad. */
   function onFrame(ws: Socket, user: User, incoming: string | Buffer): void {
-    if (typeof incoming !== 'string') return sendError(ws, user, { code: 'invalid_frame', message: 'Binary frames are not supported: send JSON text' })
+    answer(ws, replyTo(ws, user, incoming))
+  }
+
+  function replyTo(ws: Socket, user: User, incoming: string | Buffer): Reply | Promise<Reply> {
+    const refuse = (error: Pick<DomainError, 'code' | 'message' | 'details'>, cause?: Record<string, unknown>) => () => sendError(ws, user, error, cause)
+    if (typeof incoming !== 'string') return refuse({ code: 'invalid_frame', message: 'Binary frames are not supported: send JSON text' })
     let data: unknown
     try {
       data = JSON.parse(incoming)
     } catch {
-      return sendError(ws, user, { code: 'invalid_json', message: 'Frame is not valid JSON' })
+      return refuse({ code: 'invalid_json', message: 'Frame is not valid JSON' })
     }
     if (!isRecord(data) || typeof data.type !== 'string') {
-      return sendError(ws, user, { code: 'invalid_frame', message: 'A frame must be a JSON object with a string "type"' }, isRecord(data) ? data : undefined)
+      return refuse({ code: 'invalid_frame', message: 'A frame must be a JSON object with a string "type"' }, isRecord(data) ? data : undefined)
     }
     const frameData = data
-    try {
-      inSpan('ws.frame', { 'ws.frame.type': String(frameData.type).slice(0, 32), 'enduser.id': user.id }, () => handleFrame(ws, user, frameData))
-    } catch (error) {
-      if (error instanceof DomainError) return sendError(ws, user, error, frameData)
+    const failed = (error: unknown): Reply => {
+      if (error instanceof DomainError) return refuse(error, frameData)
       deps.logger.error({ err: error, user_id: user.id, frame_type: frameData.type }, 'websocket frame failed')
-      sendError(ws, user, { code: 'internal_error', message: 'Internal error' }, frameData)
+      return refuse({ code: 'internal_error', message: 'Internal error' }, frameData)
+    }
+    try {
+      const reply = inSpan('ws.frame', { 'ws.frame.type': String(frameData.type).slice(0, 32), 'enduser.id': user.id }, () => handleFrame(ws, user, frameData))
+      return typeof reply === 'function' ? reply : reply.catch(failed)
+    } catch (error) {
+      return failed(error)
     }
   }
 
-  function handleFrame(ws: Socket, user: User, data: Record<string, unknown>): void {
+  /** What to answer a frame with; a send's answer comes once its batch has committed. */
+  function handleFrame(ws: Socket, user: User, data: Record<string, unknown>): Reply | Promise<Reply> {
     switch (data.type) {
-      case 'message': {
-        const { message, created } = messages.post(deps, user, data)
-        // A new message reaches this socket through its topic; a retry of a stored one is
-        // answered to this socket alone, since the others already have it.
-        if (!created) ws.send(frame({ type: 'message', message }))
-        return
-      }
+      case 'message':
+        return messages.post(deps, user, data).then(({ message, created }) => () => {
+          // A new message reached this socket through its topic at commit; a retry of a stored
+          // one is answered to this socket alone, since the others already have it.
+          if (!created) ws.send(frame({ type: 'message', message }))
+        })
       case 'join': {
         const { conversation_id } = checkJoin(data)
         conversations.requireMembership(deps.db, user, conversation_id)
-        ws.subscribe(conversationTopic(conversation_id))
-        ws.send(frame({ type: 'joined', conversation_id }))
-        return
+        return () => {
+          ws.subscribe(conversationTopic(conversation_id))
+          ws.send(frame({ type: 'joined', conversation_id }))
+        }
       }
       case 'ping':
-        ws.send(frame({ type: 'pong' }))
-        return
+        return () => ws.send(frame({ type: 'pong' }))
       default:
         throw new DomainError(400, 'unknown_type', `Unknown frame type ${JSON.stringify(data.type)}; expected "message", "join" or "ping"`)
     }
@@ -208,27 +239,38 @@ export function createGateway(deps: AppDeps) {
         // Take frames raw. Elysia's own parser would first turn '"text"', '42' or 'true' into values,
         // so a JSON string holding a frame would be decoded twice and run. Elysia's Bun handler
         // delivers each frame to data.message; the gateway tests fail if that ever changes.
-        const admit = frameLimiter.guard(raw, (incoming: string | Buffer) => onFrame(raw, user, incoming), (refusal) => sendError(raw, user, refusal))
-        ;(raw.data as { message: (ws: Socket, frame: string | Buffer) => void }).message = (_, incoming) => {
-          deps.metrics.frameReceived()
-          admit(incoming)
+        const admit = frameLimiter.guard(raw, (incoming: string | Buffer) => onFrame(raw, user, incoming), (refusal) => answer(raw, () => sendError(raw, user, refusal)))
+        // Elysia's data for the socket is the whole upgrade request's context (the Request, its
+        // headers, cookies, query), kept alive by its handlers' closures for as long as the
+        // socket lives: most of an idle socket's memory (bench/). Once open, the socket keeps
+        // only what Elysia's Bun handler calls (see above), pointing at this gateway's own code.
+        const openedAt = performance.now()
+        const slim: SlimData = {
+          message: (_, incoming) => {
+            deps.metrics.frameReceived()
+            admit(incoming)
+          },
+          close: (_, code) => closed(raw, upgrade, code, openedAt),
         }
+        raw.data = slim
         raw.send(frame({ type: 'ready', user_id: user.id }))
-        openedAt.set(raw, performance.now())
         deps.logger.info({ user_id: user.id, format }, 'websocket connected')
       },
       close(ws, code) {
-        const { user, format } = ws.data.upgrade as Partial<Upgrade>
-        if (!user) return
-        deps.metrics.websocketClosed(ws.raw as Socket, code)
-        const opened = openedAt.get(ws.raw as Socket)
-        deps.logger.info({ user_id: user.id, format, code, duration_ms: opened === undefined ? undefined : Math.round(performance.now() - opened) }, 'websocket disconnected')
-        if (format === 'html') htmlSockets--
-        const sockets = socketsByUser.get(user.id)
-        sockets?.delete(ws.raw as Socket)
-        if (sockets?.size === 0) socketsByUser.delete(user.id)
+        // Reached only by a socket whose open() failed before its data was slimmed.
+        const upgrade = ws.data.upgrade as Upgrade | { error: Error }
+        if ('user' in upgrade) closed(ws.raw as Socket, upgrade, code)
       },
     })
+
+  function closed(raw: Socket, { user, format }: Upgrade, code: number, opened?: number): void {
+    deps.metrics.websocketClosed(raw, code)
+    deps.logger.info({ user_id: user.id, format, code, duration_ms: opened === undefined ? undefined : Math.round(performance.now() - opened) }, 'websocket disconnected')
+    if (format === 'html') htmlSockets--
+    const sockets = socketsByUser.get(user.id)
+    sockets?.delete(raw)
+    if (sockets?.size === 0) socketsByUser.delete(user.id)
+  }
 
   return {
     routes,

@@ -132,10 +132,10 @@ export const uiRoutes = (deps: AppDeps) => {
         const olderButton = query.before !== undefined ? loadOlder(record, history, true) : ''
         return fragment(set, html`${messagesUpsert(record, history.messages)}${olderButton}`.value)
       })
-      .post('/c/:id/messages', ({ me, params, body, htmx, nonce, set, redirect }) => {
+      .post('/c/:id/messages', async ({ me, params, body, htmx, nonce, set, redirect }) => {
         const state: ComposerState = { messageId: text(body, 'message_id'), content: text(body, 'content') }
         try {
-          const { message } = messages.post(deps, me!, { message_id: state.messageId, conversation_id: params.id, content: state.content })
+          const { message } = await messages.post(deps, me!, { message_id: state.messageId, conversation_id: params.id, content: state.content })
           if (!htmx) return redirect(`/c/${params.id}`, 303)
           const record = conversations.get(deps.db, me!, params.id)
           // The message (merged by id with its live push) and a fresh composer with a new message_id.

@@ -58,7 +58,7 @@ describe('conversations.create', () => {
     const alice = user(t)
     const bob = user(t)
     const first = conversations.create(t.deps, alice, { member_ids: [bob.id] })
-    messages.post(t.deps, bob, { message_id: 'm1', conversation_id: first.conversation.id, content: 'hi' })
+    await messages.post(t.deps, bob, { message_id: 'm1', conversation_id: first.conversation.id, content: 'hi' })
     const again = conversations.create(t.deps, bob, { member_ids: [alice.id] })
     expect(again.created).toBe(false)
     expect(again.conversation).toEqual({ ...first.conversation, lastSeq: 1, lastMessageAt: expect.any(Number) })
@@ -141,7 +141,7 @@ describe('conversations.listFor', () => {
     t.deps.sqlite.run('UPDATE conversations SET created_at = ? WHERE id = ?', [1_000, a.id])
     t.deps.sqlite.run('UPDATE conversations SET created_at = ? WHERE id = ?', [2_000, b.id])
     expect(conversations.listFor(t.deps.db, alice).map((r) => r.id)).toEqual([b.id, a.id])
-    messages.post(t.deps, bob, { message_id: 'x', conversation_id: a.id, content: 'news' })
+    await messages.post(t.deps, bob, { message_id: 'x', conversation_id: a.id, content: 'news' })
     const list = conversations.listFor(t.deps.db, alice)
     expect(list.map((r) => r.id)).toEqual([a.id, b.id])
     expect(list[0]).toEqual({ ...a, createdAt: 1_000, lastSeq: 1, lastMessageAt: expect.any(Number) })
@@ -154,7 +154,7 @@ describe('conversations.listFor', () => {
     const bob = user(t)
     const a = conversations.create(t.deps, alice, { title: 'A', member_ids: [bob.id] }).conversation
     const b = conversations.create(t.deps, alice, { title: 'B', member_ids: [bob.id] }).conversation
-    messages.post(t.deps, alice, { message_id: 'x', conversation_id: a.id, content: 'old news' })
+    await messages.post(t.deps, alice, { message_id: 'x', conversation_id: a.id, content: 'old news' })
     t.deps.sqlite.run('UPDATE conversations SET created_at = 1000, last_message_at = 2000 WHERE id = ?', [a.id])
     t.deps.sqlite.run('UPDATE conversations SET created_at = 3000 WHERE id = ?', [b.id])
     expect(conversations.listFor(t.deps.db, alice).map((r) => r.id)).toEqual([b.id, a.id])

@@ -24,9 +24,9 @@ async function setup(t: TestApp) {
 }
 
 /** `count` messages from `sender`, straight through the service (fast), contents "message 1", "message 2", … */
-function seed(t: TestApp, sender: Account, conversationId: string, count: number): void {
+async function seed(t: TestApp, sender: Account, conversationId: string, count: number): Promise<void> {
   const actor = users.byId(t.deps.db, sender.id)!
-  for (let i = 1; i <= count; i++) messages.post(t.deps, actor, { message_id: `seed-${i}`, conversation_id: conversationId, content: `message ${i}` })
+  for (let i = 1; i <= count; i++) await messages.post(t.deps, actor, { message_id: `seed-${i}`, conversation_id: conversationId, content: `message ${i}` })
 }
 
 describe('POST /messages', () => {
@@ -320,7 +320,7 @@ describe('GET /conversations/:id/messages', () => {
   test('by default: the newest 50, oldest first, with has_more', async () => {
     await using t = testApp()
     const { alice, bob, direct } = await setup(t)
-    seed(t, alice, direct.id, 60)
+    await seed(t, alice, direct.id, 60)
     const reply = await history(t, bob, direct.id)
     expect(reply.status).toBe(200)
     expect(seqs(reply)).toEqual(range(11, 60))
@@ -345,7 +345,7 @@ describe('GET /conversations/:id/messages', () => {
   test('limit picks the page size; has_more is false exactly when nothing is left', async () => {
     await using t = testApp()
     const { alice, direct } = await setup(t)
-    seed(t, alice, direct.id, 60)
+    await seed(t, alice, direct.id, 60)
     const ten = await history(t, alice, direct.id, '?limit=10')
     expect([seqs(ten), ten.body.has_more]).toEqual([range(51, 60), true])
     const all = await history(t, alice, direct.id, '?limit=60')
@@ -389,7 +389,7 @@ describe('GET /conversations/:id/messages', () => {
   test('before=<seq> pages back; walking back through 60 with limit 25 yields every seq exactly once', async () => {
     await using t = testApp()
     const { alice, bob, direct } = await setup(t)
-    seed(t, alice, direct.id, 60)
+    await seed(t, alice, direct.id, 60)
     const pages: Array<[number[], boolean]> = []
     let query = '?limit=25'
     for (let guard = 0; guard < 10; guard++) {
@@ -410,7 +410,7 @@ describe('GET /conversations/:id/messages', () => {
   test('before=<seq> alone returns the newest 50 below it; before=1 is empty', async () => {
     await using t = testApp()
     const { alice, direct } = await setup(t)
-    seed(t, alice, direct.id, 60)
+    await seed(t, alice, direct.id, 60)
     const below = await history(t, alice, direct.id, '?before=52')
     expect([seqs(below), below.body.has_more]).toEqual([range(1, 51).slice(-50), true])
     const first = await history(t, alice, direct.id, '?before=2')
@@ -422,7 +422,7 @@ describe('GET /conversations/:id/messages', () => {
   test('after=<seq> pages forward oldest first, ending with has_more false', async () => {
     await using t = testApp()
     const { alice, bob, direct } = await setup(t)
-    seed(t, alice, direct.id, 60)
+    await seed(t, alice, direct.id, 60)
     const pages: Array<[number[], boolean]> = []
     let after = 0
     for (let guard = 0; guard < 10; guard++) {
@@ -446,7 +446,7 @@ describe('GET /conversations/:id/messages', () => {
   test('before and after together give the range between, paged from its oldest end', async () => {
     await using t = testApp()
     const { alice, direct } = await setup(t)
-    seed(t, alice, direct.id, 60)
+    await seed(t, alice, direct.id, 60)
     const between = await history(t, alice, direct.id, '?after=10&before=20')
     expect([seqs(between), between.body.has_more]).toEqual([range(11, 19), false])
     const firstPart = await history(t, alice, direct.id, '?after=10&before=20&limit=5')
@@ -471,7 +471,7 @@ describe('GET /conversations/:id/messages', () => {
   test('a non-member is 403, an unknown conversation 404, no token 401', async () => {
     await using t = testApp()
     const { alice, carol, direct } = await setup(t)
-    seed(t, alice, direct.id, 3)
+    await seed(t, alice, direct.id, 3)
     const outsider = await history(t, carol, direct.id)
     expect(outsider.status).toBe(403)
     expect(outsider.body).toEqual({ error: { code: 'forbidden', message: expect.any(String) } })

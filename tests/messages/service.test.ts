@@ -4,7 +4,7 @@ import * as messages from '../../src/messages/service'
 import type { DomainError } from '../../src/shared/errors'
 import type { User } from '../../src/users/model'
 import { testApp, type TestApp } from '../support/app'
-import { events, thrown, user } from '../support/services'
+import { events, rejected, thrown, user } from '../support/services'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
@@ -25,7 +25,7 @@ describe('messages.post', () => {
   test('stores, numbers and returns the message with created true', async () => {
     await using t = testApp()
     const { alice, direct } = setup(t)
-    const result = messages.post(t.deps, alice, { message_id: 'k1', conversation_id: direct.id, content: 'hello' })
+    const result = await messages.post(t.deps, alice, { message_id: 'k1', conversation_id: direct.id, content: 'hello' })
     expect(result).toEqual({
       created: true,
       message: { id: expect.any(String), message_id: 'k1', sender_id: alice.id, conversation_id: direct.id, content: 'hello', created_at: expect.stringMatching(ISO), seq: 1 },
@@ -39,8 +39,8 @@ describe('messages.post', () => {
   test("moves the conversation's last_seq and last_message_at", async () => {
     await using t = testApp()
     const { alice, bob, direct } = setup(t)
-    messages.post(t.deps, alice, { message_id: 'a', conversation_id: direct.id, content: 'one' })
-    const { message } = messages.post(t.deps, bob, { message_id: 'b', conversation_id: direct.id, content: 'two' })
+    await messages.post(t.deps, alice, { message_id: 'a', conversation_id: direct.id, content: 'one' })
+    const { message } = await messages.post(t.deps, bob, { message_id: 'b', conversation_id: direct.id, content: 'two' })
     expect(conversations.get(t.deps.db, alice, direct.id)).toEqual({ ...direct, lastSeq: 2, lastMessageAt: Date.parse(message.created_at) })
   })
 
@@ -48,8 +48,8 @@ describe('messages.post', () => {
     await using t = testApp()
     const { alice, bob, carol, direct } = setup(t)
     const group = conversations.create(t.deps, carol, { title: 'G', member_ids: [alice.id] }).conversation
-    const post = (who: User, conversationId: string, key: string) => messages.post(t.deps, who, { message_id: key, conversation_id: conversationId, content: key }).message.seq
-    expect([post(alice, direct.id, '1'), post(alice, group.id, '2'), post(bob, direct.id, '3'), post(carol, group.id, '4'), post(alice, direct.id, '5')]).toEqual([
+    const post = async (who: User, conversationId: string, key: string) => (await messages.post(t.deps, who, { message_id: key, conversation_id: conversationId, content: key })).message.seq
+    expect([await post(alice, direct.id, '1'), await post(alice, group.id, '2'), await post(bob, direct.id, '3'), await post(carol, group.id, '4'), await post(alice, direct.id, '5')]).toEqual([
       1, 1, 2, 2, 3,
     ])
   })
@@ -59,10 +59,10 @@ describe('messages.post', () => {
     const { alice, carol, direct } = setup(t)
     const seen = events(t)
     const input = { message_id: 'k', conversation_id: direct.id, content: 'hi' }
-    const { message } = messages.post(t.deps, alice, input)
-    messages.post(t.deps, alice, input)
-    thrown(() => messages.post(t.deps, alice, { ...input, content: 'other' }))
-    thrown(() => messages.post(t.deps, carol, { ...input, message_id: 'c' }))
+    const { message } = await messages.post(t.deps, alice, input)
+    await messages.post(t.deps, alice, input)
+    await rejected(messages.post(t.deps, alice, { ...input, content: 'other' }))
+    await rejected(messages.post(t.deps, carol, { ...input, message_id: 'c' }))
     expect(seen).toEqual([{ type: 'message.created', message }])
   })
 
@@ -70,8 +70,8 @@ describe('messages.post', () => {
     await using t = testApp()
     const { alice, direct } = setup(t)
     const input = { message_id: 'k', conversation_id: direct.id, content: 'hi' }
-    const first = messages.post(t.deps, alice, input)
-    const retry = messages.post(t.deps, alice, { ...input, sender_id: alice.id })
+    const first = await messages.post(t.deps, alice, input)
+    const retry = await messages.post(t.deps, alice, { ...input, sender_id: alice.id })
     expect(retry).toEqual({ created: false, message: first.message })
     expect(messageCount(t)).toBe(1)
     expect(conversations.get(t.deps.db, alice, direct.id).lastSeq).toBe(1)
@@ -81,8 +81,8 @@ describe('messages.post', () => {
     await using t = testApp()
     const { alice, bob, direct } = setup(t)
     const input = { message_id: 'k', conversation_id: direct.id, content: 'hi' }
-    const fromAlice = messages.post(t.deps, alice, input)
-    const fromBob = messages.post(t.deps, bob, input)
+    const fromAlice = await messages.post(t.deps, alice, input)
+    const fromBob = await messages.post(t.deps, bob, input)
     expect(fromBob.created).toBe(true)
     expect(fromBob.message).toMatchObject({ sender_id: bob.id, seq: 2 })
     expect(fromBob.message.id).not.toBe(fromAlice.message.id)
@@ -92,25 +92,25 @@ describe('messages.post', () => {
     await using t = testApp()
     const { alice, bob, direct } = setup(t)
     const group = conversations.create(t.deps, alice, { title: 'G', member_ids: [bob.id] }).conversation
-    messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi' })
-    expect(brief(thrown(() => messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi!' })))).toEqual({
+    await messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi' })
+    expect(brief(await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi!' })))).toEqual({
       status: 409,
       code: 'conflict',
       fields: undefined,
     })
-    expect(brief(thrown(() => messages.post(t.deps, alice, { message_id: 'k', conversation_id: group.id, content: 'hi' })))).toEqual({
+    expect(brief(await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: group.id, content: 'hi' })))).toEqual({
       status: 409,
       code: 'conflict',
       fields: undefined,
     })
-    expect(messages.post(t.deps, alice, { message_id: 'k2', conversation_id: direct.id, content: 'next' }).message.seq).toBe(2)
-    expect(messages.post(t.deps, alice, { message_id: 'k3', conversation_id: group.id, content: 'first' }).message.seq).toBe(1)
+    expect((await messages.post(t.deps, alice, { message_id: 'k2', conversation_id: direct.id, content: 'next' })).message.seq).toBe(2)
+    expect((await messages.post(t.deps, alice, { message_id: 'k3', conversation_id: group.id, content: 'first' })).message.seq).toBe(1)
   })
 
   test("sender_id naming someone else is 403, even someone in the conversation", async () => {
     await using t = testApp()
     const { alice, bob, direct } = setup(t)
-    const error = thrown(() => messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi', sender_id: bob.id }))
+    const error = await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi', sender_id: bob.id }))
     expect(brief(error)).toEqual({ status: 403, code: 'forbidden', fields: undefined })
     expect(messageCount(t)).toBe(0)
   })
@@ -118,12 +118,12 @@ describe('messages.post', () => {
   test('a non-member is 403, an unknown conversation 404, and neither stores anything', async () => {
     await using t = testApp()
     const { carol, direct } = setup(t)
-    expect(brief(thrown(() => messages.post(t.deps, carol, { message_id: 'k', conversation_id: direct.id, content: 'hi' })))).toEqual({
+    expect(brief(await rejected(messages.post(t.deps, carol, { message_id: 'k', conversation_id: direct.id, content: 'hi' })))).toEqual({
       status: 403,
       code: 'forbidden',
       fields: undefined,
     })
-    expect(brief(thrown(() => messages.post(t.deps, carol, { message_id: 'k', conversation_id: 'nope', content: 'hi' })))).toEqual({
+    expect(brief(await rejected(messages.post(t.deps, carol, { message_id: 'k', conversation_id: 'nope', content: 'hi' })))).toEqual({
       status: 404,
       code: 'not_found',
       fields: undefined,
@@ -144,7 +144,7 @@ describe('messages.post', () => {
   ])('%s is 422 on the field', async (_, change, field) => {
     await using t = testApp()
     const { alice, direct } = setup(t)
-    const error = thrown(() => messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'fine', ...change }))
+    const error = await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'fine', ...change }))
     expect(brief(error)).toEqual({ status: 422, code: 'validation_failed', fields: [field] })
     expect(messageCount(t)).toBe(0)
   })
@@ -152,8 +152,8 @@ describe('messages.post', () => {
   test('4000 characters count code points: 4000 emoji and 4000 ASCII are both accepted', async () => {
     await using t = testApp()
     const { alice, direct } = setup(t)
-    const emoji = messages.post(t.deps, alice, { message_id: 'e', conversation_id: direct.id, content: '😀'.repeat(4000) })
-    const ascii = messages.post(t.deps, alice, { message_id: 'a', conversation_id: direct.id, content: 'a'.repeat(4000) })
+    const emoji = await messages.post(t.deps, alice, { message_id: 'e', conversation_id: direct.id, content: '😀'.repeat(4000) })
+    const ascii = await messages.post(t.deps, alice, { message_id: 'a', conversation_id: direct.id, content: 'a'.repeat(4000) })
     expect([emoji.message.content.length, ascii.message.content.length]).toEqual([8000, 4000])
   })
 
@@ -161,15 +161,15 @@ describe('messages.post', () => {
     await using t = testApp()
     const { alice, bob, direct } = setup(t)
     const content = '\u202Eevil\u202C e\u0301 \u0000 😀 \n\r\n  '
-    messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content })
+    await messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content })
     expect(messages.history(t.deps.db, bob, direct.id, {}).messages.map((m) => m.content)).toEqual([content])
   })
 })
 
 describe('messages.history', () => {
-  function seeded(t: TestApp, count: number) {
+  async function seeded(t: TestApp, count: number) {
     const s = setup(t)
-    for (let i = 1; i <= count; i++) messages.post(t.deps, i % 2 ? s.alice : s.bob, { message_id: `m${i}`, conversation_id: s.direct.id, content: `message ${i}` })
+    for (let i = 1; i <= count; i++) await messages.post(t.deps, i % 2 ? s.alice : s.bob, { message_id: `m${i}`, conversation_id: s.direct.id, content: `message ${i}` })
     return s
   }
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
@@ -180,13 +180,13 @@ describe('messages.history', () => {
 
   test('without a query: the newest 50, oldest first', async () => {
     await using t = testApp()
-    const { alice, direct } = seeded(t, 60)
+    const { alice, direct } = await seeded(t, 60)
     expect(page(t, alice, direct.id, {})).toEqual({ seqs: range(11, 60), has_more: true })
   })
 
   test('limit, before and after page as documented', async () => {
     await using t = testApp()
-    const { alice, direct } = seeded(t, 60)
+    const { alice, direct } = await seeded(t, 60)
     expect(page(t, alice, direct.id, { limit: 5 })).toEqual({ seqs: range(56, 60), has_more: true })
     expect(page(t, alice, direct.id, { limit: 5, before: 6 })).toEqual({ seqs: range(1, 5), has_more: false })
     expect(page(t, alice, direct.id, { limit: 5, before: 7 })).toEqual({ seqs: range(2, 6), has_more: true })
@@ -199,7 +199,7 @@ describe('messages.history', () => {
 
   test('the messages are whole and in seq order', async () => {
     await using t = testApp()
-    const { alice, bob, direct } = seeded(t, 2)
+    const { alice, bob, direct } = await seeded(t, 2)
     const { messages: list } = messages.history(t.deps.db, bob, direct.id, {})
     expect(list).toEqual([
       { id: expect.any(String), message_id: 'm1', sender_id: alice.id, conversation_id: direct.id, content: 'message 1', created_at: expect.stringMatching(ISO), seq: 1 },
@@ -216,13 +216,13 @@ describe('messages.history', () => {
     ['after -1', { after: -1 }, 'after'],
   ])('%s is 422 on the field', async (_, query, field) => {
     await using t = testApp()
-    const { alice, direct } = seeded(t, 1)
+    const { alice, direct } = await seeded(t, 1)
     expect(brief(thrown(() => messages.history(t.deps.db, alice, direct.id, query)))).toEqual({ status: 422, code: 'validation_failed', fields: [field] })
   })
 
   test('a non-member is 403 and an unknown conversation 404', async () => {
     await using t = testApp()
-    const { alice, carol, direct } = seeded(t, 1)
+    const { alice, carol, direct } = await seeded(t, 1)
     expect(brief(thrown(() => messages.history(t.deps.db, carol, direct.id, {})))).toEqual({ status: 403, code: 'forbidden', fields: undefined })
     expect(brief(thrown(() => messages.history(t.deps.db, alice, 'nope', {})))).toEqual({ status: 404, code: 'not_found', fields: undefined })
   })

@@ -188,6 +188,26 @@ describe('/ws message delivery', () => {
   })
 })
 
+describe('/ws answer order', () => {
+  test("a socket's frames are answered in the order sent, though a send is answered only after its batch commits", async () => {
+    await using t = testApp()
+    const { ws, alice, direct } = await twoPeople(t)
+    using socket = await connect(ws, alice)
+    const retry = messageFrame(direct.id, 'first', 'first-1')
+    socket.send(retry)
+    await socket.nextOfType('message')
+    // A new message, a retry (answered to this socket alone), a bad frame and a ping, back to back.
+    for (const f of [messageFrame(direct.id, 'second', 'second-1'), retry, { type: 'nonsense' }, { type: 'ping' }]) socket.send(f)
+    await socket.nextOfType('pong')
+    expect(socket.received.slice(-4).map((f) => (f.type === 'message' ? f.message.content : f.type === 'error' ? f.error.code : f.type))).toEqual([
+      'second',
+      'first',
+      'unknown_type',
+      'pong',
+    ])
+  })
+})
+
 describe('/ws conversation discovery', () => {
   test('a socket opened before a 1-on-1 exists is told about it, named after the other person, and gets its messages without joining', async () => {
     await using t = testApp()

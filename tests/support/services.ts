@@ -21,6 +21,17 @@ export function thrown(fn: () => unknown): DomainError {
   throw new Error('expected a DomainError, nothing was thrown')
 }
 
+/** The DomainError `promise` rejects with; fails the test when it resolves or rejects with something else. */
+export async function rejected(promise: Promise<unknown>): Promise<DomainError> {
+  try {
+    await promise
+  } catch (error) {
+    if (error instanceof DomainError) return error
+    throw error
+  }
+  throw new Error('expected a DomainError, the promise resolved')
+}
+
 /** Every event published on the bus from now on, in order (the array fills as they come). */
 export function events(t: TestApp): DomainEvent[] {
   const seen: DomainEvent[] = []

@@ -1,0 +1,108 @@
+/**
+ * Group commit: posts made in the same turn of the event loop share one transaction (one fsync),
+ * and each is acknowledged only after that transaction commits.
+ */
+import { describe, expect, test } from 'bun:test'
+import * as conversations from '../../src/conversations/service'
+import { observeQueries } from '../../src/db/client'
+import * as messages from '../../src/messages/service'
+import { testApp, type TestApp } from '../support/app'
+import { events, rejected, user } from '../support/services'
+
+/** Five users in one group conversation. */
+function group(t: TestApp) {
+  const people = Array.from({ length: 5 }, () => user(t))
+  const room = conversations.create(t.deps, people[0]!, { title: 'room', member_ids: people.slice(1).map((p) => p.id) }).conversation
+  return { people, room }
+}
+
+/** Counts committed write transactions, and notes each commit in `timeline`. */
+function watchCommits(t: TestApp, timeline: string[] = []) {
+  const seen = { transactions: 0 }
+  observeQueries(t.deps.sqlite, {
+    statement() {},
+    transaction() {
+      seen.transactions++
+      timeline.push('commit')
+    },
+  })
+  return seen
+}
+
+const storedSeqs = (t: TestApp) => (t.deps.sqlite.query('SELECT seq FROM messages ORDER BY seq').all() as { seq: number }[]).map((r) => r.seq)
+
+describe('group commit', () => {
+  test('concurrent posts from several senders commit in one transaction, numbered in the order they were made', async () => {
+    await using t = testApp()
+    const { people, room } = group(t)
+    const commits = watchCommits(t)
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => messages.post(t.deps, people[i % people.length]!, { message_id: `m${i}`, conversation_id: room.id, content: `message ${i}` })),
+    )
+    expect(commits.transactions).toBe(1)
+    expect(results.map((r) => [r.created, r.message.seq, r.message.content])).toEqual(Array.from({ length: 40 }, (_, i) => [true, i + 1, `message ${i}`]))
+    expect(storedSeqs(t)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+  })
+
+  test('each post is acknowledged and announced only after its batch has committed', async () => {
+    await using t = testApp()
+    const { people, room } = group(t)
+    const timeline: string[] = []
+    watchCommits(t, timeline)
+    t.deps.bus.subscribe(() => timeline.push('announce'))
+    await Promise.all(
+      [0, 1, 2].map((i) => messages.post(t.deps, people[i]!, { message_id: `m${i}`, conversation_id: room.id, content: 'hi' }).then(() => timeline.push('ack'))),
+    )
+    expect(timeline).toEqual(['commit', 'announce', 'announce', 'announce', 'ack', 'ack', 'ack'])
+  })
+
+  test('a batch larger than the cap is split into several transactions, still in order', async () => {
+    await using t = testApp()
+    const { people, room } = group(t)
+    const commits = watchCommits(t)
+    const results = await Promise.all(
+      Array.from({ length: 600 }, (_, i) => messages.post(t.deps, people[i % people.length]!, { message_id: `m${i}`, conversation_id: room.id, content: 'x' })),
+    )
+    expect(commits.transactions).toBe(3) // 256 + 256 + 88
+    expect(results.map((r) => r.message.seq)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1))
+  })
+
+  test('a retry in the same batch is answered with the stored message, and a conflicting reuse with 409, without failing the batch', async () => {
+    await using t = testApp()
+    const { people, room } = group(t)
+    const [alice, bob] = people as [typeof people[0], typeof people[0]]
+    const seen = events(t)
+    const commits = watchCommits(t)
+    const input = { message_id: 'k', conversation_id: room.id, content: 'hi' }
+    const [first, retry, conflict, other] = [
+      messages.post(t.deps, alice, input),
+      messages.post(t.deps, alice, input),
+      messages.post(t.deps, alice, { ...input, content: 'changed' }),
+      messages.post(t.deps, bob, input),
+    ]
+    const stored = await first
+    expect(await retry).toEqual({ created: false, message: stored.message })
+    expect(await rejected(conflict)).toMatchObject({ status: 409, code: 'conflict' })
+    expect((await other).message).toMatchObject({ sender_id: bob.id, seq: 2 })
+    expect(commits.transactions).toBe(1)
+    expect(seen.map((e) => e.type === 'message.created' && e.message.seq)).toEqual([1, 2])
+  })
+
+  test('a message the database refuses fails alone: the rest of its batch is stored without a gap in seq', async () => {
+    await using t = testApp()
+    const { people, room } = group(t)
+    t.deps.sqlite.run("CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.content = 'poison' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
+    const posts = ['one', 'poison', 'two', 'three'].map((content, i) => messages.post(t.deps, people[i]!, { message_id: `m${i}`, conversation_id: room.id, content }))
+    const settled = await Promise.allSettled(posts)
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value.message.content : String(s.reason.message)))).toEqual(['one', 'refused by trigger', 'two', 'three'])
+    expect(storedSeqs(t)).toEqual([1, 2, 3])
+  })
+
+  test('posts that arrive in different turns of the event loop are not held back for each other', async () => {
+    await using t = testApp()
+    const { people, room } = group(t)
+    const commits = watchCommits(t)
+    for (let i = 0; i < 3; i++) await messages.post(t.deps, people[0]!, { message_id: `m${i}`, conversation_id: room.id, content: 'hi' })
+    expect(commits.transactions).toBe(3)
+  })
+})

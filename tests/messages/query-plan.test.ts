@@ -1,0 +1,99 @@
+import { Database, type Statement } from 'bun:sqlite'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { testApp, type TestApp } from '../support/app'
+import { account, call, conversation, send, type Account } from '../support/http'
+
+/**
+ * The history page must stay as fast with a million messages as with a thousand (issue 6), which
+ * holds only while SQLite finds the page through the (conversation_id, seq) index: a full SCAN of
+ * messages, or a TEMP B-TREE to sort them, costs time in proportion to the table.
+ *
+ * The SQL is captured as the app runs it, from a real GET /conversations/{id}/messages, so the test
+ * follows the service however it builds its query (query builder, prepared statement, raw SQL).
+ */
+
+type Executed = { sql: string; params: unknown[] }
+const executed: Executed[] = []
+const originals = { prepare: Database.prototype.prepare, query: Database.prototype.query }
+
+/** Every statement this process prepares records its SQL and bound parameters each time it runs. */
+function recordExecutions(statement: Statement<any, any>, sql: string) {
+  for (const method of ['all', 'get', 'values', 'run', 'iterate'] as const) {
+    const run = (statement as any)[method].bind(statement)
+    ;(statement as any)[method] = (...params: unknown[]) => {
+      executed.push({ sql, params })
+      return run(...params)
+    }
+  }
+  return statement
+}
+
+beforeAll(() => {
+  Database.prototype.prepare = function (this: Database, sql: string, ...rest: unknown[]) {
+    return recordExecutions((originals.prepare as any).call(this, sql, ...rest), sql)
+  } as typeof Database.prototype.prepare
+  const recorded = new WeakSet<object>() // query() hands out the same cached statement again
+  Database.prototype.query = function (this: Database, sql: string) {
+    const statement = originals.query.call(this, sql)
+    if (recorded.has(statement)) return statement
+    recorded.add(statement)
+    return recordExecutions(statement, sql)
+  } as typeof Database.prototype.query
+})
+
+afterAll(() => {
+  Database.prototype.prepare = originals.prepare
+  Database.prototype.query = originals.query
+})
+
+/** The SELECTs on messages that one history request ran, each with its EXPLAIN QUERY PLAN details. */
+async function plansOf(t: TestApp, who: Account, conversationId: string, query: string) {
+  executed.length = 0
+  const reply = await call(t.app, 'GET', `/conversations/${conversationId}/messages${query}`, { token: who.token })
+  expect(reply.status).toBe(200)
+  const reads = executed.filter((e) => /^\s*select\b/i.test(e.sql) && /\bfrom\s+["`]?messages["`]?/i.test(e.sql))
+  return reads.map(({ sql, params }) => ({
+    sql,
+    plan: (t.deps.sqlite.query(`EXPLAIN QUERY PLAN ${sql}`).all(...(params as any[])) as { detail: string }[]).map((row) => row.detail),
+  }))
+}
+
+const INDEX_SEARCH = /^SEARCH messages USING (COVERING )?INDEX messages_conversation_seq_idx \(conversation_id=\?/
+
+describe('the history query plan', () => {
+  let t: TestApp
+  let alice: Account
+  let roomId: string
+
+  beforeAll(async () => {
+    t = testApp()
+    alice = await account(t.app)
+    const bob = await account(t.app)
+    roomId = (await conversation(t.app, alice, [bob])).id
+    for (let i = 0; i < 5; i++) expect((await send(t.app, i % 2 ? bob : alice, roomId, `message ${i}`)).status).toBe(201)
+  })
+  afterAll(() => t[Symbol.asyncDispose]())
+
+  for (const [shape, query] of [
+    ['the newest page', '?limit=50'],
+    ['a page before a seq', '?limit=50&before=4'],
+    ['a page after a seq', '?limit=50&after=2'],
+    ['a page between two seqs', '?before=5&after=1'],
+  ] as const) {
+    test(`${shape} searches the (conversation_id, seq) index and sorts nothing`, async () => {
+      const reads = await plansOf(t, alice, roomId, query)
+      expect(reads.length).toBeGreaterThan(0)
+      for (const { sql, plan } of reads) {
+        const context = `${sql}\n${plan.join('\n')}`
+        expect(plan.some((step) => INDEX_SEARCH.test(step)), context).toBe(true)
+        expect(plan.filter((step) => /TEMP B-TREE|^SCAN messages\b/.test(step)), context).toEqual([])
+      }
+    })
+  }
+
+  test('a full scan would be caught: the same check fails on a query the index cannot serve', () => {
+    const plan = (t.deps.sqlite.query('EXPLAIN QUERY PLAN SELECT * FROM messages WHERE content = ? ORDER BY created_at').all('x') as { detail: string }[]).map((r) => r.detail)
+    expect(plan.some((step) => INDEX_SEARCH.test(step))).toBe(false)
+    expect(plan.filter((step) => /TEMP B-TREE|^SCAN messages\b/.test(step)).length).toBeGreaterThan(0)
+  })
+})
