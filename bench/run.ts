@@ -1,5 +1,5 @@
 /**
- * bun run bench [--quick]
+ * bun run bench [--quick] [--only=durable,http,fan-out,latency,memory,data size]
  *
  * Measures Pneumatic against baselines in the same run, as ratios (the machine is shared and
  * noisy): each scenario alternates the order A B, B A … over several rounds, with the servers on
@@ -36,7 +36,10 @@ console.log(
 )
 
 const results: Result[] = []
+// --only=durable,memory runs just those scenarios (while working on one); the default is all.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
 const step = async (name: string, run: () => Promise<Result[]>) => {
+  if (only && !only.some((o) => name.includes(o))) return
   console.log(`[${elapsed()}] ${name}`)
   results.push(...(await run()))
 }
