@@ -174,7 +174,8 @@ export const BENCH_ENV = {
 export async function startPneumatic(dir: string, database: string, env: Record<string, string> = {}, name = 'pneumatic'): Promise<Pneumatic> {
   const logFile = join(dir, `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.log`)
   const child = track(
-    Bun.spawn([...onServerCore, process.execPath, MAIN], {
+    // BENCH_PROFILE=<dir>: each Pneumatic server writes a CPU profile there when it stops.
+    Bun.spawn([...onServerCore, process.execPath, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), MAIN], {
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: `sqlite:${database}`, ...BENCH_ENV, ...env },
       stdin: 'ignore',
       stdout: Bun.file(logFile),

@@ -2,6 +2,7 @@ import type { Database } from 'bun:sqlite'
 import type { Tokens } from './auth/tokens'
 import type { Config } from './config'
 import type { Db } from './db/client'
+import type { MessageWriter } from './messages/writer'
 import type { Logger } from './observability/logger'
 import type { Metrics } from './observability/metrics'
 import type { Bus } from './realtime/bus'
@@ -11,6 +12,8 @@ export type AppDeps = {
   config: Config
   db: Db
   sqlite: Database
+  /** Commits messages in batches (group commit), off the main thread for a database file. */
+  writer: MessageWriter
   tokens: Tokens
   bus: Bus
   logger: Logger

@@ -3,6 +3,7 @@ import { resolveJwtSecret } from './auth/secret'
 import { createTokens } from './auth/tokens'
 import { ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/client'
+import { createMessageWriter } from './messages/writer'
 import { createLogger, stdoutDestination } from './observability/logger'
 import { createMetrics } from './observability/metrics'
 import { startTracing } from './observability/tracing'
@@ -21,6 +22,7 @@ const stdout = stdoutDestination()
 const logger = createLogger(config.logLevel, stdout)
 const tracing = startTracing(config.tracing)
 const database = openDatabase(config.database.path)
+const writer = createMessageWriter(database, config.database.path)
 const tokens = createTokens({
   secret: resolveJwtSecret(config, logger),
   accessTtlSeconds: config.accessTokenTtlSeconds,
@@ -28,7 +30,7 @@ const tokens = createTokens({
 })
 const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
 
-const app = createApp({ config, db: database.db, sqlite: database.sqlite, tokens, bus, logger, metrics: createMetrics() }).listen({ port: config.port, hostname: config.host })
+const app = createApp({ config, db: database.db, sqlite: database.sqlite, writer, tokens, bus, logger, metrics: createMetrics() }).listen({ port: config.port, hostname: config.host })
 logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
 
 let stopping = false
@@ -37,6 +39,7 @@ async function shutdown(signal: string) {
   stopping = true
   logger.info({ signal }, 'shutting down')
   await stopGracefully(app)
+  await writer.close()
   database.close()
   await tracing?.shutdown()
   await stdout.flush()

@@ -19,14 +19,23 @@ const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
  */
 export function openDatabase(path: string): DbHandle {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const { db, sqlite } = connect(path)
+  migrate(db, { migrationsFolder: MIGRATIONS })
+  return { db, sqlite, close: () => sqlite.close() }
+}
+
+/**
+ * A connection with the pragmas every connection needs, on a database openDatabase() has already
+ * created and migrated: the message writer's worker opens its own this way. busy_timeout lets two
+ * connections' writers wait for each other instead of failing.
+ */
+export function connect(path: string): { db: Db; sqlite: Database } {
   const sqlite = new Database(path, { create: true, strict: true })
   if (path !== ':memory:') sqlite.run('PRAGMA journal_mode = WAL')
   sqlite.run('PRAGMA synchronous = FULL')
   sqlite.run('PRAGMA foreign_keys = ON')
   sqlite.run('PRAGMA busy_timeout = 5000')
-  const db = drizzle({ client: sqlite, schema })
-  migrate(db, { migrationsFolder: MIGRATIONS })
-  return { db, sqlite, close: () => sqlite.close() }
+  return { db: drizzle({ client: sqlite, schema }), sqlite }
 }
 
 /**
@@ -75,6 +84,36 @@ function timed<F extends Timed>(run: F, done: (seconds: number) => void): F {
   }) as F
 }
 
+/** Timings of statements and transactions, as a worker's connection reports them. */
+export type QueryTimings = { statements: Array<[QueryOperation, number]>; transactions: number[] }
+
+/** A QueryObserver that keeps what it is told, to be reported elsewhere (see reportQueries). */
+export function collectQueries(): QueryObserver & { take(): QueryTimings } {
+  let timings: QueryTimings = { statements: [], transactions: [] }
+  return {
+    statement: (operation, seconds) => void timings.statements.push([operation, seconds]),
+    transaction: (seconds) => void timings.transactions.push(seconds),
+    take() {
+      const taken = timings
+      timings = { statements: [], transactions: [] }
+      return taken
+    },
+  }
+}
+
+const observers = new WeakMap<Database, QueryObserver[]>()
+
+/**
+ * Work another connection did on this database's behalf (the message writer's worker), told to
+ * whoever observes this connection, as if it had run here.
+ */
+export function reportQueries(sqlite: Database, { statements, transactions }: QueryTimings): void {
+  for (const observer of observers.get(sqlite) ?? []) {
+    for (const [operation, seconds] of statements) observer.statement(operation, seconds)
+    for (const seconds of transactions) observer.transaction(seconds)
+  }
+}
+
 /**
  * Times every statement this connection runs, whoever prepares it (Drizzle prepares one per query),
  * and every transaction as a whole: with synchronous=FULL the COMMIT's fsync is most of a write's
@@ -82,6 +121,9 @@ function timed<F extends Timed>(run: F, done: (seconds: number) => void): F {
  * The operation is read once per prepared statement, not per run.
  */
 export function observeQueries(sqlite: Database, observer: QueryObserver): void {
+  const observing = observers.get(sqlite)
+  if (observing) observing.push(observer)
+  else observers.set(sqlite, [observer])
   const instrumented = new WeakSet<Statement<any, any>>()
   const instrument = <S extends Statement<any, any>>(statement: S, sql: string): S => {
     if (instrumented.has(statement)) return statement // query() hands out its cached statements again

@@ -1,11 +1,13 @@
 /**
  * Group commit: posts made in the same turn of the event loop share one transaction (one fsync),
- * and each is acknowledged only after that transaction commits.
+ * and each is acknowledged only after that transaction commits. The same rules hold for both
+ * writers: the worker main.ts uses for a database file, and the inline one for :memory:.
  */
 import { describe, expect, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'
 import { observeQueries } from '../../src/db/client'
 import * as messages from '../../src/messages/service'
+import type { WriterKind } from '../../src/messages/writer'
 import { testApp, type TestApp } from '../support/app'
 import { events, rejected, user } from '../support/services'
 
@@ -31,9 +33,9 @@ function watchCommits(t: TestApp, timeline: string[] = []) {
 
 const storedSeqs = (t: TestApp) => (t.deps.sqlite.query('SELECT seq FROM messages ORDER BY seq').all() as { seq: number }[]).map((r) => r.seq)
 
-describe('group commit', () => {
+describe.each(['worker', 'inline'] as WriterKind[])('group commit, %s writer', (writer) => {
   test('concurrent posts from several senders commit in one transaction, numbered in the order they were made', async () => {
-    await using t = testApp()
+    await using t = testApp({}, { writer })
     const { people, room } = group(t)
     const commits = watchCommits(t)
     const results = await Promise.all(
@@ -45,7 +47,7 @@ describe('group commit', () => {
   })
 
   test('each post is acknowledged and announced only after its batch has committed', async () => {
-    await using t = testApp()
+    await using t = testApp({}, { writer })
     const { people, room } = group(t)
     const timeline: string[] = []
     watchCommits(t, timeline)
@@ -57,7 +59,7 @@ describe('group commit', () => {
   })
 
   test('a batch larger than the cap is split into several transactions, still in order', async () => {
-    await using t = testApp()
+    await using t = testApp({}, { writer })
     const { people, room } = group(t)
     const commits = watchCommits(t)
     const results = await Promise.all(
@@ -68,7 +70,7 @@ describe('group commit', () => {
   })
 
   test('a retry in the same batch is answered with the stored message, and a conflicting reuse with 409, without failing the batch', async () => {
-    await using t = testApp()
+    await using t = testApp({}, { writer })
     const { people, room } = group(t)
     const [alice, bob] = people as [typeof people[0], typeof people[0]]
     const seen = events(t)
@@ -89,7 +91,7 @@ describe('group commit', () => {
   })
 
   test('a message the database refuses fails alone: the rest of its batch is stored without a gap in seq', async () => {
-    await using t = testApp()
+    await using t = testApp({}, { writer })
     const { people, room } = group(t)
     t.deps.sqlite.run("CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.content = 'poison' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
     const posts = ['one', 'poison', 'two', 'three'].map((content, i) => messages.post(t.deps, people[i]!, { message_id: `m${i}`, conversation_id: room.id, content }))
@@ -99,7 +101,7 @@ describe('group commit', () => {
   })
 
   test('posts that arrive in different turns of the event loop are not held back for each other', async () => {
-    await using t = testApp()
+    await using t = testApp({}, { writer })
     const { people, room } = group(t)
     const commits = watchCommits(t)
     for (let i = 0; i < 3; i++) await messages.post(t.deps, people[0]!, { message_id: `m${i}`, conversation_id: room.id, content: 'hi' })

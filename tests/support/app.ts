@@ -5,6 +5,7 @@ import { createApp, type App } from '../../src/app'
 import { createTokens } from '../../src/auth/tokens'
 import { loadConfig, type LogLevel } from '../../src/config'
 import { openDatabase } from '../../src/db/client'
+import { createMessageWriter, type WriterKind } from '../../src/messages/writer'
 import type { AppDeps } from '../../src/deps'
 import { createLogger, type Logger } from '../../src/observability/logger'
 import { createMetrics } from '../../src/observability/metrics'
@@ -36,6 +37,8 @@ export type TestAppOptions = {
   dir?: string
   /** Where the app logs (silent by default); see captureLogs(). */
   logger?: Logger
+  /** How messages are committed: in a worker as main.ts does for a file (the default), or inline. */
+  writer?: WriterKind
 }
 
 export function testApp(env: Record<string, string> = {}, options: TestAppOptions = {}): TestApp {
@@ -46,6 +49,7 @@ export function testApp(env: Record<string, string> = {}, options: TestAppOption
     config,
     db: database.db,
     sqlite: database.sqlite,
+    writer: createMessageWriter(database, config.database.path, options.writer),
     tokens: createTokens({ secret: TEST_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds }),
     bus: createLocalBus((error) => {
       throw error
@@ -57,6 +61,7 @@ export function testApp(env: Record<string, string> = {}, options: TestAppOption
   let handedOver = false
   const stop = async () => {
     if (app.server) await app.stop(true)
+    await deps.writer.close()
     database.close()
   }
   return {

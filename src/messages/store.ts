@@ -1,0 +1,87 @@
+import { and, eq, sql } from 'drizzle-orm'
+import { perDatabase, type Db } from '../db/client'
+import { conversations, messages, type MessageRow } from '../db/schema'
+import { newId } from '../shared/ids'
+
+/**
+ * The SQL of storing messages, shared by the writer on the main thread (in-memory databases) and
+ * the writer's worker (database files): plain data in, plain data out, so a batch and its outcomes
+ * cross a thread boundary as they are.
+ */
+
+/** A validated message from a member, ready to be stored. */
+export type WriteJob = {
+  senderId: string
+  conversationId: string
+  messageId: string
+  content: string
+  /** When the server accepted it (epoch ms), by the clock of the thread that serves requests. */
+  createdAt: number
+}
+
+/** What became of one job: stored (or found stored), refused as a conflicting reuse, or failed. */
+export type WriteOutcome =
+  | { kind: 'stored'; row: MessageRow; created: boolean }
+  | { kind: 'conflict' }
+  | { kind: 'failed'; error: { name: string; message: string; code?: string } }
+
+/**
+ * Stores a batch in one IMMEDIATE transaction: one fsync for all of it. A refusal of one message
+ * (a conflicting message_id) is an outcome inside the batch. If the transaction itself fails, each
+ * job is retried in a transaction of its own, so one message the database refuses fails alone.
+ */
+export function commitBatch(db: Db, jobs: readonly WriteJob[]): WriteOutcome[] {
+  try {
+    return db.transaction(() => jobs.map((job) => write(db, job)), { behavior: 'immediate' })
+  } catch (error) {
+    if (jobs.length === 1) return [failed(error)]
+    return jobs.flatMap((job) => commitBatch(db, [job]))
+  }
+}
+
+function failed(error: unknown): WriteOutcome {
+  const e = error instanceof Error ? error : new Error(String(error))
+  const code = (e as { code?: unknown }).code
+  return { kind: 'failed', error: { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) } }
+}
+
+/** One message inside the batch's transaction; a refusal is returned before anything is written. */
+function write(db: Db, { senderId, conversationId, messageId, content, createdAt }: WriteJob): WriteOutcome {
+  const statements = statementsFor(db)
+  const existing = statements.existing.get({ senderId, messageId })
+  if (existing) {
+    if (existing.conversationId !== conversationId || existing.content !== content) return { kind: 'conflict' }
+    return { kind: 'stored', row: existing, created: false }
+  }
+  const { seq } = statements.nextSeq.get({ conversationId, createdAt })!
+  const row: MessageRow = { id: newId(), conversationId, seq, senderId, messageId, content, createdAt }
+  statements.insert.run(row)
+  return { kind: 'stored', row, created: true }
+}
+
+/** Prepared once per database: a batch runs them many times. */
+const statementsFor = perDatabase((db) => ({
+  existing: db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.senderId, sql.placeholder('senderId')), eq(messages.messageId, sql.placeholder('messageId'))))
+    .prepare(),
+  nextSeq: db
+    .update(conversations)
+    .set({ lastSeq: sql`${conversations.lastSeq} + 1`, lastMessageAt: sql`${sql.placeholder('createdAt')}` })
+    .where(eq(conversations.id, sql.placeholder('conversationId')))
+    .returning({ seq: conversations.lastSeq })
+    .prepare(),
+  insert: db
+    .insert(messages)
+    .values({
+      id: sql.placeholder('id'),
+      conversationId: sql.placeholder('conversationId'),
+      seq: sql.placeholder('seq'),
+      senderId: sql.placeholder('senderId'),
+      messageId: sql.placeholder('messageId'),
+      content: sql.placeholder('content'),
+      createdAt: sql.placeholder('createdAt'),
+    })
+    .prepare(),
+}))

@@ -1,0 +1,63 @@
+/**
+ * The message writer itself: what the worker that commits for a database file adds to the group
+ * commit rules of group-commit.test.ts (which run against both writers).
+ */
+import { describe, expect, test } from 'bun:test'
+import { join } from 'node:path'
+import * as conversations from '../../src/conversations/service'
+import { observeQueries } from '../../src/db/client'
+import * as messages from '../../src/messages/service'
+import { createMessageWriter } from '../../src/messages/writer'
+import { testApp, type TestApp } from '../support/app'
+import { rejected, user } from '../support/services'
+
+function room(t: TestApp) {
+  const people = Array.from({ length: 3 }, () => user(t))
+  const { conversation } = conversations.create(t.deps, people[0]!, { title: 'room', member_ids: people.slice(1).map((p) => p.id) })
+  return { people, id: conversation.id }
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+describe('the worker writer', () => {
+  test('commits on its own connection; posts made while a batch is committing wait and go together in the next one', async () => {
+    await using t = testApp({}, { writer: 'worker' })
+    const { people, id } = room(t)
+    let transactions = 0
+    observeQueries(t.deps.sqlite, { statement() {}, transaction: () => void transactions++ })
+    // Hold the write lock on the main connection: the worker's first batch waits for it
+    // (busy_timeout) while this thread goes on, which an inline writer could not do.
+    t.deps.sqlite.run('BEGIN IMMEDIATE')
+    const first = messages.post(t.deps, people[0]!, { message_id: 'first', conversation_id: id, content: 'first' })
+    await turn() // the first batch is sent, and blocked
+    const later: Array<Promise<messages.PostResult>> = []
+    for (let i = 0; i < 5; i++) {
+      later.push(messages.post(t.deps, people[i % 3]!, { message_id: `later-${i}`, conversation_id: id, content: `later ${i}` }))
+      await turn() // each in a turn of its own: only the batch in flight holds them back
+    }
+    t.deps.sqlite.run('COMMIT')
+    expect((await first).message.seq).toBe(1)
+    expect((await Promise.all(later)).map((r) => [r.message.seq, r.message.content])).toEqual([0, 1, 2, 3, 4].map((i) => [i + 2, `later ${i}`]))
+    expect(transactions).toBe(2)
+  })
+
+  test('close() commits what is queued before it resolves, and refuses later posts with 503', async () => {
+    await using t = testApp({}, { writer: 'worker' })
+    const { people, id } = room(t)
+    const queued = Array.from({ length: 10 }, (_, i) => messages.post(t.deps, people[0]!, { message_id: `m${i}`, conversation_id: id, content: `m${i}` }))
+    await t.deps.writer.close()
+    expect(t.deps.sqlite.query('SELECT count(*) AS n FROM messages').get()).toEqual({ n: 10 })
+    expect((await Promise.all(queued)).map((r) => r.message.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    expect(await rejected(messages.post(t.deps, people[0]!, { message_id: 'late', conversation_id: id, content: 'late' }))).toMatchObject({ status: 503 })
+  })
+
+  test('a worker that cannot open its database fails the batch with an error instead of leaving it waiting', async () => {
+    await using t = testApp()
+    // A path under a file, not a directory: the worker's connection cannot be opened.
+    const writer = createMessageWriter(t.deps, join(t.dir, 'test.db', 'nested.db'))
+    const job = { senderId: 'u', conversationId: 'c', messageId: 'm', content: 'x', createdAt: Date.now() }
+    await expect(writer.write(job)).rejects.toThrow(/message writer/)
+    await expect(writer.write(job)).rejects.toThrow(/message writer/) // and the next batch tries a new worker
+    await writer.close()
+  })
+})
