@@ -140,6 +140,7 @@ function workerCommitter(sqlite: Database, path: string): Committer {
       closed?.()
     })
     started.postMessage({ type: 'open', path } satisfies ToWorker)
+    started.unref() // only a batch in flight keeps the process alive (see commit)
     return started
   }
 

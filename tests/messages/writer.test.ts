@@ -3,6 +3,7 @@
  * commit rules of group-commit.test.ts (which run against both writers).
  */
 import { describe, expect, test } from 'bun:test'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as conversations from '../../src/conversations/service'
 import { observeQueries } from '../../src/db/client'
@@ -59,5 +60,18 @@ describe('the worker writer', () => {
     await expect(writer.write(job)).rejects.toThrow(/message writer/)
     await expect(writer.write(job)).rejects.toThrow(/message writer/) // and the next batch tries a new worker
     await writer.close()
+  })
+
+  test('an idle writer does not keep the process alive: a script that never closes it still exits', async () => {
+    await using t = testApp()
+    const script = join(t.dir, 'idle-writer.ts')
+    const src = (path: string) => JSON.stringify(join(import.meta.dir, '..', '..', 'src', path))
+    writeFileSync(
+      script,
+      `import { openDatabase } from ${src('db/client')}\nimport { createMessageWriter } from ${src('messages/writer')}\n` +
+        `const path = ${JSON.stringify(join(t.dir, 'idle.db'))}\ncreateMessageWriter(openDatabase(path), path)\n`,
+    )
+    const child = Bun.spawn([process.execPath, script], { stdout: 'ignore', stderr: 'pipe' })
+    expect(await child.exited).toBe(0) // a hang fails the test at its timeout
   })
 })
