@@ -71,7 +71,8 @@ describe('the worker writer', () => {
       `import { openDatabase } from ${src('db/client')}\nimport { createMessageWriter } from ${src('messages/writer')}\n` +
         `const path = ${JSON.stringify(join(t.dir, 'idle.db'))}\ncreateMessageWriter(openDatabase(path), path)\n`,
     )
-    const child = Bun.spawn([process.execPath, script], { stdout: 'ignore', stderr: 'pipe' })
-    expect(await child.exited).toBe(0) // a hang fails the test at its timeout
-  })
+    // A hang is killed after 10 s (and then is not exit code 0), so it fails without leaving a process behind.
+    const child = Bun.spawn([process.execPath, script], { stdout: 'ignore', stderr: 'pipe', timeout: 10_000 })
+    expect(await child.exited).toBe(0)
+  }, 15_000)
 })
