@@ -2,8 +2,8 @@ import { Elysia, t } from 'elysia'
 import { authGuard } from '../auth/guard'
 import type { AppDeps } from '../deps'
 import { HistoryQuery, MessagePage } from '../messages/model'
-import * as messages from '../messages/service'
-import { errors, served } from '../shared/http'
+import { historyJson } from '../messages/history'
+import { errors, prebuiltJson, served } from '../shared/http'
 import { Conversation, ConversationList, conversationFor, CreateConversation } from './model'
 import * as conversations from './service'
 
@@ -33,7 +33,7 @@ export const conversationRoutes = (deps: AppDeps) =>
         },
       },
     )
-    .get('/:id/messages', ({ user, params, query }) => messages.history(deps.db, user, params.id, query), {
+    .get('/:id/messages', ({ user, params, query }) => prebuiltJson(historyJson(deps.db, user, params.id, query)), {
       auth: true,
       params: t.Object({ id: t.String() }),
       query: HistoryQuery,

@@ -26,3 +26,12 @@ export const PUBLIC = { security: [] as Array<Record<string, string[]>> }
  * encoding a 50-message page through TypeBox cost about a tenth of the request (bench/).
  */
 export const served = <T extends TSchema>(schema: T): T => CloneType(schema, { noValidate: true })
+
+const JSON_HEADERS = { 'content-type': 'application/json;charset=utf-8' }
+
+/**
+ * A success body a service has already encoded as JSON (see messages/history.ts historyJson),
+ * answered as Elysia answers an object: same content type, and the hooks' headers are added.
+ * The route still declares its schema with served(), for the API docs.
+ */
+export const prebuiltJson = (body: string): Response => new Response(body, { headers: JSON_HEADERS })

@@ -1,5 +1,7 @@
 import { Database, type Statement } from 'bun:sqlite'
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import * as messages from '../../src/messages/service'
+import * as users from '../../src/users/service'
 import { testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, type Account } from '../support/http'
 
@@ -8,8 +10,9 @@ import { account, call, conversation, send, type Account } from '../support/http
  * holds only while SQLite finds the page through the (conversation_id, seq) index: a full SCAN of
  * messages, or a TEMP B-TREE to sort them, costs time in proportion to the table.
  *
- * The SQL is captured as the app runs it, from a real GET /conversations/{id}/messages, so the test
- * follows the service however it builds its query (query builder, prepared statement, raw SQL).
+ * The SQL is captured as the app runs it, from a real GET /conversations/{id}/messages (the page as
+ * JSON, built in SQLite) and from messages.history() (the page as objects, for the web UI), so the
+ * test follows the service however it builds its queries (query builder, prepared statement, raw SQL).
  */
 
 type Executed = { sql: string; params: unknown[] }
@@ -46,12 +49,11 @@ afterAll(() => {
   Database.prototype.query = originals.query
 })
 
-/** The SELECTs on messages that one history request ran, each with its EXPLAIN QUERY PLAN details. */
-async function plansOf(t: TestApp, who: Account, conversationId: string, query: string) {
+/** The reads of messages that `run` made, each with its EXPLAIN QUERY PLAN details. */
+async function plansOf(t: TestApp, run: () => Promise<unknown> | unknown) {
   executed.length = 0
-  const reply = await call(t.app, 'GET', `/conversations/${conversationId}/messages${query}`, { token: who.token })
-  expect(reply.status).toBe(200)
-  const reads = executed.filter((e) => /^\s*select\b/i.test(e.sql) && /\bfrom\s+["`]?messages["`]?/i.test(e.sql))
+  await run()
+  const reads = executed.filter((e) => /^\s*(select|with)\b/i.test(e.sql) && /\bfrom\s+["`]?messages["`]?/i.test(e.sql))
   return reads.map(({ sql, params }) => ({
     sql,
     plan: (t.deps.sqlite.query(`EXPLAIN QUERY PLAN ${sql}`).all(...(params as any[])) as { detail: string }[]).map((row) => row.detail),
@@ -59,6 +61,18 @@ async function plansOf(t: TestApp, who: Account, conversationId: string, query: 
 }
 
 const INDEX_SEARCH = /^SEARCH messages USING (COVERING )?INDEX messages_conversation_seq_idx \(conversation_id=\?/
+
+/** Every step that reads messages (a statement may have several: the page and its has_more probe) searches the index; none sorts. */
+function expectIndexSearchesOnly(reads: Array<{ sql: string; plan: string[] }>) {
+  expect(reads.length).toBeGreaterThan(0)
+  for (const { sql, plan } of reads) {
+    const context = `${sql}\n${plan.join('\n')}`
+    const steps = plan.filter((step) => /\bmessages\b/.test(step))
+    expect(steps.length, context).toBeGreaterThan(0)
+    expect(steps.filter((step) => !INDEX_SEARCH.test(step)), context).toEqual([])
+    expect(plan.filter((step) => /TEMP B-TREE|^SCAN messages\b/.test(step)), context).toEqual([])
+  }
+}
 
 describe('the history query plan', () => {
   let t: TestApp
@@ -74,26 +88,37 @@ describe('the history query plan', () => {
   })
   afterAll(() => t[Symbol.asyncDispose]())
 
-  for (const [shape, query] of [
-    ['the newest page', '?limit=50'],
-    ['a page before a seq', '?limit=50&before=4'],
-    ['a page after a seq', '?limit=50&after=2'],
-    ['a page between two seqs', '?before=5&after=1'],
+  for (const [shape, query, parsed] of [
+    ['the newest page', '?limit=50', { limit: 50 }],
+    ['a page before a seq', '?limit=50&before=4', { limit: 50, before: 4 }],
+    ['a page after a seq', '?limit=50&after=2', { limit: 50, after: 2 }],
+    ['a page between two seqs', '?before=5&after=1', { before: 5, after: 1 }],
   ] as const) {
-    test(`${shape} searches the (conversation_id, seq) index and sorts nothing`, async () => {
-      const reads = await plansOf(t, alice, roomId, query)
-      expect(reads.length).toBeGreaterThan(0)
-      for (const { sql, plan } of reads) {
-        const context = `${sql}\n${plan.join('\n')}`
-        expect(plan.some((step) => INDEX_SEARCH.test(step)), context).toBe(true)
-        expect(plan.filter((step) => /TEMP B-TREE|^SCAN messages\b/.test(step)), context).toEqual([])
-      }
+    test(`${shape}, as JSON for the API, searches the (conversation_id, seq) index and sorts nothing`, async () => {
+      const reads = await plansOf(t, async () => {
+        expect((await call(t.app, 'GET', `/conversations/${roomId}/messages${query}`, { token: alice.token })).status).toBe(200)
+      })
+      expect(reads.some(({ sql }) => sql.includes('json_group_array'))).toBe(true)
+      expectIndexSearchesOnly(reads)
+    })
+
+    test(`${shape}, as objects for the web UI, searches the (conversation_id, seq) index and sorts nothing`, async () => {
+      const reads = await plansOf(t, () => messages.history(t.deps.db, users.byId(t.deps.db, alice.id)!, roomId, parsed))
+      expectIndexSearchesOnly(reads)
     })
   }
 
   test('a full scan would be caught: the same check fails on a query the index cannot serve', () => {
     const plan = (t.deps.sqlite.query('EXPLAIN QUERY PLAN SELECT * FROM messages WHERE content = ? ORDER BY created_at').all('x') as { detail: string }[]).map((r) => r.detail)
+    expect(() => expectIndexSearchesOnly([{ sql: 'a full scan', plan }])).toThrow()
     expect(plan.some((step) => INDEX_SEARCH.test(step))).toBe(false)
     expect(plan.filter((step) => /TEMP B-TREE|^SCAN messages\b/.test(step)).length).toBeGreaterThan(0)
+  })
+
+  test('so would one part of a statement that does not use the index, beside a part that does', () => {
+    const sql = 'SELECT (SELECT count(*) FROM messages WHERE conversation_id = ?1 AND seq > 0), (SELECT max(created_at) FROM messages WHERE content = ?2)'
+    const plan = (t.deps.sqlite.query(`EXPLAIN QUERY PLAN ${sql}`).all(roomId, 'x') as { detail: string }[]).map((r) => r.detail)
+    expect(plan.some((step) => INDEX_SEARCH.test(step))).toBe(true)
+    expect(() => expectIndexSearchesOnly([{ sql, plan }])).toThrow()
   })
 })
