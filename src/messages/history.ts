@@ -52,71 +52,26 @@ const objectPage = (db: Db, from: From): Statement<PageRow> =>
 
 // The same page as the REST body, built by SQLite in one string: no object per message, and no
 // second pass over them (Drizzle's row mapping, toMessage, the response schema's normalisation and
-// JSON.stringify each walked all 50). json_object escapes text exactly as JSON.stringify does, and
-// created_at is formatted as shared/time.ts iso() formats it for years 0000–9999
-// (tests/messages/history.test.ts compares the two pages for every shape, with awkward content and
-// timestamps). datetime(…, 'subsec') rather than strftime('…%f'): the same text, several times
-// cheaper (strftime's %f alone was a third of the statement). json_group_array takes the rows in
-// the order the subquery yields them: oldest first.
+// JSON.stringify each walked all 50). json_object escapes
+// text exactly as JSON.stringify does, and created_at is formatted as shared/time.ts iso() formats it
+// for years 0000–9999 (tests/messages/history.test.ts compares the two pages for every shape, with
+// awkward content and timestamps). datetime(…, 'subsec') rather than strftime('…%f'): the same
+// text, several times cheaper (strftime's %f alone was a third of the statement).
+// json_group_array takes the rows in the order the subquery yields them: oldest first.
 const CREATED_AT_ISO = `replace(datetime(created_at / 1000.0, 'unixepoch', 'subsec'), ' ', 'T') || 'Z'`
 const MESSAGE_JSON =
   `json_object('id', id, 'message_id', message_id, 'sender_id', sender_id, 'conversation_id', conversation_id, 'content', content, ` +
   `'created_at', ${CREATED_AT_ISO}, 'seq', seq)`
-// A page changes only with its conversation's last_seq (see historyJson); read in the same statement,
-// so from the same snapshot as the page.
-const LAST_SEQ = 'SELECT last_seq FROM conversations WHERE id = $conversationId'
-const jsonPage = (db: Db, from: From): Statement<{ version: number | null; page: string }> =>
+const jsonPage = (db: Db, from: From): Statement<{ page: string }> =>
   db.$client.prepare(
-    `SELECT (${LAST_SEQ}) AS version, '{"messages":' || (SELECT json_group_array(${MESSAGE_JSON}) FROM (${page(from, '*')})) || ` +
+    `SELECT '{"messages":' || (SELECT json_group_array(${MESSAGE_JSON}) FROM (${page(from, '*')})) || ` +
       `',"has_more":' || iif(${beyond(from)} IS NULL, 'false', 'true') || '}' AS page`,
   )
 
 const statements = perDatabase((db) => ({
   objects: { newest: objectPage(db, 'newest'), oldest: objectPage(db, 'oldest') },
   json: { newest: jsonPage(db, 'newest'), oldest: jsonPage(db, 'oldest') },
-  version: db.$client.prepare<{ version: number | null }, { conversationId: string }>(`SELECT (${LAST_SEQ}) AS version`),
 }))
-
-/**
- * JSON pages, each with the last_seq its conversation had when it was built, most recently used
- * last. Bounded by their total length: a page longer than a sixteenth of it is not kept.
- */
-export class RememberedPages {
-  private readonly pages = new Map<string, { version: number; page: string }>()
-  private characters = 0
-
-  constructor(private readonly maxCharacters: number) {}
-
-  get(key: string): { version: number; page: string } | undefined {
-    const found = this.pages.get(key)
-    if (found) {
-      this.pages.delete(key)
-      this.pages.set(key, found)
-    }
-    return found
-  }
-
-  remember(key: string, version: number, page: string): void {
-    this.forget(key)
-    if (page.length > this.maxCharacters / 16) return
-    this.pages.set(key, { version, page })
-    this.characters += page.length
-    for (const [oldest] of this.pages) {
-      if (this.characters <= this.maxCharacters) break
-      this.forget(oldest)
-    }
-  }
-
-  private forget(key: string): void {
-    const found = this.pages.get(key)
-    if (!found) return
-    this.pages.delete(key)
-    this.characters -= found.page.length
-  }
-}
-
-/** At most about 8 MB of page text (JSC keeps a string as 1 or 2 bytes a character). */
-const remembered = perDatabase(() => new RememberedPages(4_000_000))
 
 /**
  * A page of history, oldest first. Without `after`: the newest `limit` messages (before `before`,
@@ -129,24 +84,8 @@ export function history(db: Db, actor: User, conversationId: string, query: unkn
   return { messages: rows.map(toMessage), has_more: rows[0]?.hasMore === 1 }
 }
 
-/**
- * The same page as history(), as the JSON text of a MessagePage (for the REST API).
- *
- * A page asked for again is answered from memory while its conversation's last_seq stands: one
- * primary-key lookup instead of reading and encoding its messages. That is sound because messages
- * are only ever added, each in the transaction that raises its conversation's last_seq
- * (messages/store.ts), and last_seq is read from the database on every request, so whichever
- * connection or process committed a message, the next page includes it. Anything that changes a
- * stored message must raise last_seq too (tests/messages/history.test.ts shows the page otherwise
- * stays as it was).
- */
+/** The same page as history(), as the JSON text of a MessagePage (for the REST API). */
 export function historyJson(db: Db, actor: User, conversationId: string, query: unknown): string {
   const { from, params } = pageBounds(db, actor, conversationId, query)
-  const key = `${from} ${params.after} ${params.before} ${params.limit} ${conversationId}`
-  const pages = remembered(db)
-  const known = pages.get(key)
-  if (known && known.version === statements(db).version.get({ conversationId })?.version) return known.page
-  const { version, page } = statements(db).json[from].get(params)!
-  if (version !== null) pages.remember(key, version, page)
-  return page
+  return statements(db).json[from].get(params)!.page
 }

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test'
-import { history, historyJson, RememberedPages } from '../../src/messages/history'
+import { history, historyJson } from '../../src/messages/history'
 import * as messages from '../../src/messages/service'
 import * as users from '../../src/users/service'
 import { testApp, type TestApp } from '../support/app'
-import { account, call, conversation, send, type Account } from '../support/http'
+import { account, call, conversation, type Account } from '../support/http'
 
 /**
  * The REST API serves history as JSON that SQLite builds (historyJson), the web UI as objects
@@ -68,17 +68,11 @@ describe('history as JSON', () => {
     await using t = testApp()
     const { alice, direct, actor } = await room(t)
     await seed(t, alice, direct.id, AWKWARD)
-    const everyShapeAgrees = async () => {
-      for (const [query, parsed] of SHAPES) {
-        const expected = JSON.stringify(history(t.deps.db, actor, direct.id, parsed))
-        expect({ query, ...(await historyText(t, alice, direct.id, query)) }).toEqual({ query, status: 200, type: 'application/json;charset=utf-8', text: expected })
-        expect(historyJson(t.deps.db, actor, direct.id, parsed)).toBe(expected)
-      }
+    for (const [query, parsed] of SHAPES) {
+      const expected = JSON.stringify(history(t.deps.db, actor, direct.id, parsed))
+      expect({ query, ...(await historyText(t, alice, direct.id, query)) }).toEqual({ query, status: 200, type: 'application/json;charset=utf-8', text: expected })
+      expect(historyJson(t.deps.db, actor, direct.id, parsed)).toBe(expected)
     }
-    await everyShapeAgrees()
-    // And again once every shape has been asked for (and may be remembered) and the conversation has moved on.
-    expect((await send(t.app, alice, direct.id, 'one more')).status).toBe(201)
-    await everyShapeAgrees()
   })
 
   test('every character survives: each content comes back as the very string that was posted', async () => {
@@ -152,62 +146,5 @@ describe('history as JSON', () => {
     const schema = spec.paths['/conversations/{id}/messages'].get.responses['200'].content['application/json'].schema
     expect(Object.keys(schema.properties)).toEqual(['messages', 'has_more'])
     expect(Object.keys(schema.properties.messages.items.properties)).toEqual(['id', 'message_id', 'sender_id', 'conversation_id', 'content', 'created_at', 'seq'])
-  })
-})
-
-describe('remembered pages', () => {
-  /** Changes a stored message without the service, so without raising last_seq: what a page shows tells whether it was read again. */
-  const editBehindTheService = (t: TestApp, conversationId: string, seq: number, content: string) =>
-    t.deps.sqlite.run('UPDATE messages SET content = ? WHERE conversation_id = ? AND seq = ?', [content, conversationId, seq])
-
-  test('a page asked for again is answered from memory until its conversation takes a new message', async () => {
-    await using t = testApp()
-    const { alice, bob, direct, actor } = await room(t)
-    await seed(t, alice, direct.id, ['one', 'two', 'three'])
-    const first = await historyText(t, bob, direct.id, '?limit=5')
-    editBehindTheService(t, direct.id, 2, 'edited')
-    expect(await historyText(t, bob, direct.id, '?limit=5')).toEqual(first)
-    // Another page shape is another page: read afresh.
-    expect(JSON.parse((await historyText(t, bob, direct.id, '?limit=4')).text).messages.map((m: { content: string }) => m.content)).toEqual(['one', 'edited', 'three'])
-
-    expect((await send(t.app, bob, direct.id, 'four')).status).toBe(201)
-    const after = await historyText(t, bob, direct.id, '?limit=5')
-    expect(JSON.parse(after.text).messages.map((m: { content: string }) => m.content)).toEqual(['one', 'edited', 'three', 'four'])
-    expect(after.text).toBe(JSON.stringify(history(t.deps.db, actor, direct.id, { limit: 5 })))
-  })
-
-  test('a message in another conversation leaves the page as it was remembered', async () => {
-    await using t = testApp()
-    const { alice, bob, direct } = await room(t)
-    const group = await conversation(t.app, alice, [bob], 'elsewhere')
-    await seed(t, alice, direct.id, ['one', 'two'])
-    const first = await historyText(t, bob, direct.id, '')
-    editBehindTheService(t, direct.id, 1, 'edited')
-    expect((await send(t.app, alice, group.id, 'elsewhere')).status).toBe(201)
-    expect(await historyText(t, bob, direct.id, '')).toEqual(first)
-  })
-
-  test('each reader is still checked: a remembered page is no answer to a non-member', async () => {
-    await using t = testApp()
-    const { alice, direct } = await room(t)
-    const carol = await account(t.app)
-    await seed(t, alice, direct.id, ['private'])
-    expect((await historyText(t, alice, direct.id, '')).status).toBe(200)
-    const outsider = await historyText(t, carol, direct.id, '')
-    expect({ status: outsider.status, code: JSON.parse(outsider.text).error.code }).toEqual({ status: 403, code: 'forbidden' })
-  })
-
-  test('memory is bounded: the least recently used page goes first, and an outsized page is not kept', () => {
-    const pages = new RememberedPages(160) // pages of at most 10 characters are kept
-    for (let i = 0; i < 16; i++) pages.remember(`page ${i}`, 1, '0123456789')
-    expect(pages.get('page 0')?.page).toBe('0123456789') // now the most recently used
-    pages.remember('page 16', 1, '0123456789')
-    expect([0, 1, 2, 16].map((i) => pages.get(`page ${i}`) !== undefined)).toEqual([true, false, true, true])
-    pages.remember('page 2', 2, 'shorter')
-    expect(pages.get('page 2')).toEqual({ version: 2, page: 'shorter' })
-    pages.remember('outsized', 1, '0123456789a')
-    expect(pages.get('outsized')).toBeUndefined()
-    pages.remember('page 2', 3, '0123456789a') // an outsized new version replaces the old one by nothing
-    expect(pages.get('page 2')).toBeUndefined()
   })
 })
