@@ -1,4 +1,3 @@
-import type { ServerWebSocket } from 'bun'
 import { Elysia } from 'elysia'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { observeQueries, type QueryOperation } from '../db/client'
@@ -11,8 +10,6 @@ export const UNMATCHED = 'unmatched'
 const MESSAGE_RATE_WINDOW_SECONDS = 60
 
 const HTTP_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
-
-type Socket = ServerWebSocket<unknown>
 
 /**
  * Events per second averaged over the last `seconds` whole seconds (the current one included),
@@ -109,8 +106,6 @@ export function createMetrics(options: { now?: () => number } = {}) {
 
   processMetrics(registers)
 
-  const dropped = new WeakSet<Socket>()
-
   return {
     registry,
     messageStored(): void {
@@ -120,27 +115,19 @@ export function createMetrics(options: { now?: () => number } = {}) {
     httpRequest(method: string, route: string, status: number, seconds: number): void {
       httpDuration.observe({ method: HTTP_METHODS.has(method) ? method : 'other', route, status }, seconds)
     },
-    /**
-     * On open, before anything that could throw. Every send on this socket is checked from here on
-     * (whoever writes it), so a dropped one is counted without a check at each call site.
-     */
-    websocketOpened(ws: Socket): void {
+    websocketOpened(): void {
       connectionsTotal.inc()
       connectionsActive.inc()
-      const send = ws.send.bind(ws)
-      ws.send = (data, compress) => {
-        const status = send(data, compress)
-        if (status === 0) {
-          sendsDropped.inc()
-          dropped.add(ws)
-        }
-        return status
-      }
     },
-    websocketClosed(ws: Socket, code: number): void {
+    /** A send Bun dropped (send returned 0): the gateway sends every frame through one function that checks. */
+    websocketSendDropped(): void {
+      sendsDropped.inc()
+    },
+    /** `afterDroppedSend`: whether a send to this socket was dropped before it closed. */
+    websocketClosed(code: number, afterDroppedSend: boolean): void {
       connectionsActive.dec()
       // Bun closes a socket over its backpressure limit with 1006, and drops the send that crossed it.
-      if (code === 1006 && dropped.has(ws)) backpressureCloses.inc()
+      if (code === 1006 && afterDroppedSend) backpressureCloses.inc()
     },
     frameReceived(): void {
       framesReceived.inc()

@@ -5,7 +5,6 @@ import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
 import type { TokenKind } from '../auth/tokens'
 import type { Config } from '../config'
 import type { AppDeps } from '../deps'
-import { errorFrame } from '../realtime/frames'
 import { TooManyRequests } from '../shared/errors'
 import { REFRESH_COOKIE } from '../ui/session'
 
@@ -192,47 +191,41 @@ export function rateLimit(deps: Pick<AppDeps, 'config' | 'tokens' | 'logger'>) {
   })
 }
 
-type FrameSocket = { send(data: string): unknown; close(code?: number, reason?: string): void }
-type FrameError = { code: string; message: string }
+/** A connection's frame window, kept on its own record: when the window began, and the frames counted in it. */
+export type FrameWindow = { frameWindowStart: number; framesInWindow: number }
+
+/** A frame refused: the error frame to answer it with, and whether to close the socket (1008). */
+export type FrameRefusal = { code: 'rate_limited'; message: string; close: boolean }
+
+const FRAME_WINDOW_MS = 60_000
 
 /**
- * The per-connection frame limit for the WebSocket gateway. A frame over the limit is answered
- * with a rate_limited error frame and not processed; the FRAME_REFUSALS_BEFORE_CLOSE-th refused
- * frame within one window closes the socket with 1008 (policy violation).
+ * The per-connection frame limit for the WebSocket gateway, a fixed window like the HTTP ones (it
+ * starts with the connection's first frame). A frame over the limit is answered with a
+ * rate_limited error frame and not processed; the FRAME_REFUSALS_BEFORE_CLOSE-th refused frame
+ * within one window closes the socket with 1008 (policy violation).
+ *
+ * A connection lives in one process, so its count is never shared: two numbers on the
+ * connection's record, rather than a limiter key and closures per socket.
  */
-export function createFrameLimiter(deps: { config: Pick<Config, 'wsFrameLimitPerMinute'>; logger: Pick<AppDeps['logger'], 'error'> }) {
+export function createFrameLimiter(deps: { config: Pick<Config, 'wsFrameLimitPerMinute'> }, now: () => number = Date.now) {
   const perMinute = deps.config.wsFrameLimitPerMinute
-  const frames = fixedWindow(perMinute, 60)
   return {
-    /**
-     * Wraps one connection's frame handler; frames still reach it one at a time, in order.
-     * `refuse` sends the error frame (by default straight to the socket).
-     */
-    guard<F>(socket: FrameSocket, handle: (incoming: F) => void, refuse: (error: FrameError) => void = (error) => void socket.send(errorFrame(error))): (incoming: F) => void {
-      if (!frames) return handle
-      const key = crypto.randomUUID()
-      let closed = false
-      let queue = Promise.resolve()
-      const admit = async (incoming: F) => {
-        if (closed) return
-        let res: RateLimiterRes | null = null
-        try {
-          await frames.limiter.consume(key)
-        } catch (rejection) {
-          // As for HTTP, a failing limiter store lets frames through.
-          if (rejection instanceof RateLimiterRes) res = rejection
-          else deps.logger.error({ err: rejection }, 'websocket frame limiter failed; frame let through')
-        }
-        if (!res) return handle(incoming)
-        const retryAfter = seconds(res.msBeforeNext)
-        refuse({ code: 'rate_limited', message: `Too many frames: at most ${perMinute} a minute; try again in ${retryAfter} s` })
-        if (res.consumedPoints - perMinute >= FRAME_REFUSALS_BEFORE_CLOSE) {
-          closed = true
-          socket.close(1008, 'Too many frames')
-        }
+    /** Counts one frame of a connection (refused ones too); null when it may be processed. */
+    count(window: FrameWindow): FrameRefusal | null {
+      if (perMinute <= 0) return null
+      const at = now()
+      if (window.framesInWindow === 0 || at - window.frameWindowStart >= FRAME_WINDOW_MS) {
+        window.frameWindowStart = at
+        window.framesInWindow = 0
       }
-      return (incoming) => {
-        queue = queue.then(() => admit(incoming)).catch((error) => deps.logger.error({ err: error }, 'websocket frame failed'))
+      const counted = ++window.framesInWindow
+      if (counted <= perMinute) return null
+      const retryAfter = seconds(window.frameWindowStart + FRAME_WINDOW_MS - at)
+      return {
+        code: 'rate_limited',
+        message: `Too many frames: at most ${perMinute} a minute; try again in ${retryAfter} s`,
+        close: counted - perMinute >= FRAME_REFUSALS_BEFORE_CLOSE,
       }
     },
   }

@@ -8,7 +8,7 @@ import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
-import { createFrameLimiter } from '../observability/rate-limit'
+import { createFrameLimiter, type FrameWindow } from '../observability/rate-limit'
 import { inSpan } from '../observability/tracing'
 import { hasAllowedOrigin, isHttps } from '../ui/security'
 import { browserSession, REFRESH_COOKIE } from '../ui/session'
@@ -35,9 +35,6 @@ export const websocketOptions = (config: { wsIdleTimeoutSeconds: number }) =>
 
 type Socket = ServerWebSocket<unknown>
 
-/** What Elysia's Bun websocket handler calls on ws.data once a socket is open. */
-type SlimData = { message(ws: Socket, frame: string | Buffer): void; close(ws: Socket, code: number): void }
-
 const checkJoin = validator(JoinFrame)
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -61,7 +58,6 @@ async function upgradeCaller(deps: AppDeps, request: Request, token: string | un
 
 /** JSON frames for API clients; rendered HTML pushes for the web UI (`?format=html`). */
 type Format = 'json' | 'html'
-type Upgrade = Authenticated & { format: Format }
 
 /**
  * Each process's WebSocket endpoint. It keeps its own sockets by user, subscribes them to the
@@ -70,10 +66,47 @@ type Upgrade = Authenticated & { format: Format }
 export function createGateway(deps: AppDeps) {
   // Every socket by user: JSON ones are subscribed to conversations created while they are open
   // (UI ones listen on one topic per user instead), and all close when their session ends.
-  const socketsByUser = new Map<string, Set<Socket>>()
-  const upgradeOf = new WeakMap<Socket, Upgrade>()
+  const socketsByUser = new Map<string, Set<Connection>>()
   let htmlSockets = 0
   let server: Server<unknown> | null = null
+  const frameLimiter = createFrameLimiter(deps)
+
+  /**
+   * Everything the gateway keeps for one socket, from its upgrade to its close; once open, the
+   * socket's data (Bun's ws.data). Elysia's Bun handler calls ws.data.message and .close (the
+   * gateway tests fail if that ever changes). They are methods, so a socket costs this one small
+   * object and no closures; nothing of the upgrade request is kept.
+   */
+  class Connection implements FrameWindow {
+    /** The socket, from open on. */
+    ws!: Socket
+    openedAt = 0
+    /** The answer to the socket's latest frame, while it is still to be sent (see answer()). */
+    answering: Promise<void> | undefined = undefined
+    /** Whether Bun has dropped a send to this socket (see send()). */
+    droppedSend = false
+    frameWindowStart = 0
+    framesInWindow = 0
+    constructor(
+      /** After open, used only for its id: a user's sockets share the first one's User. */
+      public user: User,
+      readonly sessionId: string,
+      readonly format: Format,
+    ) {}
+    open(ws: Socket): void {
+      opened(this, ws)
+    }
+    message(_: Socket, incoming: string | Buffer): void {
+      try {
+        received(this, incoming)
+      } catch (error) {
+        deps.logger.error({ err: error, user_id: this.user.id }, 'websocket frame failed')
+      }
+    }
+    close(_: Socket, code: number): void {
+      closed(this, code)
+    }
+  }
 
   /** Each member's UI pages get the push rendered for them (a 1-on-1 is named differently per side). */
   function pushHtml(listening: Server<unknown>, message: Message): void {
@@ -98,34 +131,43 @@ export function createGateway(deps: AppDeps) {
       case 'conversation.created': {
         const topic = conversationTopic(event.conversation.id)
         for (const member of event.conversation.members) {
-          const sockets = socketsByUser.get(member.id)
-          if (!sockets) continue
+          const connections = socketsByUser.get(member.id)
+          if (!connections) continue
           const data = frame({ type: 'conversation', conversation: conversationFor(event.conversation, member.id) })
-          for (const ws of sockets) {
-            if (upgradeOf.get(ws)?.format !== 'json') continue
-            ws.subscribe(topic)
-            ws.send(data)
+          for (const connection of connections) {
+            if (connection.format !== 'json') continue
+            connection.ws.subscribe(topic)
+            send(connection, data)
           }
         }
         return
       }
       case 'session.ended':
         // Logged out: the session's sockets (all the user's, for "everywhere") may not stay open.
-        for (const ws of socketsByUser.get(event.userId) ?? []) {
-          if (event.sessionId === null || upgradeOf.get(ws)?.sessionId === event.sessionId) ws.close(1008, 'Session ended')
+        for (const connection of socketsByUser.get(event.userId) ?? []) {
+          if (event.sessionId === null || connection.sessionId === event.sessionId) connection.ws.close(1008, 'Session ended')
         }
         return
     }
   }
 
   const unsubscribe = deps.bus.subscribe(deliver)
-  const frameLimiter = createFrameLimiter(deps)
+
+  /**
+   * Every frame to one socket goes out here. Bun drops a send (send returns 0) to a socket over
+   * its backpressure limit or closing; that is counted, and remembered to name the close after it.
+   */
+  function send(connection: Connection, data: string): void {
+    if (connection.ws.send(data) !== 0) return
+    connection.droppedSend = true
+    deps.metrics.websocketSendDropped()
+  }
 
   /** Every error frame goes out here, so each one is logged the same way. */
-  function sendError(ws: Socket, user: User, error: Pick<DomainError, 'code' | 'message' | 'details'>, cause?: Record<string, unknown>): void {
-    deps.logger.info({ user_id: user.id, code: error.code, frame_type: typeof cause?.type === 'string' ? cause.type : undefined }, 'websocket error frame')
+  function sendError(connection: Connection, error: Pick<DomainError, 'code' | 'message' | 'details'>, cause?: Record<string, unknown>): void {
+    deps.logger.info({ user_id: connection.user.id, code: error.code, frame_type: typeof cause?.type === 'string' ? cause.type : undefined }, 'websocket error frame')
     deps.metrics.errorFrameSent(error.code)
-    ws.send(errorFrame(error, cause))
+    send(connection, errorFrame(error, cause))
   }
 
   type Reply = () => void
@@ -135,26 +177,21 @@ export function createGateway(deps: AppDeps) {
    * batch has committed, so a later frame's answer (a pong, an error) waits behind it, while its
    * work starts at once: a client's pipelined sends still share one batch.
    */
-  const answering = new WeakMap<Socket, Promise<void>>()
-  function answer(ws: Socket, reply: Reply | Promise<Reply>): void {
-    const earlier = answering.get(ws)
+  function answer(connection: Connection, reply: Reply | Promise<Reply>): void {
+    const earlier = connection.answering
     if (earlier === undefined && typeof reply === 'function') return reply()
     const done = Promise.all([earlier, reply])
       .then(([, send]) => send())
       .catch((error) => deps.logger.error({ err: error }, 'websocket reply failed'))
-    answering.set(ws, done)
+    connection.answering = done
     void done.then(() => {
-      if (answering.get(ws) === done) answering.delete(ws)
+      if (connection.answering === done) connection.answering = undefined
     })
   }
 
   /** One raw frame from a client: parsed here once, answered with an error frame when bad. */
-  function onFrame(ws: Socket, user: User, incoming: string | Buffer): void {
-    answer(ws, replyTo(ws, user, incoming))
-  }
-
-  function replyTo(ws: Socket, user: User, incoming: string | Buffer): Reply | Promise<Reply> {
-    const refuse = (error: Pick<DomainError, 'code' | 'message' | 'details'>, cause?: Record<string, unknown>) => () => sendError(ws, user, error, cause)
+  function replyTo(connection: Connection, incoming: string | Buffer): Reply | Promise<Reply> {
+    const refuse = (error: Pick<DomainError, 'code' | 'message' | 'details'>, cause?: Record<string, unknown>) => () => sendError(connection, error, cause)
     if (typeof incoming !== 'string') return refuse({ code: 'invalid_frame', message: 'Binary frames are not supported: send JSON text' })
     let data: unknown
     try {
@@ -166,13 +203,14 @@ export function createGateway(deps: AppDeps) {
       return refuse({ code: 'invalid_frame', message: 'A frame must be a JSON object with a string "type"' }, isRecord(data) ? data : undefined)
     }
     const frameData = data
+    const user = connection.user
     const failed = (error: unknown): Reply => {
       if (error instanceof DomainError) return refuse(error, frameData)
       deps.logger.error({ err: error, user_id: user.id, frame_type: frameData.type }, 'websocket frame failed')
       return refuse({ code: 'internal_error', message: 'Internal error' }, frameData)
     }
     try {
-      const reply = inSpan('ws.frame', { 'ws.frame.type': String(frameData.type).slice(0, 32), 'enduser.id': user.id }, () => handleFrame(ws, user, frameData))
+      const reply = inSpan('ws.frame', { 'ws.frame.type': String(frameData.type).slice(0, 32), 'enduser.id': user.id }, () => handleFrame(connection, user, frameData))
       return typeof reply === 'function' ? reply : reply.catch(failed)
     } catch (error) {
       return failed(error)
@@ -180,36 +218,86 @@ export function createGateway(deps: AppDeps) {
   }
 
   /** What to answer a frame with; a send's answer comes once its batch has committed. */
-  function handleFrame(ws: Socket, user: User, data: Record<string, unknown>): Reply | Promise<Reply> {
+  function handleFrame(connection: Connection, user: User, data: Record<string, unknown>): Reply | Promise<Reply> {
     switch (data.type) {
       case 'message':
         return messages.post(deps, user, data).then(({ message, created }) => () => {
           // A new message reached this socket through its topic at commit; a retry of a stored
           // one is answered to this socket alone, since the others already have it.
-          if (!created) ws.send(frame({ type: 'message', message }))
+          if (!created) send(connection, frame({ type: 'message', message }))
         })
       case 'join': {
         const { conversation_id } = checkJoin(data)
         conversations.requireMembership(deps.db, user, conversation_id)
         return () => {
-          ws.subscribe(conversationTopic(conversation_id))
-          ws.send(frame({ type: 'joined', conversation_id }))
+          connection.ws.subscribe(conversationTopic(conversation_id))
+          send(connection, frame({ type: 'joined', conversation_id }))
         }
       }
       case 'ping':
-        return () => ws.send(frame({ type: 'pong' }))
+        return () => send(connection, frame({ type: 'pong' }))
       default:
         throw new DomainError(400, 'unknown_type', `Unknown frame type ${JSON.stringify(data.type)}; expected "message", "join" or "ping"`)
     }
   }
 
+  function opened(connection: Connection, ws: Socket): void {
+    connection.ws = ws
+    connection.openedAt = performance.now()
+    deps.metrics.websocketOpened()
+    const { user, format } = connection
+    let connections = socketsByUser.get(user.id)
+    if (!connections) socketsByUser.set(user.id, (connections = new Set()))
+    for (const other of connections) {
+      connection.user = other.user
+      break
+    }
+    connections.add(connection)
+    if (format === 'html') htmlSockets++
+    try {
+      if (format === 'html') ws.subscribe(userHtmlTopic(user.id))
+      // Registering and subscribing happen in one synchronous step, so a conversation created
+      // meanwhile is either in this list or announced to this socket: never lost in between.
+      else for (const id of conversations.idsFor(deps.db, user.id)) ws.subscribe(conversationTopic(id))
+    } catch (error) {
+      // Not left open without its subscriptions, answering nothing: the client reconnects.
+      deps.logger.error({ err: error, user_id: user.id }, 'websocket open failed')
+      return ws.close(1011, 'Internal error')
+    }
+    send(connection, frame({ type: 'ready', user_id: user.id }))
+    deps.logger.info({ user_id: user.id, format }, 'websocket connected')
+  }
+
+  /**
+   * One frame, taken raw: Elysia's own parser would first turn '"text"', '42' or 'true' into
+   * values, so a JSON string holding a frame would be decoded twice and run.
+   */
+  function received(connection: Connection, incoming: string | Buffer): void {
+    deps.metrics.frameReceived()
+    const refusal = frameLimiter.count(connection)
+    if (!refusal) return answer(connection, replyTo(connection, incoming))
+    answer(connection, () => sendError(connection, refusal))
+    // Bun delivers nothing more from a socket once it is closed, so later frames go unanswered.
+    if (refusal.close) connection.ws.close(1008, 'Too many frames')
+  }
+
+  function closed(connection: Connection, code: number): void {
+    const { user, format } = connection
+    deps.metrics.websocketClosed(code, connection.droppedSend)
+    deps.logger.info({ user_id: user.id, format, code, duration_ms: Math.round(performance.now() - connection.openedAt) }, 'websocket disconnected')
+    if (format === 'html') htmlSockets--
+    const connections = socketsByUser.get(user.id)
+    connections?.delete(connection)
+    if (connections?.size === 0) socketsByUser.delete(user.id)
+  }
+
   const routes = new Elysia()
     .resolve(async ({ request, query, cookie }) => {
       try {
-        const format: Format = query.format === 'html' ? 'html' : 'json'
-        return { upgrade: { ...(await upgradeCaller(deps, request, query.token, cookie)), format } satisfies Upgrade }
+        const caller = await upgradeCaller(deps, request, query.token, cookie)
+        return { upgrade: new Connection(caller.user, caller.sessionId, query.format === 'html' ? 'html' : 'json') as Connection | { error: Error } }
       } catch (error) {
-        return { upgrade: { error: error as Error } }
+        return { upgrade: { error: error as Error } as Connection | { error: Error } }
       }
     })
     .ws('/ws', {
@@ -220,57 +308,16 @@ export function createGateway(deps: AppDeps) {
         }
       },
       open(ws) {
-        const upgrade = ws.data.upgrade as Upgrade
-        const { user, format } = upgrade
-        const raw = ws.raw as Socket
-        deps.metrics.websocketOpened(raw)
-        let sockets = socketsByUser.get(user.id)
-        if (!sockets) socketsByUser.set(user.id, (sockets = new Set()))
-        sockets.add(raw)
-        upgradeOf.set(raw, upgrade)
-        if (format === 'html') {
-          htmlSockets++
-          raw.subscribe(userHtmlTopic(user.id))
-        } else {
-          // Registering and subscribing happen in one synchronous step, so a conversation created
-          // meanwhile is either in this list or announced to this socket: never lost in between.
-          for (const id of conversations.idsFor(deps.db, user.id)) raw.subscribe(conversationTopic(id))
-        }
-        // Take frames raw. Elysia's own parser would first turn '"text"', '42' or 'true' into values,
-        // so a JSON string holding a frame would be decoded twice and run. Elysia's Bun handler
-        // delivers each frame to data.message; the gateway tests fail if that ever changes.
-        const admit = frameLimiter.guard(raw, (incoming: string | Buffer) => onFrame(raw, user, incoming), (refusal) => answer(raw, () => sendError(raw, user, refusal)))
         // Elysia's data for the socket is the whole upgrade request's context (the Request, its
         // headers, cookies, query), kept alive by its handlers' closures for as long as the
-        // socket lives: most of an idle socket's memory (bench/). Once open, the socket keeps
-        // only what Elysia's Bun handler calls (see above), pointing at this gateway's own code.
-        const openedAt = performance.now()
-        const slim: SlimData = {
-          message: (_, incoming) => {
-            deps.metrics.frameReceived()
-            admit(incoming)
-          },
-          close: (_, code) => closed(raw, upgrade, code, openedAt),
-        }
-        raw.data = slim
-        raw.send(frame({ type: 'ready', user_id: user.id }))
-        deps.logger.info({ user_id: user.id, format }, 'websocket connected')
-      },
-      close(ws, code) {
-        // Reached only by a socket whose open() failed before its data was slimmed.
-        const upgrade = ws.data.upgrade as Upgrade | { error: Error }
-        if ('user' in upgrade) closed(ws.raw as Socket, upgrade, code)
+        // socket lives: most of an idle socket's memory (bench/). Once open, the socket's data is
+        // its Connection, which Elysia's Bun handler calls from then on.
+        const connection = ws.data.upgrade as Connection
+        const raw = ws.raw as Socket
+        raw.data = connection
+        connection.open(raw)
       },
     })
-
-  function closed(raw: Socket, { user, format }: Upgrade, code: number, opened?: number): void {
-    deps.metrics.websocketClosed(raw, code)
-    deps.logger.info({ user_id: user.id, format, code, duration_ms: opened === undefined ? undefined : Math.round(performance.now() - opened) }, 'websocket disconnected')
-    if (format === 'html') htmlSockets--
-    const sockets = socketsByUser.get(user.id)
-    sockets?.delete(raw)
-    if (sockets?.size === 0) socketsByUser.delete(user.id)
-  }
 
   return {
     routes,

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { connect as tcpConnect } from 'node:net'
 import { MAX_BODY_BYTES } from '../../src/app'
 import { operationOf } from '../../src/db/client'
-import { rateWindow } from '../../src/observability/metrics'
+import { createMetrics, rateWindow } from '../../src/observability/metrics'
 import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send } from '../support/http'
 import { TestSocket } from '../support/ws'
@@ -257,6 +257,21 @@ describe('GET /metrics', () => {
     await send(first.app, alice, direct.id, 'only here')
     expect(valueOf(await scrape(first), 'pneumatic_messages_sent_total')).toBe(1)
     expect(valueOf(await scrape(second), 'pneumatic_messages_sent_total')).toBe(0)
+  })
+})
+
+describe('WebSocket closes', () => {
+  test('a socket closed with 1006 counts as a backpressure close only if a send to it was dropped', async () => {
+    const metrics = createMetrics()
+    for (let i = 0; i < 3; i++) metrics.websocketOpened()
+    metrics.websocketClosed(1006, false)
+    metrics.websocketSendDropped()
+    metrics.websocketClosed(1006, true)
+    metrics.websocketClosed(1000, true)
+    const text = await metrics.registry.metrics()
+    expect(valueOf(text, 'pneumatic_websocket_sends_dropped_total')).toBe(1)
+    expect(valueOf(text, 'pneumatic_websocket_backpressure_closes_total')).toBe(1)
+    expect(valueOf(text, 'pneumatic_websocket_connections_active')).toBe(0)
   })
 })
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { createTokens } from '../../src/auth/tokens'
-import { clientIp, FRAME_REFUSALS_BEFORE_CLOSE } from '../../src/observability/rate-limit'
+import { clientIp, createFrameLimiter, FRAME_REFUSALS_BEFORE_CLOSE } from '../../src/observability/rate-limit'
 import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, uniqueName, type Reply } from '../support/http'
 import { user } from '../support/services'
@@ -368,5 +368,55 @@ describe('WebSocket', () => {
     const closed = await socket.closed
     expect(closed.code).toBe(1008)
     expect(socket.received.filter((f) => f.type === 'error')).toHaveLength(FRAME_REFUSALS_BEFORE_CLOSE)
+  })
+
+  test('frames that arrive in the same burst after the closing one are neither processed nor refused', async () => {
+    await using t = testApp({ WS_FRAME_LIMIT_PER_MINUTE: '2' })
+    const { ws } = listen(t.app)
+    const alice = await signedIn(t)
+    const socket = await TestSocket.open(`${ws}?token=${alice.token}`)
+    for (let i = 0; i < 2 + FRAME_REFUSALS_BEFORE_CLOSE + 5; i++) socket.send({ type: 'ping' })
+    expect((await socket.closed).code).toBe(1008)
+    expect(socket.received.map((f) => f.type)).toEqual(['ready', 'pong', 'pong', ...Array(FRAME_REFUSALS_BEFORE_CLOSE).fill('error')])
+  })
+})
+
+describe('the frame limit of one connection', () => {
+  const limiter = (perMinute: number, clock: { now: number }) => createFrameLimiter({ config: { wsFrameLimitPerMinute: perMinute } }, () => clock.now)
+  const freshWindow = () => ({ frameWindowStart: 0, framesInWindow: 0 })
+
+  test('is a window that starts with the first frame and lasts a minute; refused frames count in it too', () => {
+    const clock = { now: 1_000_000 }
+    const frames = limiter(2, clock)
+    const connection = freshWindow()
+    expect(frames.count(connection)).toBeNull()
+    clock.now += 59_000
+    expect(frames.count(connection)).toBeNull()
+    expect(frames.count(connection)).toEqual({ code: 'rate_limited', message: 'Too many frames: at most 2 a minute; try again in 1 s', close: false })
+    expect(connection).toEqual({ frameWindowStart: 1_000_000, framesInWindow: 3 })
+    clock.now += 1_000
+    expect(frames.count(connection)).toBeNull()
+    expect(connection).toEqual({ frameWindowStart: 1_060_000, framesInWindow: 1 })
+  })
+
+  test(`the ${FRAME_REFUSALS_BEFORE_CLOSE}th refused frame of a window asks for the socket to be closed`, () => {
+    const clock = { now: 5_000 }
+    const frames = limiter(1, clock)
+    const connection = freshWindow()
+    expect(frames.count(connection)).toBeNull()
+    const closes = Array.from({ length: FRAME_REFUSALS_BEFORE_CLOSE }, () => frames.count(connection)?.close)
+    expect(closes).toEqual([...Array(FRAME_REFUSALS_BEFORE_CLOSE - 1).fill(false), true])
+  })
+
+  test('connections are counted apart, and a limit of 0 lets every frame through', () => {
+    const clock = { now: 0 }
+    const frames = limiter(1, clock)
+    const [first, second] = [freshWindow(), freshWindow()]
+    expect(frames.count(first)).toBeNull()
+    expect(frames.count(second)).toBeNull()
+    expect(frames.count(first)?.code).toBe('rate_limited')
+    const off = limiter(0, clock)
+    const connection = freshWindow()
+    for (let i = 0; i < 1000; i++) expect(off.count(connection)).toBeNull()
   })
 })

@@ -1,4 +1,6 @@
-import { describe, expect, test } from 'bun:test'
+import { describe, expect, spyOn, test } from 'bun:test'
+import { heapStats } from 'bun:jsc'
+import * as conversations from '../../src/conversations/service'
 import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, uniqueName, type Account } from '../support/http'
 import { attemptUpgrade, TestSocket, type Frame } from '../support/ws'
@@ -729,6 +731,70 @@ describe('/ws authentication', () => {
     const alice = await account(t.app)
     const reply = await attemptUpgrade(`${http}/ws?token=not.a.jwt`, { cookie: `pneumatic_access=${alice.token}`, origin: http })
     expect(reply.status).toBe(401)
+  })
+})
+
+describe('/ws upgrade', () => {
+  test('a socket whose open fails is closed with 1011, not left open without its subscriptions', async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    const failing = spyOn(conversations, 'idsFor').mockImplementation(() => {
+      throw new Error('disk on fire')
+    })
+    try {
+      const socket = new WebSocket(`${ws}?token=${alice.token}`)
+      const frames: string[] = []
+      socket.onmessage = (event) => frames.push(String(event.data))
+      const closed = await new Promise<CloseEvent>((resolve) => (socket.onclose = resolve))
+      expect(closed.code).toBe(1011)
+      expect(frames).toEqual([])
+    } finally {
+      failing.mockRestore()
+    }
+    using again = await connect(ws, alice)
+    expect(again.received[0]).toEqual({ type: 'ready', user_id: alice.id })
+  })
+})
+
+describe('/ws memory', () => {
+  test('an idle socket keeps one small record on the server: no closures of its own, nothing of its upgrade request', async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    const waiting = new Map<WebSocket, (socket: WebSocket) => void>()
+    // One handler for every client, so that the clients add no functions of their own.
+    function onReady(this: WebSocket) {
+      waiting.get(this)?.(this)
+      waiting.delete(this)
+    }
+    const open = () =>
+      new Promise<WebSocket>((resolve) => {
+        const socket = new WebSocket(`${ws}?token=${alice.token}`)
+        socket.onmessage = onReady
+        waiting.set(socket, resolve)
+      })
+    const sockets = [await open()] // the code paths of an upgrade, taken once before counting
+    const objects = () => {
+      Bun.gc(true)
+      return heapStats().objectTypeCounts
+    }
+    const before = objects()
+    const SOCKETS = 300
+    for (let i = 0; i < SOCKETS; i++) sockets.push(await open())
+    const after = objects()
+    const added = (type: string) => ((after[type] ?? 0) - (before[type] ?? 0)) / SOCKETS
+    try {
+      expect({ ServerWebSocket: added('ServerWebSocket'), WebSocket: added('WebSocket') }).toEqual({ ServerWebSocket: 1, WebSocket: 1 })
+      // Its record is the one Object a socket adds (give or take what the JIT makes meanwhile), and
+      // it has no closures: no Function, no scope kept for one.
+      expect(added('Object')).toBeLessThan(1.5)
+      for (const type of ['Function', 'JSLexicalEnvironment', 'Request', 'Headers', 'ProxyObject']) {
+        expect({ [type]: added(type) < 0.25 ? 'none' : added(type) }).toEqual({ [type]: 'none' })
+      }
+    } finally {
+      for (const socket of sockets) socket.close()
+    }
   })
 })
 
