@@ -1,5 +1,6 @@
 import type { Server, ServerWebSocket } from 'bun'
-import { Elysia, type Cookie } from 'elysia'
+import { Elysia, serializeCookie, type Cookie } from 'elysia'
+import { parseSetCookies } from 'elysia/adapter/utils'
 import { livePush } from '../../views/chat'
 import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
 import { authenticate, type Authenticated } from '../auth/service'
@@ -72,8 +73,8 @@ export function createGateway(deps: AppDeps) {
   const frameLimiter = createFrameLimiter(deps)
 
   /**
-   * Everything the gateway keeps for one socket, from its upgrade to its close; once open, the
-   * socket's data (Bun's ws.data). Elysia's Bun handler calls ws.data.message and .close (the
+   * Everything the gateway keeps for one socket, from its upgrade to its close, as the socket's
+   * data (Bun's ws.data). Elysia's Bun handler calls ws.data.open, .message and .close (the
    * gateway tests fail if that ever changes). They are methods, so a socket costs this one small
    * object and no closures; nothing of the upgrade request is kept.
    */
@@ -291,33 +292,28 @@ export function createGateway(deps: AppDeps) {
     if (connections?.size === 0) socketsByUser.delete(user.id)
   }
 
-  const routes = new Elysia()
-    .resolve(async ({ request, query, cookie }) => {
-      try {
-        const caller = await upgradeCaller(deps, request, query.token, cookie)
-        return { upgrade: new Connection(caller.user, caller.sessionId, query.format === 'html' ? 'html' : 'json') as Connection | { error: Error } }
-      } catch (error) {
-        return { upgrade: { error: error as Error } as Connection | { error: Error } }
-      }
-    })
-    .ws('/ws', {
-      beforeHandle({ upgrade, status }) {
-        if ('error' in upgrade) {
-          const error = upgrade.error instanceof DomainError ? upgrade.error : new Unauthorized()
-          return status(error.status as 401, error.toBody())
-        }
-      },
-      open(ws) {
-        // Elysia's data for the socket is the whole upgrade request's context (the Request, its
-        // headers, cookies, query), kept alive by its handlers' closures for as long as the
-        // socket lives: most of an idle socket's memory (bench/). Once open, the socket's data is
-        // its Connection, which Elysia's Bun handler calls from then on.
-        const connection = ws.data.upgrade as Connection
-        const raw = ws.raw as Socket
-        raw.data = connection
-        connection.open(raw)
-      },
-    })
+  /**
+   * The upgrade, without Elysia's .ws(): for each socket that builds a copy of the whole request
+   * context with seven closures, and on open a wrapper of sixteen bound functions, all garbage
+   * once the socket is open, and garbage made during upgrades is most of an idle socket's memory
+   * (bench/). Registered under Elysia's own WS method, so only a GET asking for an upgrade
+   * reaches it, as with .ws(); the socket's data is its Connection from the start.
+   */
+  const routes = new Elysia().route('WS', '/ws', async ({ request, query, cookie, server: listening, set, status }) => {
+    let connection: Connection
+    try {
+      const caller = await upgradeCaller(deps, request, query.token, cookie)
+      connection = new Connection(caller.user, caller.sessionId, query.format === 'html' ? 'html' : 'json')
+    } catch (failure) {
+      const error = failure instanceof DomainError ? failure : new Unauthorized()
+      return status(error.status as 401, error.toBody())
+    }
+    // Cookies set while authenticating (a renewed web session) go out with the 101, as with .ws().
+    const cookies = serializeCookie(set.cookie)
+    if (typeof cookies === 'string') set.headers['set-cookie'] = cookies
+    const headers = Array.isArray(cookies) ? parseSetCookies(new Headers(set.headers as HeadersInit), cookies) : (set.headers as HeadersInit)
+    if (!listening?.upgrade(request, { headers, data: connection })) return status(400, 'Expected a websocket connection')
+  })
 
   return {
     routes,

@@ -1,6 +1,9 @@
 import { describe, expect, spyOn, test } from 'bun:test'
 import { heapStats } from 'bun:jsc'
+import { connect as tcpConnect } from 'node:net'
+import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import * as conversations from '../../src/conversations/service'
+import { REFRESH_COOKIE } from '../../src/ui/session'
 import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, uniqueName, type Account } from '../support/http'
 import { attemptUpgrade, TestSocket, type Frame } from '../support/ws'
@@ -734,7 +737,43 @@ describe('/ws authentication', () => {
   })
 })
 
+/** The head of the server's answer to an upgrade sent over raw TCP, with `headers` added. */
+async function upgradeHead(http: string, path: string, headers: Record<string, string>): Promise<string> {
+  const { hostname, port, host } = new URL(http)
+  const socket = tcpConnect(Number(port), hostname)
+  let received = ''
+  const head = new Promise<string>((resolve, reject) => {
+    socket.on('data', (data) => {
+      received += String(data)
+      if (received.includes('\r\n\r\n')) resolve(received.slice(0, received.indexOf('\r\n\r\n')))
+    })
+    socket.on('close', () => reject(new Error(`closed before a whole head: ${received}`)))
+  })
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+      Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('') +
+      '\r\n',
+  )
+  try {
+    return await head
+  } finally {
+    socket.destroy()
+  }
+}
+
 describe('/ws upgrade', () => {
+  test('a web session renewed during the upgrade sends its new cookies with the 101', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const alice = await account(t.app)
+    const head = await upgradeHead(http, '/ws?format=html', { origin: http, cookie: `${REFRESH_COOKIE}=${alice.refresh}` })
+    expect(head).toStartWith('HTTP/1.1 101')
+    const cookies = head.split('\r\n').filter((line) => line.toLowerCase().startsWith('set-cookie:'))
+    expect(cookies.map((line) => line.slice('set-cookie: '.length).split('=')[0]).sort()).toEqual([ACCESS_COOKIE, REFRESH_COOKIE].sort())
+    expect(cookies.join('\n')).not.toContain(alice.refresh)
+  })
+
   test('a socket whose open fails is closed with 1011, not left open without its subscriptions', async () => {
     await using t = testApp()
     const { ws } = listen(t.app)
