@@ -71,6 +71,10 @@ export function createGateway(deps: AppDeps) {
   let htmlSockets = 0
   let server: Server<unknown> | null = null
   const frameLimiter = createFrameLimiter(deps)
+  // The socket lines below hold only ids, codes and numbers, none of them a secret, so they skip
+  // the logger's redaction pass, as request lines do: it cost ~25 KiB of garbage per line, most
+  // of what an upgrade allocated, and that garbage is most of an idle socket's memory (bench/).
+  const log = deps.logger.child({}, { redact: [] })
 
   /**
    * Everything the gateway keeps for one socket, from its upgrade to its close, as the socket's
@@ -166,7 +170,7 @@ export function createGateway(deps: AppDeps) {
 
   /** Every error frame goes out here, so each one is logged the same way. */
   function sendError(connection: Connection, error: Pick<DomainError, 'code' | 'message' | 'details'>, cause?: Record<string, unknown>): void {
-    deps.logger.info({ user_id: connection.user.id, code: error.code, frame_type: typeof cause?.type === 'string' ? cause.type : undefined }, 'websocket error frame')
+    log.info({ user_id: connection.user.id, code: error.code, frame_type: typeof cause?.type === 'string' ? cause.type : undefined }, 'websocket error frame')
     deps.metrics.errorFrameSent(error.code)
     send(connection, errorFrame(error, cause))
   }
@@ -266,7 +270,7 @@ export function createGateway(deps: AppDeps) {
       return ws.close(1011, 'Internal error')
     }
     send(connection, frame({ type: 'ready', user_id: user.id }))
-    deps.logger.info({ user_id: user.id, format }, 'websocket connected')
+    log.info({ user_id: user.id, format }, 'websocket connected')
   }
 
   /**
@@ -285,7 +289,7 @@ export function createGateway(deps: AppDeps) {
   function closed(connection: Connection, code: number): void {
     const { user, format } = connection
     deps.metrics.websocketClosed(code, connection.droppedSend)
-    deps.logger.info({ user_id: user.id, format, code, duration_ms: Math.round(performance.now() - connection.openedAt) }, 'websocket disconnected')
+    log.info({ user_id: user.id, format, code, duration_ms: Math.round(performance.now() - connection.openedAt) }, 'websocket disconnected')
     if (format === 'html') htmlSockets--
     const connections = socketsByUser.get(user.id)
     connections?.delete(connection)
