@@ -4,7 +4,9 @@
  * code paths, reads VmRSS, opens N more idle sockets, waits a second, reads VmRSS again:
  * (after − before) / N. Pneumatic's sockets belong to 100 users with N/100 devices each (the
  * tokens come from the chat scenarios' logins), so each socket is authenticated and subscribed to
- * its user's conversations; the bare server's sockets each subscribe to one topic.
+ * its user's conversations; the bare server's sockets each subscribe to one topic. Those users
+ * are bench_0 … bench_99 of the chat fixture: each is in one room; bench_0 … bench_31 also in the
+ * group of 32, and bench_0 and bench_1 in the pair, so a socket has 1.34 topics on average.
  *
  * The server is killed before the client closes anything, so the TIME_WAIT sockets are the
  * server's (on a port never used again), not the load generator's ephemeral ports.
