@@ -116,15 +116,19 @@ export function listFor(db: Db, actor: User): ConversationRecord[] {
 
 /** Ids of the conversations a user belongs to (for subscribing their sockets). */
 export function idsFor(db: Db, userId: string): string[] {
-  return db
-    .select({ id: conversationMembers.conversationId })
-    .from(conversationMembers)
-    .where(eq(conversationMembers.userId, userId))
-    .all()
+  // Prepared once: run on every socket's open, where building the query each time was most of
+  // the garbage an upgrade left behind (bench/scenarios/memory.ts).
+  return lookups(db)
+    .memberOf.all({ userId })
     .map((r) => r.id)
 }
 
 const lookups = perDatabase((db) => ({
+  memberOf: db
+    .select({ id: conversationMembers.conversationId })
+    .from(conversationMembers)
+    .where(eq(conversationMembers.userId, sql.placeholder('userId')))
+    .prepare(),
   member: db
     .select({ userId: conversationMembers.userId })
     .from(conversationMembers)
