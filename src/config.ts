@@ -28,6 +28,8 @@ export type Config = Readonly<{
   trustProxyHops: number
   /** Origins besides our own whose pages may open a cookie-authenticated WebSocket. */
   allowedOrigins: readonly string[]
+  /** Where message batches are committed: on the event loop ('inline') or a Worker thread ('worker'). */
+  messageWriter: MessageWriterKind
   logLevel: LogLevel
   tracing: Readonly<{ exporter: TracesExporter; otlpEndpoint: string; serviceName: string }>
 }>
@@ -42,6 +44,9 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>
+
+export type MessageWriterKind = 'inline' | 'worker'
+const MESSAGE_WRITERS: readonly MessageWriterKind[] = ['inline', 'worker']
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const MIN_SECRET_LENGTH = 32
@@ -108,6 +113,11 @@ export function loadConfig(env: Env = Bun.env): Config {
     throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`)
   }
 
+  const messageWriter = (env.MESSAGE_WRITER?.trim().toLowerCase() || 'inline') as MessageWriterKind
+  if (!MESSAGE_WRITERS.includes(messageWriter)) {
+    throw new ConfigError('MESSAGE_WRITER', `must be one of ${MESSAGE_WRITERS.join(', ')}, got "${env.MESSAGE_WRITER}"`)
+  }
+
   const host = env.HOST?.trim() || '0.0.0.0'
 
   const exporter = (env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() || 'none') as TracesExporter
@@ -132,6 +142,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     wsIdleTimeoutSeconds: integer(env, 'WS_IDLE_TIMEOUT_SECONDS', 60, 1, 960),
     trustProxyHops: trustProxy(env),
     allowedOrigins: Object.freeze(allowedOrigins(env)),
+    messageWriter,
     logLevel,
     tracing: Object.freeze({ exporter, otlpEndpoint, serviceName: env.OTEL_SERVICE_NAME?.trim() || 'pneumatic' }),
   })

@@ -22,7 +22,7 @@ const stdout = stdoutDestination()
 const logger = createLogger(config.logLevel, stdout)
 const tracing = startTracing(config.tracing)
 const database = openDatabase(config.database.path)
-const writer = createMessageWriter(database, config.database.path)
+const writer = createMessageWriter(database, config.database.path, config.messageWriter)
 const tokens = createTokens({
   secret: resolveJwtSecret(config, logger),
   accessTtlSeconds: config.accessTokenTtlSeconds,

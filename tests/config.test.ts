@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       wsIdleTimeoutSeconds: 60,
       trustProxyHops: 0,
       allowedOrigins: [],
+      messageWriter: 'inline',
       logLevel: 'info',
       tracing: { exporter: 'none', otlpEndpoint: 'http://localhost:4318', serviceName: 'pneumatic' },
     })
@@ -30,6 +31,11 @@ describe('loadConfig', () => {
     ['', 0],
   ])('TRUST_PROXY=%s trusts %d proxies', (value, hops) => {
     expect(loadConfig({ TRUST_PROXY: value }).trustProxyHops).toBe(hops)
+  })
+
+  test('MESSAGE_WRITER picks where message batches are committed', () => {
+    expect(loadConfig({ MESSAGE_WRITER: 'Worker' }).messageWriter).toBe('worker')
+    expect(loadConfig({ MESSAGE_WRITER: 'inline' }).messageWriter).toBe('inline')
   })
 
   test('reads ALLOWED_ORIGINS as a list of origins', () => {
@@ -84,6 +90,7 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_PER_MINUTE', 'lots'],
     ['RATE_LIMIT_PER_HOUR', '-5'],
     ['LOG_LEVEL', 'loud'],
+    ['MESSAGE_WRITER', 'thread'],
     ['JWT_SECRET', 'too-short'],
     ['DATABASE_URL', 'mysql://localhost/chat'],
     ['DATABASE_URL', 'sqlite:'],

@@ -1,5 +1,6 @@
 import type { Database } from 'bun:sqlite'
 import { AsyncResource } from 'node:async_hooks'
+import type { MessageWriterKind } from '../config'
 import { reportQueries, type Db, type QueryTimings } from '../db/client'
 import { ServiceUnavailable } from '../shared/errors'
 import { commitBatch, type WriteJob, type WriteOutcome } from './store'
@@ -26,14 +27,16 @@ type Committer = {
 /** Bounds one transaction's length: how long a batch holds its thread, and its callers wait. */
 export const MAX_BATCH = 256
 
-export type WriterKind = 'worker' | 'inline'
+export type WriterKind = MessageWriterKind
 
 /**
- * The writer for a database: on a file, a Worker with its own connection commits, so the fsync of
- * each COMMIT never blocks the event loop that serves requests and sockets. An in-memory database
- * exists only on its own connection, so it is written on the main thread ('inline').
+ * The writer for a database. 'inline' (the default) commits on the event loop. 'worker' commits in
+ * a Worker with its own connection, so a COMMIT's fsync never blocks the event loop; it needs a
+ * core of its own to pay off: with the server on one core (bench/), the two threads' handoffs cost
+ * more than the fsync they hide, and latency was worse. An in-memory database exists only on its
+ * own connection, so it is always written inline.
  */
-export function createMessageWriter(database: { db: Db; sqlite: Database }, path: string, kind: WriterKind = 'worker'): MessageWriter {
+export function createMessageWriter(database: { db: Db; sqlite: Database }, path: string, kind: WriterKind = 'inline'): MessageWriter {
   const inline = kind === 'inline' || path === ':memory:'
   return groupCommit(inline ? { commit: (jobs) => commitBatch(database.db, jobs), close() {} } : workerCommitter(database.sqlite, path))
 }

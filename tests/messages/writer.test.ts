@@ -55,7 +55,7 @@ describe('the worker writer', () => {
   test('a worker that cannot open its database fails the batch with an error instead of leaving it waiting', async () => {
     await using t = testApp()
     // A path under a file, not a directory: the worker's connection cannot be opened.
-    const writer = createMessageWriter(t.deps, join(t.dir, 'test.db', 'nested.db'))
+    const writer = createMessageWriter(t.deps, join(t.dir, 'test.db', 'nested.db'), 'worker')
     const job = { senderId: 'u', conversationId: 'c', messageId: 'm', content: 'x', createdAt: Date.now() }
     await expect(writer.write(job)).rejects.toThrow(/message writer/)
     await expect(writer.write(job)).rejects.toThrow(/message writer/) // and the next batch tries a new worker
@@ -69,7 +69,7 @@ describe('the worker writer', () => {
     writeFileSync(
       script,
       `import { openDatabase } from ${src('db/client')}\nimport { createMessageWriter } from ${src('messages/writer')}\n` +
-        `const path = ${JSON.stringify(join(t.dir, 'idle.db'))}\ncreateMessageWriter(openDatabase(path), path)\n`,
+        `const path = ${JSON.stringify(join(t.dir, 'idle.db'))}\ncreateMessageWriter(openDatabase(path), path, 'worker')\n`,
     )
     // A hang is killed after 10 s (and then is not exit code 0), so it fails without leaving a process behind.
     const child = Bun.spawn([process.execPath, script], { stdout: 'ignore', stderr: 'pipe', timeout: 10_000 })

@@ -37,7 +37,7 @@ export type TestAppOptions = {
   dir?: string
   /** Where the app logs (silent by default); see captureLogs(). */
   logger?: Logger
-  /** How messages are committed: in a worker as main.ts does for a file (the default), or inline. */
+  /** How messages are committed (MESSAGE_WRITER): inline on the event loop by default, or in a worker. */
   writer?: WriterKind
 }
 
@@ -49,7 +49,7 @@ export function testApp(env: Record<string, string> = {}, options: TestAppOption
     config,
     db: database.db,
     sqlite: database.sqlite,
-    writer: createMessageWriter(database, config.database.path, options.writer),
+    writer: createMessageWriter(database, config.database.path, options.writer ?? config.messageWriter),
     tokens: createTokens({ secret: TEST_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds }),
     bus: createLocalBus((error) => {
       throw error
