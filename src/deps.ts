@@ -12,7 +12,7 @@ export type AppDeps = {
   config: Config
   db: Db
   sqlite: Database
-  /** Commits messages in batches (group commit), off the main thread for a database file. */
+  /** Commits messages in batches (group commit): inline, or in a worker (MESSAGE_WRITER). */
   writer: MessageWriter
   tokens: Tokens
   bus: Bus

@@ -4,9 +4,9 @@ import { conversations, messages, type MessageRow } from '../db/schema'
 import { newId } from '../shared/ids'
 
 /**
- * The SQL of storing messages, shared by the writer on the main thread (in-memory databases) and
- * the writer's worker (database files): plain data in, plain data out, so a batch and its outcomes
- * cross a thread boundary as they are.
+ * The SQL of storing messages, shared by the inline writer (the default, on the event loop) and
+ * the worker writer (MESSAGE_WRITER=worker, see writer.ts): plain data in, plain data out, so a
+ * batch and its outcomes cross a thread boundary as they are.
  */
 
 /** A validated message from a member, ready to be stored. */

@@ -44,7 +44,7 @@ export function createMessageWriter(database: { db: Db; sqlite: Database }, path
 type Waiting = { job: WriteJob; resolve(outcome: WriteOutcome): void; reject(error: unknown): void }
 
 function groupCommit(committer: Committer): MessageWriter {
-  let queue: Waiting[] = []
+  const queue: Waiting[] = []
   let scheduled = false
   let inFlight: Promise<void> | null = null
   let closing = false

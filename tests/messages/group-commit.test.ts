@@ -1,7 +1,7 @@
 /**
  * Group commit: posts made in the same turn of the event loop share one transaction (one fsync),
  * and each is acknowledged only after that transaction commits. The same rules hold for both
- * writers: the worker main.ts uses for a database file, and the inline one for :memory:.
+ * writers: inline (the default) and worker (MESSAGE_WRITER=worker).
  */
 import { describe, expect, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'

@@ -1,5 +1,5 @@
 /**
- * The message writer itself: what the worker that commits for a database file adds to the group
+ * The message writer itself: what the worker writer (MESSAGE_WRITER=worker) adds to the group
  * commit rules of group-commit.test.ts (which run against both writers).
  */
 import { describe, expect, test } from 'bun:test'
