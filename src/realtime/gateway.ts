@@ -9,6 +9,7 @@ import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
+import { unredacted } from '../observability/logger'
 import { createFrameLimiter, type FrameWindow } from '../observability/rate-limit'
 import { inSpan } from '../observability/tracing'
 import { hasAllowedOrigin, isHttps } from '../ui/security'
@@ -71,10 +72,9 @@ export function createGateway(deps: AppDeps) {
   let htmlSockets = 0
   let server: Server<unknown> | null = null
   const frameLimiter = createFrameLimiter(deps)
-  // The socket lines below hold only ids, codes and numbers, none of them a secret, so they skip
-  // the logger's redaction pass, as request lines do: it cost ~25 KiB of garbage per line, most
-  // of what an upgrade allocated, and that garbage is most of an idle socket's memory (bench/).
-  const log = deps.logger.child({}, { redact: [] })
+  // The socket lines below hold only ids, codes and numbers, none of them a secret; redaction's
+  // garbage was most of what an upgrade allocated, and so of an idle socket's memory (bench/).
+  const log = unredacted(deps.logger)
 
   /**
    * Everything the gateway keeps for one socket, from its upgrade to its close, as the socket's
