@@ -118,18 +118,26 @@ export function reportQueries(sqlite: Database, { statements, transactions }: Qu
  * Times every statement this connection runs, whoever prepares it (Drizzle prepares one per query),
  * and every transaction as a whole: with synchronous=FULL the COMMIT's fsync is most of a write's
  * cost, and bun:sqlite runs BEGIN and COMMIT itself, outside any statement prepared here.
- * The operation is read once per prepared statement, not per run.
+ * The operation is read once per prepared statement, not per run. A connection is instrumented
+ * once, by its first observer; later observers join the same list (metrics and tracing both
+ * observe), and reportQueries tells that list what another connection did.
  */
 export function observeQueries(sqlite: Database, observer: QueryObserver): void {
   const observing = observers.get(sqlite)
-  if (observing) observing.push(observer)
-  else observers.set(sqlite, [observer])
+  if (observing) {
+    observing.push(observer) // already instrumented: one timing per run, told to every observer
+    return
+  }
+  const all = [observer]
+  observers.set(sqlite, all)
   const instrumented = new WeakSet<Statement<any, any>>()
   const instrument = <S extends Statement<any, any>>(statement: S, sql: string): S => {
     if (instrumented.has(statement)) return statement // query() hands out its cached statements again
     instrumented.add(statement)
     const operation = operationOf(sql)
-    const done = (seconds: number) => observer.statement(operation, seconds)
+    const done = (seconds: number) => {
+      for (const o of all) o.statement(operation, seconds)
+    }
     statement.all = timed(statement.all.bind(statement), done)
     statement.get = timed(statement.get.bind(statement), done)
     statement.run = timed(statement.run.bind(statement), done)
@@ -142,9 +150,11 @@ export function observeQueries(sqlite: Database, observer: QueryObserver): void 
   sqlite.prepare = ((sql: string, ...rest: unknown[]) => instrument(prepare(sql, ...rest), sql)) as typeof sqlite.prepare
   sqlite.query = ((sql: string) => instrument(query(sql), sql)) as typeof sqlite.query
   // Drizzle calls .deferred() / .immediate() on what transaction() returns; those are read-only.
+  const done = (seconds: number) => {
+    for (const o of all) o.transaction(seconds)
+  }
   sqlite.transaction = ((fn: Timed) => {
     const tx = transaction(fn)
-    const done = (seconds: number) => observer.transaction(seconds)
     return Object.assign(timed(tx, done), {
       deferred: timed(tx.deferred, done),
       immediate: timed(tx.immediate, done),
