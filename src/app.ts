@@ -8,8 +8,9 @@ import { healthRoutes } from './observability/health'
 import { redactUrl } from './observability/logger'
 import { metricsPlugin } from './observability/metrics'
 import { rateLimit } from './observability/rate-limit'
-import { requestLogPlugin } from './observability/request-log'
-import { queryTracing, tracingPlugin } from './observability/tracing'
+import { requestLog } from './observability/request-log'
+import { observeRequests } from './observability/requests'
+import { endRequestSpan, queryTracing, tracingPlugin } from './observability/tracing'
 import { observeQueries } from './db/client'
 import { createGateway, websocketOptions } from './realtime/gateway'
 import { BadRequest, DomainError, errorBody, PayloadTooLarge, type FieldIssue } from './shared/errors'
@@ -41,10 +42,13 @@ function validationDetails(error: Pick<ValidationError, "all" | "type">): FieldI
 export function createApp(deps: AppDeps) {
   observeQueries(deps.sqlite, queryTracing)
   const gateway = createGateway(deps)
+  const log = requestLog(deps.logger)
   const app = new Elysia({ websocket: websocketOptions(deps.config), serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
-    // First, so every request (even one refused early) is traced and logged.
+    // First, so every request (even one refused early) is timed, logged and traced. Tracing after
+    // observeRequests: its wrapper is then the outer one, and the span is active around all of it.
+    .use(observeRequests(deps.metrics.httpRequest, log.line, endRequestSpan))
     .use(tracingPlugin())
-    .use(requestLogPlugin(deps.logger))
+    .use(log.plugin)
     .use(metricsPlugin(deps))
     .onRequest(({ set }) => {
       Object.assign(set.headers, BASE_SECURITY_HEADERS)

@@ -110,3 +110,11 @@ describe('GET /health and GET /ready', () => {
     expect((await call(t.app, 'GET', '/health')).status).toBe(200)
   })
 })
+
+describe('request lifecycle', () => {
+  test('no onAfterResponse hook: Elysia runs those a turn later, keeping every request context (each WebSocket upgrade too) alive past the young generation', async () => {
+    await using t = testApp()
+    // Timing, logging and tracing all finish in observeRequests' wrapper instead (bench/: memory).
+    expect(t.app.event.afterResponse ?? []).toHaveLength(0)
+  })
+})

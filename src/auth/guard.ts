@@ -2,16 +2,18 @@ import { Elysia } from 'elysia'
 import type { AppDeps } from '../deps'
 import { Unauthorized } from '../shared/errors'
 import { bearerToken } from './credentials'
+import { actingUser } from '../observability/requests'
 import { authenticate } from './service'
 
 /** `{ auth: true }` on a route resolves `user` (and its `sessionId`) from the bearer token, or answers 401. */
 export const authGuard = (deps: Pick<AppDeps, 'db' | 'tokens'>) =>
   new Elysia().macro({
     auth: {
-      async resolve({ headers }) {
+      async resolve({ headers, request }) {
         const token = bearerToken(headers.authorization)
         if (!token) throw new Unauthorized('Missing bearer token', 'missing_token')
         const { user, sessionId } = await authenticate(deps.db, deps.tokens, token)
+        actingUser(request, user.id)
         return { user, sessionId }
       },
     },

@@ -3,9 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { observeQueries, type QueryOperation } from '../db/client'
 import type { AppDeps } from '../deps'
 import { PUBLIC } from '../shared/http'
-
-/** The route label of a request no route took: a 404, or one refused before routing (413, 429). */
-export const UNMATCHED = 'unmatched'
+import { UNMATCHED, type FinishedRequest } from './requests'
 
 const MESSAGE_RATE_WINDOW_SECONDS = 60
 
@@ -112,8 +110,9 @@ export function createMetrics(options: { now?: () => number } = {}) {
       messagesSent.inc()
       messageRate.add()
     },
-    httpRequest(method: string, route: string, status: number, seconds: number): void {
-      httpDuration.observe({ method: HTTP_METHODS.has(method) ? method : 'other', route, status }, seconds)
+    /** For observeRequests: one observation per request, labelled with its route template. */
+    httpRequest({ request, route, status, seconds }: FinishedRequest): void {
+      httpDuration.observe({ method: HTTP_METHODS.has(request.method) ? request.method : 'other', route, status }, seconds)
     },
     websocketOpened(): void {
       connectionsTotal.inc()
@@ -186,9 +185,8 @@ function processMetrics(registers: Registry[]): void {
 }
 
 /**
- * GET /metrics, request durations, and the wiring of the message and database metrics to this
- * app's bus and connection. Use it before the app's own onError: a request's route is read in an
- * error hook too (a body that fails to parse never reaches onTransform).
+ * GET /metrics, and the wiring of the message and database metrics to this app's bus and
+ * connection. Request durations come from observeRequests (see app.ts).
  */
 export function metricsPlugin(deps: Pick<AppDeps, 'metrics' | 'bus' | 'sqlite'>) {
   const { metrics } = deps
@@ -197,41 +195,14 @@ export function metricsPlugin(deps: Pick<AppDeps, 'metrics' | 'bus' | 'sqlite'>)
     if (event.type === 'message.created') metrics.messageStored()
   })
   observeQueries(deps.sqlite, metrics.queries)
-
-  const routes = new WeakMap<Request, string>()
-  // Around the whole handler, so requests answered before routing (413, 429) are measured too.
-  const timeRequest = (handle: (...args: unknown[]) => unknown, request: Request) =>
-    async function timed(...args: unknown[]) {
-      const start = performance.now()
-      let status = 500
-      try {
-        const response = await handle(...args)
-        status = response instanceof Response ? response.status : 200
-        return response
-      } finally {
-        const route = routes.get(request) ?? UNMATCHED
-        // Bun ignores what is returned once a socket is upgraded; Elysia returns a 200 there.
-        if (status === 200 && route !== UNMATCHED && request.headers.get('upgrade')?.toLowerCase() === 'websocket') status = 101
-        metrics.httpRequest(request.method, route, status, (performance.now() - start) / 1000)
-      }
-    }
-  return (
-    new Elysia({ detail: { tags: ['observability'] } })
-      .wrap(timeRequest)
-      .onTransform({ as: 'global' }, ({ request, route }) => {
-        routes.set(request, route)
-      })
-      .onError({ as: 'global' }, ({ request, route }) => {
-        if (route) routes.set(request, route)
-      })
-      .get(
-        '/metrics',
-        async ({ set }) => {
-          set.headers['content-type'] = metrics.registry.contentType
-          return metrics.registry.metrics()
-        },
-        { detail: { summary: 'Prometheus metrics (text exposition format)', ...PUBLIC } },
-      )
-      .onStop(() => unsubscribe())
-  )
+  return new Elysia({ detail: { tags: ['observability'] } })
+    .get(
+      '/metrics',
+      async ({ set }) => {
+        set.headers['content-type'] = metrics.registry.contentType
+        return metrics.registry.metrics()
+      },
+      { detail: { summary: 'Prometheus metrics (text exposition format)', ...PUBLIC } },
+    )
+    .onStop(() => unsubscribe())
 }

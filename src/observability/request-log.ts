@@ -1,9 +1,10 @@
 import { Elysia } from 'elysia'
 import { newId } from '../shared/ids'
 import { unredacted, type Logger } from './logger'
+import type { FinishedRequest } from './requests'
 import { requestSpan } from './tracing'
 
-const requests = new WeakMap<Request, { id: string; start: number }>()
+const requestIds = new WeakMap<Request, string>()
 
 // An incoming X-Request-Id (from a proxy) is kept when it is a sane token; otherwise we make one.
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -11,34 +12,31 @@ const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /**
  * One log line per HTTP request: method, route (the template, never the raw path with its ids or
  * query), status, duration_ms, request_id, user_id and trace_id. The request id is echoed in
- * X-Request-Id so a client can quote it.
+ * X-Request-Id so a client can quote it. The plugin gives each request its id; `line` is the
+ * callback observeRequests calls once the response is ready.
  */
-export const requestLogPlugin = (parent: Logger) => {
+export function requestLog(parent: Logger) {
   // These lines hold only the fields below, none of them a secret.
   const logger = unredacted(parent)
-  return new Elysia()
-    .onRequest(({ request, set }) => {
+  return {
+    plugin: new Elysia().onRequest(({ request, set }) => {
       const incoming = request.headers.get('x-request-id')
       const id = incoming && SAFE_ID.test(incoming) ? incoming : newId()
-      requests.set(request, { id, start: performance.now() })
+      requestIds.set(request, id)
       set.headers['x-request-id'] = id
-    })
-    .onAfterResponse({ as: 'global' }, (ctx) => {
-      const { request, route, set } = ctx
-      const started = requests.get(request)
-      const status = typeof set.status === 'number' ? set.status : 200
-      const user = (ctx as { user?: { id: string } | null; me?: { id: string } | null }).user ?? (ctx as { me?: { id: string } | null }).me
-      const span = requestSpan(request)
+    }),
+    line({ request, route, status, seconds, userId }: FinishedRequest): void {
       const line = {
         method: request.method,
-        route: route || 'unmatched',
+        route,
         status,
-        duration_ms: started ? Math.round((performance.now() - started.start) * 100) / 100 : undefined,
-        request_id: started?.id,
-        user_id: user?.id,
-        trace_id: span?.spanContext().traceId,
+        duration_ms: Math.round(seconds * 100_000) / 100,
+        request_id: requestIds.get(request),
+        user_id: userId,
+        trace_id: requestSpan(request)?.spanContext().traceId,
       }
       if (status >= 500) logger.error(line, 'request')
       else logger.info(line, 'request')
-    })
+    },
+  }
 }

@@ -7,6 +7,7 @@ import { BatchSpanProcessor, SimpleSpanProcessor, TracerProvider, type ReadableS
 import { Elysia } from 'elysia'
 import type { Config } from '../config'
 import type { QueryObserver } from '../db/client'
+import type { FinishedRequest } from './requests'
 
 /**
  * Tracing on the OpenTelemetry SDK directly, rather than through @elysiajs/opentelemetry: that
@@ -135,26 +136,27 @@ export const requestSpan = (request: Request): Span | undefined => requestSpans.
 
 /**
  * One SERVER span per HTTP request, continuing an incoming `traceparent`, active while the request
- * is handled so database and fan-out spans nest under it. Named after the route template.
+ * is handled so database and fan-out spans nest under it. Use it after observeRequests, so that
+ * its wrapper is the outer one (Elysia's last wrapper is outermost) and observeRequests' callbacks
+ * run inside the span; endRequestSpan, one of those callbacks, names and ends it.
  */
 export const tracingPlugin = () =>
-  new Elysia()
-    .wrap((handle, request) => {
-      const parent = propagation.extract(ROOT_CONTEXT, request.headers, HEADERS)
-      const span = tracer().startSpan(request.method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method } }, parent)
-      if (!span.isRecording()) return handle
-      span.setAttribute('url.path', new URL(request.url).pathname)
-      requestSpans.set(request, span)
-      const active = trace.setSpan(parent, span)
-      return (...args: unknown[]) => context.with(active, () => handle(...args))
-    })
-    .onAfterResponse({ as: 'global' }, ({ request, route, set }) => {
-      const span = requestSpans.get(request)
-      if (!span) return
-      const status = typeof set.status === 'number' ? set.status : 200
-      const template = route || 'unmatched'
-      span.updateName(`${request.method} ${template}`)
-      span.setAttributes({ 'http.route': template, 'http.response.status_code': status })
-      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
-      span.end()
-    })
+  new Elysia().wrap((handle, request) => {
+    const parent = propagation.extract(ROOT_CONTEXT, request.headers, HEADERS)
+    const span = tracer().startSpan(request.method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method } }, parent)
+    if (!span.isRecording()) return handle
+    span.setAttribute('url.path', new URL(request.url).pathname)
+    requestSpans.set(request, span)
+    const active = trace.setSpan(parent, span)
+    return (...args: unknown[]) => context.with(active, () => handle(...args))
+  })
+
+/** Names a request's span after its route template, records its status and ends it. */
+export function endRequestSpan({ request, route, status }: FinishedRequest): void {
+  const span = requestSpans.get(request)
+  if (!span) return
+  span.updateName(`${request.method} ${route}`)
+  span.setAttributes({ 'http.route': route, 'http.response.status_code': status })
+  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
+  span.end()
+}

@@ -11,6 +11,7 @@ import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
 import { unredacted } from '../observability/logger'
 import { createFrameLimiter, type FrameWindow } from '../observability/rate-limit'
+import { actingUser } from '../observability/requests'
 import { inSpan } from '../observability/tracing'
 import { hasAllowedOrigin, isHttps } from '../ui/security'
 import { browserSession, REFRESH_COOKIE } from '../ui/session'
@@ -307,6 +308,7 @@ export function createGateway(deps: AppDeps) {
     let connection: Connection
     try {
       const caller = await upgradeCaller(deps, request, query.token, cookie)
+      actingUser(request, caller.user.id)
       connection = new Connection(caller.user, caller.sessionId, query.format === 'html' ? 'html' : 'json')
     } catch (failure) {
       const error = failure instanceof DomainError ? failure : new Unauthorized()

@@ -7,6 +7,7 @@ import * as auth from '../auth/service'
 import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
 import * as messages from '../messages/service'
+import { actingUser } from '../observability/requests'
 import { DomainError, Invalid } from '../shared/errors'
 import { newId } from '../shared/ids'
 import type { User } from '../users/model'
@@ -64,6 +65,13 @@ export const uiRoutes = (deps: AppDeps) => {
     })
   }
 
+  /** The browser's user, if its session cookies hold one; named in the request's log line. */
+  async function signedIn(request: Request, cookie: Parameters<typeof sessionUser>[1], secure: boolean): Promise<User | null> {
+    const me = await sessionUser(deps, cookie, secure)
+    if (me) actingUser(request, me.id)
+    return me
+  }
+
   return (
     new Elysia({ detail: { hide: true } })
       .derive(({ request }) => ({ secure: isHttps(request), nonce: newNonce(), htmx: request.headers.has('hx-request') }))
@@ -71,8 +79,8 @@ export const uiRoutes = (deps: AppDeps) => {
       .onBeforeHandle(({ request }) => {
         if (request.method !== 'GET') requireSameOrigin(request)
       })
-      .get('/', async ({ cookie, query, secure, nonce, set }) => {
-        const me = await sessionUser(deps, cookie, secure)
+      .get('/', async ({ request, cookie, query, secure, nonce, set }) => {
+        const me = await signedIn(request, cookie, secure)
         if (!me) return htmlResponse(set, signInPage({ tab: query.tab === 'signup' ? 'signup' : 'login', nonce }), nonce)
         return htmlResponse(set, renderChat(me, nonce), nonce)
       })
@@ -106,7 +114,7 @@ export const uiRoutes = (deps: AppDeps) => {
         return redirect('/', 303)
       })
       // Everything below needs a session; without one, pages go to sign-in and fragments get 401.
-      .resolve(async ({ cookie, secure }) => ({ me: await sessionUser(deps, cookie, secure) }))
+      .resolve(async ({ request, cookie, secure }) => ({ me: await signedIn(request, cookie, secure) }))
       .onBeforeHandle(({ me, htmx, set, redirect }) => {
         if (me) return
         if (htmx) {

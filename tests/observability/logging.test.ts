@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { createLogger, redactUrl } from '../../src/observability/logger'
 import { captureLogs, listen, testApp } from '../support/app'
 import { account, call, conversation } from '../support/http'
+import { FormClient } from '../support/form-client'
 import { attemptUpgrade, TestSocket } from '../support/ws'
 
 const requestLines = (lines: Record<string, unknown>[]) => lines.filter((l) => l.msg === 'request')
@@ -26,6 +27,34 @@ describe('request logs', () => {
       request_id: reply.headers.get('x-request-id'),
       user_id: alice.id,
     })
+  })
+
+  test('a web UI page and a WebSocket upgrade are logged with the user they act for; an upgrade as 101', async () => {
+    const logs = captureLogs()
+    await using t = testApp({}, { logger: logs.logger })
+    const alice = await account(t.app)
+    const browser = new FormClient(t.app)
+    expect((await browser.post('/ui/login', { username: alice.username, password: 'correct horse battery' })).status).toBe(303)
+    const me = await browser.get('/')
+    expect(me.status).toBe(200)
+    const page = await logs.waitFor((l) => l.msg === 'request' && l.request_id === me.headers.get('x-request-id'))
+    expect(page).toMatchObject({ method: 'GET', route: '/', status: 200, user_id: alice.id })
+
+    const { ws } = listen(t.app)
+    const socket = await TestSocket.open(`${ws}?token=${alice.token}`)
+    const upgrade = await logs.waitFor((l) => l.msg === 'request' && l.route === '/ws')
+    expect(upgrade).toMatchObject({ method: 'GET', status: 101, user_id: alice.id })
+    socket.close()
+  })
+
+  test('a request whose caller is not authenticated has no user id', async () => {
+    const logs = captureLogs()
+    await using t = testApp({}, { logger: logs.logger })
+    const reply = await call(t.app, 'GET', '/conversations', { token: 'not-a-token' })
+    expect(reply.status).toBe(401)
+    const line = await logs.waitFor((l) => l.msg === 'request' && l.request_id === reply.headers.get('x-request-id'))
+    expect(line).toMatchObject({ route: '/conversations', status: 401 })
+    expect(line).not.toHaveProperty('user_id')
   })
 
   test('an unknown path is logged under one route label, never the raw path', async () => {
