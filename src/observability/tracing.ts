@@ -48,6 +48,9 @@ export class JsonLinesSpanExporter implements SpanExporter {
 
 export type Tracing = { shutdown(): Promise<void> }
 
+/** Whether startTracing has registered a provider (and it is not shut down). */
+let tracingStarted = false
+
 /**
  * Registers the process's tracer provider from OTEL_TRACES_EXPORTER: none (the default), console,
  * or otlp (HTTP to OTEL_EXPORTER_OTLP_ENDPOINT). `exporter` replaces that choice (tests).
@@ -63,8 +66,10 @@ export function startTracing(config: Config['tracing'], exporter?: SpanExporter)
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
   propagation.setGlobalPropagator(new W3CTraceContextPropagator())
   trace.setGlobalTracerProvider(provider)
+  tracingStarted = true
   return {
     async shutdown() {
+      tracingStarted = false
       await provider.shutdown()
       trace.disable()
       propagation.disable()
@@ -142,6 +147,8 @@ export const requestSpan = (request: Request): Span | undefined => requestSpans.
  */
 export const tracingPlugin = () =>
   new Elysia().wrap((handle, request) => {
+    // Nothing to trace until startTracing: not even a no-op span (a tracer, a context) per request.
+    if (!tracingStarted) return handle
     const parent = propagation.extract(ROOT_CONTEXT, request.headers, HEADERS)
     const span = tracer().startSpan(request.method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method } }, parent)
     if (!span.isRecording()) return handle

@@ -14,7 +14,7 @@ afterEach(async () => {
 })
 
 /**
- * Finished spans in memory. Server spans end after the response has gone (in onAfterResponse), so
+ * Finished spans in memory. Spans may end after the response a test reads (a frame's, say), so
  * tests wait for the span they need; waitFor fails after 5 s.
  */
 class SpanRecorder extends InMemorySpanExporter {
