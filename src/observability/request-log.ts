@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { newId } from '../shared/ids'
-import { unredacted, type Logger } from './logger'
+import { lineWriter, type Logger } from './logger'
 import type { FinishedRequest } from './requests'
 import { requestSpan } from './tracing'
 
@@ -17,7 +17,7 @@ const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
  */
 export function requestLog(parent: Logger) {
   // These lines hold only the fields below, none of them a secret.
-  const logger = unredacted(parent)
+  const write = lineWriter(parent, 'request')
   return {
     plugin: new Elysia().onRequest(({ request, set }) => {
       const incoming = request.headers.get('x-request-id')
@@ -26,7 +26,7 @@ export function requestLog(parent: Logger) {
       set.headers['x-request-id'] = id
     }),
     line({ request, route, status, seconds, userId }: FinishedRequest): void {
-      const line = {
+      write(status >= 500 ? 'error' : 'info', {
         method: request.method,
         route,
         status,
@@ -34,9 +34,7 @@ export function requestLog(parent: Logger) {
         request_id: requestIds.get(request),
         user_id: userId,
         trace_id: requestSpan(request)?.spanContext().traceId,
-      }
-      if (status >= 500) logger.error(line, 'request')
-      else logger.info(line, 'request')
+      })
     },
   }
 }

@@ -91,6 +91,29 @@ describe('request logs', () => {
     ])
   })
 
+  test('a request line is laid out as pino lays out every other line: level and time first, msg last', async () => {
+    const logs = captureLogs()
+    await using t = testApp({}, { logger: logs.logger })
+    logs.logger.info({ detail: 1 }, 'other')
+    const reply = await call(t.app, 'GET', '/health')
+    await logs.waitFor((l) => l.msg === 'request' && l.request_id === reply.headers.get('x-request-id'))
+    const keys = (msg: string) => Object.keys(logs.lines.find((l) => l.msg === msg)!)
+    expect(keys('request').slice(0, 2)).toEqual(keys('other').slice(0, 2))
+    expect(keys('request').at(-1)).toBe(keys('other').at(-1)!)
+    expect(logs.text().split('\n').filter(Boolean)).toHaveLength(logs.lines.length)
+  })
+
+  test('LOG_LEVEL=warn drops request lines, but keeps those of server errors', async () => {
+    const logs = captureLogs('warn')
+    await using t = testApp({}, { logger: logs.logger })
+    const alice = await account(t.app)
+    t.deps.sqlite.run('DROP TABLE conversation_members')
+    const failed = await call(t.app, 'GET', '/conversations', { token: alice.token })
+    expect(failed.status).toBe(500)
+    await logs.waitFor((l) => l.msg === 'request' && l.status === 500)
+    expect(logs.lines.filter((l) => l.msg === 'request').map((l) => l.status)).toEqual([500])
+  })
+
   test('a server error is logged at error level', async () => {
     const logs = captureLogs()
     await using t = testApp({}, { logger: logs.logger })
