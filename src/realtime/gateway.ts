@@ -1,5 +1,5 @@
 import type { Server, ServerWebSocket } from 'bun'
-import { Elysia, serializeCookie, type Cookie } from 'elysia'
+import { Elysia, serializeCookie, type Context, type Cookie } from 'elysia'
 import { parseSetCookies } from 'elysia/adapter/utils'
 import { livePush } from '../../views/chat'
 import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
@@ -15,7 +15,7 @@ import { actingUser } from '../observability/requests'
 import { inSpan } from '../observability/tracing'
 import { hasAllowedOrigin, isHttps } from '../ui/security'
 import { browserSession, REFRESH_COOKIE } from '../ui/session'
-import { DomainError, Forbidden, Unauthorized } from '../shared/errors'
+import { DomainError, errorBody, Forbidden, Unauthorized } from '../shared/errors'
 import type { DomainEvent } from '../shared/events'
 import { validator } from '../shared/validation'
 import type { User } from '../users/model'
@@ -304,7 +304,7 @@ export function createGateway(deps: AppDeps) {
    * (bench/). Registered under Elysia's own WS method, so only a GET asking for an upgrade
    * reaches it, as with .ws(); the socket's data is its Connection from the start.
    */
-  const routes = new Elysia().route('WS', '/ws', async ({ request, query, cookie, server: listening, set, status }) => {
+  async function upgrade({ request, query, cookie, server: listening, set, status }: Context) {
     let connection: Connection
     try {
       const caller = await upgradeCaller(deps, request, query.token, cookie)
@@ -318,8 +318,23 @@ export function createGateway(deps: AppDeps) {
     const cookies = serializeCookie(set.cookie)
     if (typeof cookies === 'string') set.headers['set-cookie'] = cookies
     const headers = Array.isArray(cookies) ? parseSetCookies(new Headers(set.headers as HeadersInit), cookies) : (set.headers as HeadersInit)
-    if (!listening?.upgrade(request, { headers, data: connection })) return status(400, 'Expected a websocket connection')
-  })
+    if (listening?.upgrade(request, { headers, data: connection })) return
+    return status(400, errorBody('invalid_upgrade', 'Not a WebSocket handshake: it needs Connection: Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version: 13'))
+  }
+
+  const routes = new Elysia()
+    .route('WS', '/ws', ({ request, query, cookie, server, set, status }) => upgrade({ request, query, cookie, server, set, status } as Context))
+    // Elysia routes only `Upgrade: websocket` to WS, spelt just so; the header is case-insensitive
+    // (RFC 6455), so any other spelling upgrades here. A plain GET is told how to connect.
+    .get(
+      '/ws',
+      ({ request, query, cookie, server, set, status }) => {
+        if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return upgrade({ request, query, cookie, server, set, status } as Context)
+        set.headers.upgrade = 'websocket'
+        return status(426, errorBody('upgrade_required', 'This is the WebSocket endpoint: connect with a WebSocket client (ws://…/ws?token=<access_token>)'))
+      },
+      { detail: { hide: true } },
+    )
 
   return {
     routes,

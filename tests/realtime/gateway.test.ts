@@ -738,7 +738,7 @@ describe('/ws authentication', () => {
 })
 
 /** The head of the server's answer to an upgrade sent over raw TCP, with `headers` added. */
-async function upgradeHead(http: string, path: string, headers: Record<string, string>): Promise<string> {
+async function upgradeHead(http: string, path: string, headers: Record<string, string>, upgrade = 'websocket'): Promise<string> {
   const { hostname, port, host } = new URL(http)
   const socket = tcpConnect(Number(port), hostname)
   let received = ''
@@ -750,7 +750,7 @@ async function upgradeHead(http: string, path: string, headers: Record<string, s
     socket.on('close', () => reject(new Error(`closed before a whole head: ${received}`)))
   })
   socket.write(
-    `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: ${upgrade}\r\nConnection: Upgrade\r\n` +
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
       Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('') +
       '\r\n',
@@ -772,6 +772,33 @@ describe('/ws upgrade', () => {
     const cookies = head.split('\r\n').filter((line) => line.toLowerCase().startsWith('set-cookie:'))
     expect(cookies.map((line) => line.slice('set-cookie: '.length).split('=')[0]).sort()).toEqual([ACCESS_COOKIE, REFRESH_COOKIE].sort())
     expect(cookies.join('\n')).not.toContain(alice.refresh)
+  })
+
+  test('a plain GET is told how to connect: 426 in the error shape, with Upgrade: websocket', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const reply = await fetch(`${http}/ws`)
+    expect(reply.status).toBe(426)
+    expect(reply.headers.get('upgrade')).toBe('websocket')
+    expect((await reply.json()).error.code).toBe('upgrade_required')
+  })
+
+  test('the Upgrade header is matched whatever its case, as RFC 6455 says: "WebSocket" upgrades too', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const alice = await account(t.app)
+    expect(await upgradeHead(http, `/ws?token=${alice.token}`, {}, 'WebSocket')).toStartWith('HTTP/1.1 101')
+    const refused = await upgradeHead(http, '/ws', {}, 'WebSocket')
+    expect(refused).toStartWith('HTTP/1.1 401')
+  })
+
+  test('an upgrade request that is not a WebSocket handshake gets 400 in the error shape', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const alice = await account(t.app)
+    const reply = await fetch(`${http}/ws?token=${alice.token}`, { headers: { upgrade: 'websocket', connection: 'Upgrade' } })
+    expect(reply.status).toBe(400)
+    expect((await reply.json()).error.code).toBe('invalid_upgrade')
   })
 
   test('a socket whose open fails is closed with 1011, not left open without its subscriptions', async () => {
