@@ -311,8 +311,10 @@ export function createGateway(deps: AppDeps) {
       actingUser(request, caller.user.id)
       connection = new Connection(caller.user, caller.sessionId, query.format === 'html' ? 'html' : 'json')
     } catch (failure) {
-      const error = failure instanceof DomainError ? failure : new Unauthorized()
-      return status(error.status as 401, error.toBody())
+      if (failure instanceof DomainError) return status(failure.status as 401, failure.toBody())
+      // Our fault, not the client's credentials: not a 401 that would send it to sign in again.
+      deps.logger.error({ err: failure }, 'websocket upgrade failed')
+      return status(500, errorBody('internal_error', 'Internal server error'))
     }
     // Cookies set while authenticating (a renewed web session) go out with the 101, as with .ws().
     const cookies = serializeCookie(set.cookie)

@@ -4,7 +4,7 @@ import { connect as tcpConnect } from 'node:net'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import * as conversations from '../../src/conversations/service'
 import { REFRESH_COOKIE } from '../../src/ui/session'
-import { listen, testApp, type TestApp } from '../support/app'
+import { captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, uniqueName, type Account } from '../support/http'
 import { attemptUpgrade, TestSocket, type Frame } from '../support/ws'
 
@@ -799,6 +799,17 @@ describe('/ws upgrade', () => {
     const reply = await fetch(`${http}/ws?token=${alice.token}`, { headers: { upgrade: 'websocket', connection: 'Upgrade' } })
     expect(reply.status).toBe(400)
     expect((await reply.json()).error.code).toBe('invalid_upgrade')
+  })
+
+  test('a server fault while authenticating an upgrade is a logged 500, not a 401 that would send the client to sign in', async () => {
+    const logs = captureLogs()
+    await using t = testApp({}, { logger: logs.logger })
+    const { http } = listen(t.app)
+    const alice = await account(t.app)
+    t.deps.sqlite.run('DROP TABLE sessions')
+    const reply = await attemptUpgrade(`${http}/ws?token=${alice.token}`)
+    expect(reply).toEqual({ status: 500, body: { error: { code: 'internal_error', message: 'Internal server error' } } })
+    expect(await logs.waitFor((l) => l.msg === 'websocket upgrade failed')).toMatchObject({ level: 'error' })
   })
 
   test('a socket whose open fails is closed with 1011, not left open without its subscriptions', async () => {
