@@ -301,8 +301,9 @@ export function createGateway(deps: AppDeps) {
    * The upgrade, without Elysia's .ws(): for each socket that builds a copy of the whole request
    * context with seven closures, and on open a wrapper of sixteen bound functions, all garbage
    * once the socket is open, and garbage made during upgrades is most of an idle socket's memory
-   * (bench/). Registered under Elysia's own WS method, so only a GET asking for an upgrade
-   * reaches it, as with .ws(); the socket's data is its Connection from the start.
+   * (bench/). Reached through Elysia's own WS method (a GET asking for an upgrade, as with .ws())
+   * and through GET /ws for the spellings of the Upgrade header Elysia's router misses; the
+   * socket's data is its Connection from the start.
    */
   async function upgrade({ request, query, cookie, server: listening, set, status }: Context) {
     let connection: Connection
