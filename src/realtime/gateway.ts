@@ -326,7 +326,7 @@ export function createGateway(deps: AppDeps) {
   }
 
   const routes = new Elysia()
-    .route('WS', '/ws', ({ request, query, cookie, server, set, status }) => upgrade({ request, query, cookie, server, set, status } as Context))
+    .route('WS', '/ws', upgrade)
     // Elysia routes only `Upgrade: websocket` to WS, spelt just so; the header is case-insensitive
     // (RFC 6455), so any other spelling upgrades here. A plain GET is told how to connect.
     .get(
