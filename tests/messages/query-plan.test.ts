@@ -108,6 +108,14 @@ describe('the history query plan', () => {
     })
   }
 
+  test("storing a message looks for its sender's earlier use of the message_id through the index keyed message_id first", async () => {
+    const reads = await plansOf(t, async () => expect((await send(t.app, alice, roomId, 'keyed')).status).toBe(201))
+    const lookups = reads.filter(({ sql }) => /message_id/.test(sql) && !sql.includes('json_group_array'))
+    expect(lookups.length).toBe(1)
+    // Key first, so time-ordered keys (UUIDv7) are inserted on the index's last pages (bench/chat.ts).
+    expect(lookups[0]!.plan).toEqual(['SEARCH messages USING INDEX messages_message_id_sender_idx (message_id=? AND sender_id=?)'])
+  })
+
   test('a full scan would be caught: the same check fails on a query the index cannot serve', () => {
     const plan = (t.deps.sqlite.query('EXPLAIN QUERY PLAN SELECT * FROM messages WHERE content = ? ORDER BY created_at').all('x') as { detail: string }[]).map((r) => r.detail)
     expect(() => expectIndexSearchesOnly([{ sql: 'a full scan', plan }])).toThrow()

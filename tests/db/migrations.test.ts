@@ -1,0 +1,65 @@
+import { Database } from 'bun:sqlite'
+import { afterEach, describe, expect, test } from 'bun:test'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { drizzle } from 'drizzle-orm/bun-sqlite'
+import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
+import { openDatabase } from '../../src/db/client'
+
+const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
+const dirs: string[] = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+/** A database file as a server of an earlier release left it: only the first `count` migrations applied. */
+function databaseAt(count: number): { dir: string; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pneumatic-migrations-'))
+  dirs.push(dir)
+  const journal = JSON.parse(readFileSync(join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] }
+  const earlier = join(dir, 'drizzle')
+  mkdirSync(join(earlier, 'meta'), { recursive: true })
+  journal.entries = journal.entries.slice(0, count)
+  writeFileSync(join(earlier, 'meta', '_journal.json'), JSON.stringify(journal))
+  for (const { tag } of journal.entries) copyFileSync(join(MIGRATIONS, `${tag}.sql`), join(earlier, `${tag}.sql`))
+  const path = join(dir, 'pneumatic.db')
+  const sqlite = new Database(path, { create: true })
+  migrate(drizzle({ client: sqlite }), { migrationsFolder: earlier })
+  sqlite.close()
+  return { dir, path }
+}
+
+const indexColumns = (sqlite: Database, index: string) => (sqlite.query(`PRAGMA index_info(${index})`).all() as { name: string }[]).map((c) => c.name)
+
+describe('migration 0002: the idempotency index is keyed message_id first', () => {
+  test('a database of the previous release keeps its messages, gets the new index, and still refuses a second message with the same key', () => {
+    const { path } = databaseAt(2)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1)")
+    old.run("INSERT INTO conversations (id, is_group, created_by, created_at, last_seq) VALUES ('c1', 0, 'u1', 1, 2)")
+    old.run("INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at) VALUES ('m1', 'c1', 1, 'u1', 'k1', 'hello', 1), ('m2', 'c1', 2, 'u2', 'k1', 'hi', 2)")
+    expect(indexColumns(old, 'messages_sender_message_id_idx')).toEqual(['sender_id', 'message_id'])
+    old.close()
+
+    const { sqlite, close } = openDatabase(path)
+    try {
+      const indexes = sqlite.query("SELECT name, \"unique\" FROM pragma_index_list('messages') WHERE origin = 'c' ORDER BY name").all()
+      expect(indexes).toEqual([
+        { name: 'messages_conversation_seq_idx', unique: 1 },
+        { name: 'messages_message_id_sender_idx', unique: 1 },
+      ])
+      expect(indexColumns(sqlite, 'messages_message_id_sender_idx')).toEqual(['message_id', 'sender_id'])
+      expect(sqlite.query('SELECT id, sender_id, message_id, content FROM messages ORDER BY seq').all()).toEqual([
+        { id: 'm1', sender_id: 'u1', message_id: 'k1', content: 'hello' },
+        { id: 'm2', sender_id: 'u2', message_id: 'k1', content: 'hi' },
+      ])
+      // Unique per sender, as before: the same key from the same sender cannot be stored twice.
+      expect(() =>
+        sqlite.run("INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at) VALUES ('m3', 'c1', 3, 'u1', 'k1', 'again', 3)"),
+      ).toThrow(/UNIQUE constraint failed: messages.message_id, messages.sender_id/)
+    } finally {
+      close()
+    }
+  })
+})
