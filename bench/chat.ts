@@ -9,6 +9,11 @@
  *
  * The hot path reads frames as strings (a prefix and an indexOf): parsing every frame as JSON
  * would make the load generator, not the server, the bottleneck.
+ *
+ * Closed-loop senders name their messages with UUIDv7s, as the README advises clients to: time-ordered
+ * idempotency keys land together in the (message_id, sender_id) index instead of one random page
+ * each; `messageIds: 'v4'` sends random UUIDs instead, as a client following the user guide's
+ * example does. (The open loop's ids, `<run>-<k>`, are ordered by k, which it reads back to time them.)
  */
 import { histogram, SECONDS } from './lib'
 
@@ -16,7 +21,7 @@ export type Peer = { ws: WebSocket; conversationId: string }
 
 const CONTENT = 'hello from the bench'
 const MESSAGE_ID = '"message_id":"'
-let runs = 0 // message_ids are unique per sender and run, so a round never repeats one (that would be a no-op retry)
+let runs = 0 // open-loop message_ids are unique per run, so a round never repeats one (that would be a no-op retry)
 
 const frameOf = (id: string, conversationId: string) => `{"type":"message","message_id":"${id}","conversation_id":"${conversationId}","content":"${CONTENT}"}`
 const isMessage = (data: string) => data.startsWith('{"type":"message"')
@@ -36,20 +41,19 @@ export type LoadResult = {
  * the message frames it receives. Afterwards waits (at most 5 s) for what is still in flight, so
  * the next measurement starts on an idle server.
  */
-export async function closedLoop(peers: Peer[], senders: number, window: number, seconds = SECONDS): Promise<LoadResult> {
-  const run = `c${++runs}`
+export type MessageIds = 'v7' | 'v4'
+
+export async function closedLoop(peers: Peer[], senders: number, window: number, seconds = SECONDS, messageIds: MessageIds = 'v7'): Promise<LoadResult> {
+  const newMessageId = messageIds === 'v7' ? () => Bun.randomUUIDv7() : () => crypto.randomUUID()
   let counting = true
   let deliveries = 0
   let messages = 0
   let errors = 0
   let inFlight = 0
   const starters = peers.map((peer, i) => {
-    const prefix = `${run}-${i}-`
-    const tag = MESSAGE_ID + prefix
     const pending = new Set<string>()
-    let n = 0
     const send = () => {
-      const id = prefix + ++n
+      const id = newMessageId()
       pending.add(id)
       inFlight++
       peer.ws.send(frameOf(id, peer.conversationId))
@@ -61,10 +65,11 @@ export async function closedLoop(peers: Peer[], senders: number, window: number,
         if (counting) deliveries++
       } else if (data.startsWith('{"type":"error"')) errors++
       if (i >= senders) return
-      const at = data.indexOf(tag)
+      const at = data.indexOf(MESSAGE_ID)
       if (at < 0) return
       const id = data.slice(at + MESSAGE_ID.length, data.indexOf('"', at + MESSAGE_ID.length))
-      if (!pending.delete(id)) return // already settled (an ack frame and the echo would both name it)
+      // Not this peer's message (another member's), or already settled (an ack frame and the echo would both name it).
+      if (!pending.delete(id)) return
       inFlight--
       if (!counting) return
       if (message) messages++

@@ -6,9 +6,11 @@
  *
  * - 32 clients in one conversation: 32 users, one socket each, each with 4 messages in flight.
  * - 1,000 clients across 100 conversations, 10 sockets in each: the 2 members of each room with
- *   5 devices (sockets) each, 1 message in flight per socket.
+ *   5 devices (sockets) each, 1 message in flight per socket. Measured twice: with time-ordered
+ *   message_ids (UUIDv7, as the README advises and the web UI sends) and with random ones
+ *   (crypto.randomUUID(), the user guide's example), which cost a random index page each.
  */
-import { closedLoop, type Peer } from '../chat'
+import { closedLoop, type MessageIds, type Peer } from '../chat'
 import { FANOUT_MEMBERS, ROOM_MEMBERS, roomMember, type ChatContext } from '../fixtures'
 import { closeSockets, compare, median, openSockets, spawnBaseline, stop, warn, type Result, type Side } from '../lib'
 
@@ -25,11 +27,11 @@ export async function fanOut({ server, fixture, tokens }: ChatContext): Promise<
     opened.push(...sockets)
     return sockets
   }
-  const side = (name: string, pid: () => number, peers: Peer[], window: number, rates?: number[]): Side => ({
+  const side = (name: string, pid: () => number, peers: Peer[], window: number, rates?: number[], messageIds?: MessageIds): Side => ({
     name,
     pid,
     measure: async () => {
-      const load = await closedLoop(peers, peers.length, window)
+      const load = await closedLoop(peers, peers.length, window, undefined, messageIds)
       if (load.errors || load.closed) warn(`fan-out ${peers.length} (${name}): ${load.errors} error frames, ${load.closed} sockets closed`)
       rates?.push(load.messages)
       return load.deliveries
@@ -60,17 +62,19 @@ export async function fanOut({ server, fixture, tokens }: ChatContext): Promise<
     const rooms = (sockets: WebSocket[]): Peer[] => sockets.map((ws, s) => ({ ws, conversationId: fixture.rooms[clients[s]!.room]! }))
     const pnRooms = rooms(await open(clients.map((c) => `${server.ws}?token=${tokens[c.user]}`)))
     const bareRooms = rooms(await open(clients.map((c) => `${bare.url}/?conversation=${fixture.rooms[c.room]}`)))
-    results.push(
-      await compare(
-        `fan-out: ${clients.length.toLocaleString('en-US')} clients in ${fixture.rooms.length} conversations of ${perRoom}`,
-        'deliveries/s',
-        side('pneumatic', () => server.process.pid, pnRooms, ROOMS_WINDOW),
-        side('bare Bun.serve pub/sub', () => bare.child.pid, bareRooms, ROOMS_WINDOW),
-        '≥ 0.5×',
-        (_, r) => r >= 0.5,
-        `${ROOMS_WINDOW} message in flight per client; ${ROOM_MEMBERS} users × ${DEVICES} devices per conversation`,
-      ),
-    )
+    for (const [messageIds, named] of [['v7', 'UUIDv7 message_ids'], ['v4', 'random (v4) message_ids']] as const) {
+      results.push(
+        await compare(
+          `fan-out: ${clients.length.toLocaleString('en-US')} clients in ${fixture.rooms.length} conversations of ${perRoom}, ${named}`,
+          'deliveries/s',
+          side('pneumatic', () => server.process.pid, pnRooms, ROOMS_WINDOW, undefined, messageIds),
+          side('bare Bun.serve pub/sub', () => bare.child.pid, bareRooms, ROOMS_WINDOW, undefined, messageIds),
+          '≥ 0.5×',
+          (_, r) => r >= 0.5,
+          `${ROOMS_WINDOW} message in flight per client; ${ROOM_MEMBERS} users × ${DEVICES} devices per conversation`,
+        ),
+      )
+    }
     return results
   } finally {
     await closeSockets(opened)
