@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { SignJWT, UnsecuredJWT } from 'jose'
+import { authenticate } from '../../src/auth/service'
+import { observeQueries, type QueryOperation } from '../../src/db/client'
 import { listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
 import { account, call, uniqueName } from '../support/http'
@@ -31,6 +33,8 @@ describe('refresh tokens rotate', () => {
     await using t = testApp()
     const alice = await account(t.app)
     const rotated = await refresh(t, alice.refresh)
+    // Both access tokens in use (so their open session is remembered) before the reuse ends it.
+    for (const token of [alice.token, rotated.body.access_token]) expect((await me(t, token)).status).toBe(200)
     const reuse = await refresh(t, alice.refresh)
     expect(reuse.status).toBe(401)
     expect(reuse.body.error.code).toBe('token_reused')
@@ -56,6 +60,33 @@ describe('refresh tokens rotate', () => {
     expect(replies.map((r) => r.status).sort()).toEqual([200, 401])
     const winner = replies.find((r) => r.status === 200)!
     expect((await me(t, winner.body.access_token)).status).toBe(401)
+  })
+})
+
+describe('open sessions are remembered', () => {
+  test("a session's later requests read no session row, and ending it still refuses the very next one", async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const reads: QueryOperation[] = []
+    observeQueries(t.deps.sqlite, { statement: (operation) => void reads.push(operation), transaction() {} })
+    await authenticate(t.deps.db, t.deps.tokens, alice.token)
+    expect(reads).toEqual(['select'])
+    const again = await authenticate(t.deps.db, t.deps.tokens, alice.token)
+    expect(again.user.id).toBe(alice.id)
+    expect(reads).toEqual(['select'])
+    expect((await call(t.app, 'POST', '/auth/logout', { token: alice.token })).status).toBe(204)
+    await expect(authenticate(t.deps.db, t.deps.tokens, alice.token)).rejects.toMatchObject({ status: 401, code: 'session_ended' })
+  })
+
+  test('the same token under another user id or token version is read again, not taken from memory', async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const claims = await t.deps.tokens.verify(alice.token, 'access')
+    await authenticate(t.deps.db, t.deps.tokens, alice.token)
+    const forged = (changes: Partial<typeof claims>) => ({ ...t.deps.tokens, verify: async () => ({ ...claims, ...changes }) })
+    const bob = await account(t.app)
+    await expect(authenticate(t.deps.db, forged({ userId: bob.id }), alice.token)).rejects.toMatchObject({ code: 'session_ended' })
+    await expect(authenticate(t.deps.db, forged({ version: claims.version + 1 }), alice.token)).rejects.toMatchObject({ code: 'session_ended' })
   })
 })
 
