@@ -7,8 +7,8 @@ export const MAX_CONTENT_CHARACTERS = 4000
 const MessageId = t.String({
   pattern: '^[\\x21-\\x7E]{1,128}$',
   error: 'must be 1–128 visible ASCII characters, e.g. a UUID',
-  description: "The client's idempotency key: a retry with the same key stores nothing new",
-  examples: ['0b8f5e1c-7a52-4d8e-9a0b-3f1c2d4e5f60'],
+  description: "The client's idempotency key: a retry with the same key stores nothing new. Unique per sender; a time-ordered key (a UUIDv7) is the cheapest to store",
+  examples: ['019ab5f2-6c1e-7d3a-9f40-2b8e5c7d1a63'],
 })
 
 export const PostMessage = t.Object({
