@@ -1,5 +1,6 @@
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { perDatabase, type Db } from '../db/client'
+import { rememberBounded } from '../shared/bounded'
 import { sessions, users as usersTable } from '../db/schema'
 import { Unauthorized } from '../shared/errors'
 import type { EventSink } from '../shared/events'
@@ -88,8 +89,7 @@ function openSessionFor(db: Db, claims: SessionClaims): OpenSession | null {
   if (!row) return null
   // Frozen: every request of the session is handed this same User.
   const found = { user: Object.freeze(users.toUser(row.user)), version: row.user.tokenVersion }
-  known.set(claims.sessionId, found)
-  if (known.size > MAX_OPEN_SESSIONS) known.delete(known.keys().next().value!)
+  rememberBounded(known, claims.sessionId, found, MAX_OPEN_SESSIONS)
   return found
 }
 

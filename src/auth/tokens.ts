@@ -1,4 +1,5 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
+import { rememberBounded } from '../shared/bounded'
 import { newId } from '../shared/ids'
 import { Unauthorized } from '../shared/errors'
 
@@ -39,14 +40,11 @@ export function createTokens(opts: { secret: string; accessTtlSeconds: number; r
   /**
    * Access tokens whose signature was already checked, so a client's every request (and the rate
    * limiter before the auth guard) does not compute the same HMAC again. Only the signature check
-   * is remembered: expiry is checked on each use, and callers still look up the session every time,
-   * so a logout takes effect at once. Bounded: the oldest entry goes first.
+   * is remembered: expiry is checked on each use, and callers still check the session (which
+   * auth/service.ts remembers only until it ends), so a logout takes effect at once. Bounded: the
+   * oldest entry goes first.
    */
   const verifiedAccess = new Map<string, { claims: VerifiedToken; expiresAt: number }>()
-  const remember = (token: string, claims: VerifiedToken, expiresAt: number) => {
-    verifiedAccess.set(token, { claims, expiresAt })
-    if (verifiedAccess.size > MAX_VERIFIED_TOKENS) verifiedAccess.delete(verifiedAccess.keys().next().value!)
-  }
 
   return {
     async issuePair(claims, refreshJti) {
@@ -71,7 +69,7 @@ export function createTokens(opts: { secret: string; accessTtlSeconds: number; r
         const { sub, jti, sid, ver } = payload
         if (typeof sid !== 'string' || typeof ver !== 'number' || !Number.isInteger(ver)) throw new Error('malformed session claims')
         const claims = { userId: sub!, sessionId: sid, version: ver, jti: jti! }
-        if (kind === 'access') remember(token, claims, payload.exp! * 1000)
+        if (kind === 'access') rememberBounded(verifiedAccess, token, { claims, expiresAt: payload.exp! * 1000 }, MAX_VERIFIED_TOKENS)
         return claims
       } catch (error) {
         if (error instanceof joseErrors.JWTExpired) throw new Unauthorized('Token has expired', 'token_expired')
