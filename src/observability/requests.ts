@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { asksForWebSocket } from '../shared/http'
 
 /** The route label of a request no route took: a 404, or one refused before routing (413, 429). */
 export const UNMATCHED = 'unmatched'
@@ -47,7 +48,7 @@ export function observeRequests(...finished: Array<(request: FinishedRequest) =>
         return response
       } finally {
         // Bun ignores what is returned once a socket is upgraded; Elysia returns a 200 there.
-        if (status === 200 && known.route !== UNMATCHED && request.headers.get('upgrade')?.toLowerCase() === 'websocket') status = 101
+        if (status === 200 && known.route !== UNMATCHED && asksForWebSocket(request)) status = 101
         const done: FinishedRequest = { request, route: known.route, status, seconds: (performance.now() - start) / 1000, userId: known.userId }
         for (const callback of finished) callback(done)
       }

@@ -17,6 +17,7 @@ import { hasAllowedOrigin, isHttps } from '../ui/security'
 import { browserSession, REFRESH_COOKIE } from '../ui/session'
 import { DomainError, errorBody, Forbidden, Unauthorized } from '../shared/errors'
 import type { DomainEvent } from '../shared/events'
+import { asksForWebSocket } from '../shared/http'
 import { validator } from '../shared/validation'
 import type { User } from '../users/model'
 import { errorFrame, frame, JoinFrame } from './frames'
@@ -332,7 +333,7 @@ export function createGateway(deps: AppDeps) {
     .get(
       '/ws',
       ({ request, query, cookie, server, set, status }) => {
-        if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return upgrade({ request, query, cookie, server, set, status } as Context)
+        if (asksForWebSocket(request)) return upgrade({ request, query, cookie, server, set, status } as Context)
         set.headers.upgrade = 'websocket'
         return status(426, errorBody('upgrade_required', 'This is the WebSocket endpoint: connect with a WebSocket client (ws://…/ws?token=<access_token>)'))
       },

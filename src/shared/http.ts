@@ -35,3 +35,6 @@ const JSON_HEADERS = { 'content-type': 'application/json;charset=utf-8' }
  * The route still declares its schema with served(), for the API docs.
  */
 export const prebuiltJson = (body: string): Response => new Response(body, { headers: JSON_HEADERS })
+
+/** Whether a request asks to become a WebSocket: `Upgrade: websocket`, in any case (RFC 6455). */
+export const asksForWebSocket = (request: Request): boolean => request.headers.get('upgrade')?.toLowerCase() === 'websocket'
