@@ -27,8 +27,6 @@ type Committer = {
 /** Bounds one transaction's length: how long a batch holds its thread, and its callers wait. */
 export const MAX_BATCH = 256
 
-export type WriterKind = MessageWriterKind
-
 /**
  * The writer for a database. 'inline' (the default) commits on the event loop. 'worker' commits in
  * a Worker with its own connection, so a COMMIT's fsync never blocks the event loop; it needs a
@@ -36,7 +34,7 @@ export type WriterKind = MessageWriterKind
  * more than the fsync they hide, and latency was worse. An in-memory database exists only on its
  * own connection, so it is always written inline.
  */
-export function createMessageWriter(database: { db: Db; sqlite: Database }, path: string, kind: WriterKind = 'inline'): MessageWriter {
+export function createMessageWriter(database: { db: Db; sqlite: Database }, path: string, kind: MessageWriterKind = 'inline'): MessageWriter {
   const inline = kind === 'inline' || path === ':memory:'
   return groupCommit(inline ? { commit: (jobs) => commitBatch(database.db, jobs), close() {} } : workerCommitter(database.sqlite, path))
 }

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'
 import { observeQueries } from '../../src/db/client'
 import * as messages from '../../src/messages/service'
-import type { WriterKind } from '../../src/messages/writer'
+import type { MessageWriterKind } from '../../src/config'
 import { testApp, type TestApp } from '../support/app'
 import { events, rejected, user } from '../support/services'
 
@@ -33,7 +33,7 @@ function watchCommits(t: TestApp, timeline: string[] = []) {
 
 const storedSeqs = (t: TestApp) => (t.deps.sqlite.query('SELECT seq FROM messages ORDER BY seq').all() as { seq: number }[]).map((r) => r.seq)
 
-describe.each(['worker', 'inline'] as WriterKind[])('group commit, %s writer', (writer) => {
+describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s writer', (writer) => {
   test('concurrent posts from several senders commit in one transaction, numbered in the order they were made', async () => {
     await using t = testApp({}, { writer })
     const { people, room } = group(t)

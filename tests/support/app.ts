@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp, type App } from '../../src/app'
 import { createTokens } from '../../src/auth/tokens'
-import { loadConfig, type LogLevel } from '../../src/config'
+import { loadConfig, type LogLevel, type MessageWriterKind } from '../../src/config'
 import { openDatabase } from '../../src/db/client'
-import { createMessageWriter, type WriterKind } from '../../src/messages/writer'
+import { createMessageWriter } from '../../src/messages/writer'
 import type { AppDeps } from '../../src/deps'
 import { createLogger, type Logger } from '../../src/observability/logger'
 import { createMetrics } from '../../src/observability/metrics'
@@ -38,7 +38,7 @@ export type TestAppOptions = {
   /** Where the app logs (silent by default); see captureLogs(). */
   logger?: Logger
   /** How messages are committed (MESSAGE_WRITER): inline on the event loop by default, or in a worker. */
-  writer?: WriterKind
+  writer?: MessageWriterKind
 }
 
 export function testApp(env: Record<string, string> = {}, options: TestAppOptions = {}): TestApp {
