@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, desc, eq, sql } from 'drizzle-orm'
 import { perDatabase, type Db } from '../db/client'
 import { conversationMembers, conversations, users, type ConversationRow } from '../db/schema'
 import { Forbidden, Invalid, NotFound } from '../shared/errors'
@@ -19,19 +19,7 @@ const directKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`)
 
 function withMembers(db: Db, rows: ConversationRow[]): ConversationRecord[] {
   if (rows.length === 0) return []
-  const memberRows = db
-    .select({ conversationId: conversationMembers.conversationId, id: users.id, username: users.username, fullName: users.fullName })
-    .from(conversationMembers)
-    .innerJoin(users, eq(users.id, conversationMembers.userId))
-    .where(
-      inArray(
-        conversationMembers.conversationId,
-        rows.map((r) => r.id),
-      ),
-    )
-    // Insertion order: the creator first, then the members as they were given.
-    .orderBy(sql`${conversationMembers}.rowid`)
-    .all()
+  const memberRows = lookups(db).membersOf.all({ ids: JSON.stringify(rows.map((r) => r.id)) })
   const members = new Map<string, User[]>()
   for (const m of memberRows) {
     const list = members.get(m.conversationId) ?? []
@@ -103,27 +91,42 @@ export function create(deps: Deps, actor: User, input: unknown): { conversation:
 
 /** The actor's conversations, most recently active first. */
 export function listFor(db: Db, actor: User): ConversationRecord[] {
-  const rows = db
-    .select({ conversation: conversations })
-    .from(conversationMembers)
-    .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
-    .where(eq(conversationMembers.userId, actor.id))
-    .orderBy(desc(sql`coalesce(${conversations.lastMessageAt}, ${conversations.createdAt})`), desc(conversations.id))
-    .all()
+  const rows = lookups(db)
+    .conversationsOf.all({ userId: actor.id })
     .map((r) => r.conversation)
   return withMembers(db, rows)
 }
 
 /** Ids of the conversations a user belongs to (for subscribing their sockets). */
 export function idsFor(db: Db, userId: string): string[] {
-  // Prepared once: run on every socket's open, where building the query each time was most of
-  // the garbage an upgrade left behind (bench/scenarios/memory.ts).
   return lookups(db)
     .memberOf.all({ userId })
     .map((r) => r.id)
 }
 
+/**
+ * Prepared once per database, as every read here is: building a Drizzle query and having SQLite
+ * compile it was most of a call (listing 24 conversations took ~280 µs built per call, ~113 µs
+ * prepared; one conversation ~62 µs, ~14 µs), and on a socket's open it was most of the garbage
+ * an upgrade left behind (bench/scenarios/memory.ts).
+ */
 const lookups = perDatabase((db) => ({
+  // A variable number of conversations' members, in one statement: the ids go in as a JSON array.
+  // Insertion order: the creator first, then the members as they were given.
+  membersOf: db
+    .select({ conversationId: conversationMembers.conversationId, id: users.id, username: users.username, fullName: users.fullName })
+    .from(conversationMembers)
+    .innerJoin(users, eq(users.id, conversationMembers.userId))
+    .where(sql`${conversationMembers.conversationId} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`)
+    .orderBy(sql`${conversationMembers}.rowid`)
+    .prepare(),
+  conversationsOf: db
+    .select({ conversation: conversations })
+    .from(conversationMembers)
+    .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
+    .where(eq(conversationMembers.userId, sql.placeholder('userId')))
+    .orderBy(desc(sql`coalesce(${conversations.lastMessageAt}, ${conversations.createdAt})`), desc(conversations.id))
+    .prepare(),
   memberOf: db
     .select({ id: conversationMembers.conversationId })
     .from(conversationMembers)
@@ -167,7 +170,7 @@ export function requireMembership(db: Db, actor: User, conversationId: string): 
 
 /** A conversation with its members, for delivery; callers decide who may see it. */
 export function recordById(db: Db, conversationId: string): ConversationRecord | undefined {
-  const row = db.select().from(conversations).where(eq(conversations.id, conversationId)).get()
+  const row = lookups(db).conversation.get({ id: conversationId })
   return row && withMembers(db, [row])[0]
 }
 
