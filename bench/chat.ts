@@ -96,14 +96,25 @@ export async function closedLoop(peers: Peer[], senders: number, window: number,
   }
 }
 
-export type LatencyResult = { p50: number; p99: number; max: number; sent: number; missing: number; errors: number }
+export type LatencyResult = {
+  p50: number
+  p99: number
+  max: number
+  sent: number
+  missing: number
+  errors: number
+  /** How far this load generator fell behind its own timetable at worst: a stall of its own, or a flood of frames to read. */
+  behind: number
+}
 
 /**
  * Open loop: message k is due at t0 + k / rate, sent by peer k mod n, whatever happened to the
  * messages before it. Every delivery to every other peer is one sample: receive time − due time,
  * so a server (or a load generator) that falls behind shows as latency instead of silently sending
  * less (no coordinated omission). Deliveries still missing 2 s after the last due time are
- * recorded at that latency. Returns milliseconds.
+ * recorded at that latency. Returns milliseconds. `behind` is the latest any message was sent
+ * after its due time: a round whose p99 is about as large as that was set by this process (or
+ * by a flood of frames it had to read first), not by a quiet server.
  */
 export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS): Promise<LatencyResult> {
   const run = `o${++runs}`
@@ -130,8 +141,11 @@ export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS): 
     }
   })
   let k = 0
+  let behind = 0
   while (k < total) {
-    const due = Math.min(total, Math.floor((performance.now() - t0) / interval) + 1)
+    const now = performance.now()
+    const due = Math.min(total, Math.floor((now - t0) / interval) + 1)
+    if (k < due) behind = Math.max(behind, now - (t0 + k * interval)) // k is the most overdue of this burst
     for (; k < due; k++) {
       const peer = peers[k % peers.length]!
       peer.ws.send(frameOf(`${run}-${k}`, peer.conversationId))
@@ -154,5 +168,5 @@ export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS): 
     }
   }
   const ms = (us: number) => us / 1000
-  return { p50: ms(samples.getValueAtPercentile(50)), p99: ms(samples.getValueAtPercentile(99)), max: ms(samples.maxValue), sent: total, missing, errors }
+  return { p50: ms(samples.getValueAtPercentile(50)), p99: ms(samples.getValueAtPercentile(99)), max: ms(samples.maxValue), sent: total, missing, errors, behind }
 }
