@@ -27,14 +27,16 @@ export function openDatabase(path: string): DbHandle {
 /**
  * A connection with the pragmas every connection needs, on a database openDatabase() has already
  * created and migrated: the message writer's worker opens its own this way. busy_timeout lets two
- * connections' writers wait for each other instead of failing.
+ * connections' writers wait for each other instead of failing. It comes first: switching to WAL
+ * needs a lock, and another program holding one for a moment (a backup, the sqlite3 shell, a
+ * connection closing) must make the server wait, not exit with SQLITE_BUSY at startup.
  */
 export function connect(path: string): { db: Db; sqlite: Database } {
   const sqlite = new Database(path, { create: true, strict: true })
+  sqlite.run('PRAGMA busy_timeout = 5000')
   if (path !== ':memory:') sqlite.run('PRAGMA journal_mode = WAL')
   sqlite.run('PRAGMA synchronous = FULL')
   sqlite.run('PRAGMA foreign_keys = ON')
-  sqlite.run('PRAGMA busy_timeout = 5000')
   return { db: drizzle({ client: sqlite, schema }), sqlite }
 }
 

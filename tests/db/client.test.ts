@@ -1,6 +1,49 @@
 import { describe, expect, spyOn, test } from 'bun:test'
-import { observeQueries, type QueryObserver } from '../../src/db/client'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { observeQueries, openDatabase, ping, type QueryObserver } from '../../src/db/client'
 import { testApp } from '../support/app'
+
+describe('openDatabase', () => {
+  test('a database another program has locked for a moment is waited for, not refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pneumatic-locked-'))
+    const path = join(dir, 'test.db')
+    // Another program holds an exclusive lock on the file for half a second: the server's switch
+    // to WAL needs that lock, so it must wait for it (busy_timeout), not fail with SQLITE_BUSY.
+    const holder = Bun.spawn(
+      [
+        process.execPath,
+        '-e',
+        `const { Database } = require('bun:sqlite')
+         const db = new Database(${JSON.stringify(path)})
+         db.run('CREATE TABLE elsewhere (x)')
+         db.run('BEGIN EXCLUSIVE')
+         db.run('INSERT INTO elsewhere VALUES (1)')
+         console.log('locked')
+         setTimeout(() => { db.run('COMMIT'); db.close() }, 500)`,
+      ],
+      { stdout: 'pipe', stderr: 'inherit' },
+    )
+    try {
+      const reader = holder.stdout.getReader()
+      const first = await reader.read()
+      expect(new TextDecoder().decode(first.value)).toContain('locked')
+      const database = openDatabase(path)
+      try {
+        expect(() => ping(database.sqlite)).not.toThrow()
+        expect(database.sqlite.query<{ x: number }, []>('SELECT x FROM elsewhere').all()).toEqual([{ x: 1 }])
+        expect(database.sqlite.query<{ journal_mode: string }, []>('PRAGMA journal_mode').get()?.journal_mode).toBe('wal')
+      } finally {
+        database.close()
+      }
+      expect(await holder.exited).toBe(0)
+    } finally {
+      holder.kill()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
 
 const recorder = () => {
   const seen: string[] = []
