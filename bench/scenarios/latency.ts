@@ -12,11 +12,11 @@
  * A round whose p99 is over 10 ms (twice the target) is named in the warnings with what it saw:
  * how far the load generator fell behind its own timetable, and, for Pneumatic, how many of its
  * commits (its own pneumatic_db_transaction_duration_seconds) took over 10 ms. On the 2-core VM
- * this was written on, such rounds were traced (perf sched) to the load generator being
- * preempted for 12–30 ms by another program on its core; the messages it then sends at once go
- * through Pneumatic in full batches (256 messages; 5–15 ms a commit here), so over 1% of the round is late,
- * while the bare server echoes the burst at once. Less often, one commit waited tens of ms for
- * its fsync with the server off the CPU.
+ * this was written on, such rounds were traced (perf sched) to two causes, about equally often:
+ * the load generator preempted for 12–30 ms by another program on its core (the messages it then
+ * sends at once go through Pneumatic in full batches, 256 messages and 5–15 ms a commit, so over
+ * 1% of the round is late, while the bare server echoes the burst at once); or one or a few
+ * commits waiting 10–50 ms for their fsync with the server off the CPU.
  *
  * Why not the 32-member fan-out setup: at even 25% of its maximum the load generator has to take
  * in over 100,000 frames a second on its one core, and its own queueing, not the server's, sets
