@@ -19,7 +19,7 @@ const directKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`)
 
 function withMembers(db: Db, rows: ConversationRow[]): ConversationRecord[] {
   if (rows.length === 0) return []
-  const memberRows = lookups(db).membersOf.all({ ids: JSON.stringify(rows.map((r) => r.id)) })
+  const memberRows = lookups(db).membersOfEach.all({ ids: JSON.stringify(rows.map((r) => r.id)) })
   const members = new Map<string, User[]>()
   for (const m of memberRows) {
     const list = members.get(m.conversationId) ?? []
@@ -113,7 +113,7 @@ export function idsFor(db: Db, userId: string): string[] {
 const lookups = perDatabase((db) => ({
   // A variable number of conversations' members, in one statement: the ids go in as a JSON array.
   // Insertion order: the creator first, then the members as they were given.
-  membersOf: db
+  membersOfEach: db
     .select({ conversationId: conversationMembers.conversationId, id: users.id, username: users.username, fullName: users.fullName })
     .from(conversationMembers)
     .innerJoin(users, eq(users.id, conversationMembers.userId))
