@@ -13,8 +13,8 @@ import { observeRequests } from './observability/requests'
 import { endRequestSpan, queryTracing, tracingPlugin } from './observability/tracing'
 import { observeQueries } from './db/client'
 import { createGateway, websocketOptions } from './realtime/gateway'
-import { BadRequest, DomainError, errorBody, PayloadTooLarge, type FieldIssue } from './shared/errors'
-import { fieldName } from './shared/validation'
+import { BadRequest, DomainError, errorBody, Invalid, PayloadTooLarge, type FieldIssue } from './shared/errors'
+import { fieldName, issueMessage } from './shared/validation'
 import { uiRoutes } from './ui/routes'
 import { BASE_SECURITY_HEADERS } from './ui/security'
 import { staticRoutes } from './ui/static'
@@ -30,11 +30,10 @@ function validationDetails(error: Pick<ValidationError, "all" | "type">): FieldI
   for (const issue of error.all) {
     // Elysia reports a coerced query parameter with an empty path and only its own schema, so
     // query parameter schemas carry their name as `title`.
-    const schema = ('schema' in issue ? issue.schema : undefined) as { title?: unknown; error?: unknown } | undefined
-    const field = 'path' in issue && issue.path ? fieldName(issue.path) : typeof schema?.title === 'string' ? schema.title : error.type
+    const schema = issue.schema as { title?: unknown } | undefined
+    const field = issue.path ? fieldName(issue.path) : typeof schema?.title === 'string' ? schema.title : error.type
     if (details.some((d) => d.field === field)) continue
-    const message = typeof schema?.error === 'string' ? schema.error : 'summary' in issue && issue.summary ? issue.summary : issue.message
-    details.push({ field, message })
+    details.push({ field, message: issueMessage(issue) })
   }
   return details
 }
@@ -89,11 +88,9 @@ export function createApp(deps: AppDeps) {
         case 'PARSE':
           set.status = 400
           return errorBody('invalid_json', 'Request body is not valid JSON')
-        case 'VALIDATION': {
-          const details = validationDetails(error)
+        case 'VALIDATION':
           set.status = 422
-          return errorBody('validation_failed', details.map((d) => `${d.field}: ${d.message}`).join('; ') || 'Invalid input', details)
-        }
+          return new Invalid(validationDetails(error)).toBody()
         case 'NOT_FOUND':
           set.status = 404
           return errorBody('not_found', `No route for ${request.method} ${new URL(request.url).pathname}`)

@@ -39,6 +39,13 @@ const ROUTES: Case[] = [
 async function expectGraceful(reply: { status: number; body: any }) {
   expect(reply.status).toBeLessThan(500)
   if (reply.status >= 400) expect(reply.body).toEqual({ error: expect.objectContaining({ code: expect.any(String), message: expect.any(String) }) })
+  if (reply.status === 422) expectReadable(reply.body.error)
+}
+
+/** A validation message in words: each field named and what is wrong with it, none of the validator's own phrasing. */
+function expectReadable(error: { message: string; details?: Array<{ field: string; message: string }> }) {
+  expect(error.message).not.toMatch(/Expected|Property '|to match '/)
+  for (const d of error.details ?? []) expect(error.message).toContain(`${d.field} ${d.message}`)
 }
 
 async function world(t: TestApp): Promise<{ alice: Account; ids: Ids }> {
@@ -134,6 +141,7 @@ describe('random WebSocket frames', () => {
         for (const reply of await socket.drain()) {
           expect(['message', 'error', 'joined', 'pong']).toContain(reply.type)
           if (reply.type === 'error') expect(reply.error.code).not.toBe('internal_error')
+          if (reply.type === 'error' && reply.error.code === 'validation_failed') expectReadable(reply.error)
         }
       }),
       { numRuns: RUNS * 2 },

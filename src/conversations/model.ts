@@ -7,13 +7,21 @@ export const MAX_TITLE_CHARACTERS = 100
 
 export const CreateConversation = t.Object({
   title: t.Optional(
-    t.Nullable(t.String({ description: `At most ${MAX_TITLE_CHARACTERS} characters; required for a group` }), { error: 'must be a string or null' }),
+    t.Nullable(t.String({ description: `At most ${MAX_TITLE_CHARACTERS} characters; required for a group, ignored for a 1-on-1` }), {
+      error: 'must be a string or null',
+    }),
   ),
   member_ids: t.Array(t.String({ minLength: 1, maxLength: 64 }), {
     maxItems: 500,
     error: 'must be a list of at most 500 user ids',
-    description: 'The other members. Exactly one and no title opens (or reuses) a 1-on-1.',
+    description: 'The other members (the caller is always one). Exactly one opens (or reuses) the 1-on-1 between the two, title or not, unless is_group is true.',
   }),
+  is_group: t.Optional(
+    t.Boolean({
+      error: 'must be true or false',
+      description: 'true: a group (with a title) even with only one other member. Left out: a group unless member_ids names exactly one other member.',
+    }),
+  ),
 })
 export type CreateConversation = typeof CreateConversation.static
 

@@ -3,7 +3,7 @@ import { authGuard } from '../auth/guard'
 import type { AppDeps } from '../deps'
 import { HistoryQuery, MessagePage } from '../messages/model'
 import { historyJson } from '../messages/history'
-import { errors, prebuiltJson, served } from '../shared/http'
+import { errors, markReplayed, prebuiltJson, served } from '../shared/http'
 import { Conversation, ConversationList, conversationFor, CreateConversation } from './model'
 import * as conversations from './service'
 
@@ -17,19 +17,20 @@ export const conversationRoutes = (deps: AppDeps) =>
     })
     .post(
       '',
-      ({ user, body, status }) => {
+      ({ user, body, set, status }) => {
         const { conversation, created } = conversations.create(deps, user, body)
-        return status(created ? 201 : 200, conversationFor(conversation, user.id))
+        if (!created) markReplayed(set)
+        return status(201, conversationFor(conversation, user.id))
       },
       {
         auth: true,
         body: CreateConversation,
         parse: 'json',
-        response: { 200: served(Conversation), 201: served(Conversation), ...errors(400, 401, 422) },
+        response: { 201: served(Conversation), ...errors(400, 401, 422) },
         detail: {
           summary: 'Create a group, or open a 1-on-1',
           description:
-            'The caller is always a member. Exactly one other member and no title is a 1-on-1: the existing one between the two is returned (200) or it is created (201). Anything else needs a title and creates a group (201).',
+            'The caller is always a member. Exactly one other member is the 1-on-1 between the two, title or not (the title is ignored): the first request creates it, and every later one, from either side, answers 201 with that same conversation and the header `Idempotent-Replayed: true`. Anything else creates a group, which needs a title; `"is_group": true` makes a group even with one other member.',
         },
       },
     )

@@ -38,28 +38,30 @@ function withMembers(db: Db, rows: ConversationRow[]): ConversationRecord[] {
 }
 
 /**
- * Creates a conversation with the actor as a member. One other member and no title is a 1-on-1:
- * the pair's existing conversation is returned instead (created: false), whichever side made it.
+ * Creates a conversation with the actor as a member. Exactly one other member is the 1-on-1 between
+ * the two, whatever the title (which a 1-on-1 does not have): the pair's existing conversation is
+ * returned instead (created: false), whichever side made it. `is_group: true` makes a group even of
+ * two; a group needs a title.
  */
 export function create(deps: Deps, actor: User, input: unknown): { conversation: ConversationRecord; created: boolean } {
   const { db } = deps
   const parsed = checkCreate(input)
-  const title = parsed.title?.trim() || null
-  if (parsed.title != null && title === null) throw Invalid.field('title', 'must not be blank')
-  if (title !== null) checkMaxCharacters('title', title, MAX_TITLE_CHARACTERS)
   const others = [...new Set(parsed.member_ids)].filter((id) => id !== actor.id)
 
   const known = new Set(userService.byIds(db, others).map((u) => u.id))
   const unknown = others.filter((id) => !known.has(id))
-  if (unknown.length > 0) {
-    throw new Invalid(`Unknown user id${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`, [
-      { field: 'member_ids', message: `unknown user ids: ${unknown.join(', ')}` },
-    ])
-  }
+  if (unknown.length > 0) throw Invalid.field('member_ids', `has unknown user id${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`)
 
-  const isDirect = title === null && others.length === 1
-  if (!isDirect && title === null) {
-    throw Invalid.field('title', others.length === 0 ? 'a conversation needs a title or exactly one other member' : 'a group needs a title')
+  const isDirect = parsed.is_group !== true && others.length === 1
+  if (parsed.is_group === false && !isDirect) throw Invalid.field('is_group', 'can be false only with exactly one other member (a 1-on-1)')
+  let title: string | null = null
+  if (!isDirect) {
+    title = parsed.title?.trim() || null
+    if (parsed.title != null && title === null) throw Invalid.field('title', 'must not be blank')
+    if (title === null) {
+      throw Invalid.field('title', others.length === 0 ? 'is required for a group (or name exactly one other member for a 1-on-1)' : 'is required for a group')
+    }
+    checkMaxCharacters('title', title, MAX_TITLE_CHARACTERS)
   }
 
   const key = isDirect ? directKey(actor.id, others[0]!) : null

@@ -71,13 +71,24 @@ export class TooManyRequests extends DomainError {
   }
 }
 
+/**
+ * Field issues as one sentence a person can read: "content is required; title must be a string".
+ * The one place it is written, for the API's messages, error frames and the web UI, which names
+ * fields by their form labels instead (`labels`).
+ */
+export function describeIssues(details: readonly FieldIssue[], labels: Readonly<Record<string, string>> = {}): string {
+  return details.map((d) => `${labels[d.field] ?? d.field} ${d.message}`).join('; ')
+}
+
+/** Input that breaks a rule: 422, with what is wrong with each field, and one sentence saying all of it. */
 export class Invalid extends DomainError {
-  constructor(message: string, details?: FieldIssue[]) {
-    super(422, 'validation_failed', message, details)
+  constructor(details: FieldIssue[]) {
+    super(422, 'validation_failed', describeIssues(details) || 'Invalid input', details)
   }
 
+  /** `message` follows the field's name: Invalid.field('title', 'must not be blank') says "title must not be blank". */
   static field(field: string, message: string): Invalid {
-    return new Invalid(`${field}: ${message}`, [{ field, message }])
+    return new Invalid([{ field, message }])
   }
 }
 

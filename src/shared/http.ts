@@ -38,3 +38,12 @@ export const prebuiltJson = (body: string): Response => new Response(body, { hea
 
 /** Whether a request asks to become a WebSocket: `Upgrade: websocket`, in any case (RFC 6455). */
 export const asksForWebSocket = (request: Request): boolean => request.headers.get('upgrade')?.toLowerCase() === 'websocket'
+
+/**
+ * A retried request answered with what the first one stored: the same status and body, plus
+ * `Idempotent-Replayed: true` (the IETF Idempotency-Key draft's and Stripe's convention), so a
+ * client that cares can tell a replay from a first write.
+ */
+export function markReplayed(set: { headers: Record<string, string | number> }): void {
+  set.headers['idempotent-replayed'] = 'true'
+}

@@ -8,7 +8,7 @@ import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
 import * as messages from '../messages/service'
 import { actingUser } from '../observability/requests'
-import { DomainError, Invalid } from '../shared/errors'
+import { describeIssues, DomainError, Invalid } from '../shared/errors'
 import { newId } from '../shared/ids'
 import type { User } from '../users/model'
 import * as users from '../users/service'
@@ -38,7 +38,13 @@ function htmlResponse(set: { headers: Headers; status?: unknown }, body: string,
   return fragment(set, body, status)
 }
 
-const errorText = (error: DomainError) => (error.details?.length ? error.details.map((d) => `${d.field.replaceAll('_', ' ')} ${d.message}`).join('; ') : error.message)
+/** A refusal as the web UI says it: field issues named by the form's labels, anything else as it is. */
+const errorText = (error: DomainError, labels: Readonly<Record<string, string>> = {}) =>
+  error.details?.length ? describeIssues(error.details, labels) : error.message
+
+const SIGN_UP_LABELS = { username: 'Username', password: 'Password', full_name: 'Full name' }
+const GROUP_LABELS = { title: 'Group name', usernames: 'Participants', member_ids: 'Participants' }
+const COMPOSER_LABELS = { content: 'Message', message_id: 'Message id' }
 
 function errorPage(status: number, message: string, nonce: string): string {
   return page({
@@ -102,7 +108,7 @@ export const uiRoutes = (deps: AppDeps) => {
           return redirect('/', 303)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          const view = { tab: 'signup' as const, nonce, error: errorText(error), username: input.username, fullName: input.full_name ?? '' }
+          const view = { tab: 'signup' as const, nonce, error: errorText(error, SIGN_UP_LABELS), username: input.username, fullName: input.full_name ?? '' }
           return htmlResponse(set, signInPage(view), nonce, error.status)
         }
       })
@@ -150,7 +156,7 @@ export const uiRoutes = (deps: AppDeps) => {
           return fragment(set, html`${messagesUpsert(record, [message])}${composer(record, { messageId: newId() }, true)}`.value)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          state.error = errorText(error)
+          state.error = errorText(error, COMPOSER_LABELS)
           if (!htmx) return htmlResponse(set, renderChat(me!, nonce, { id: params.id, composer: state }), nonce, error.status)
           const record = conversations.get(deps.db, me!, params.id)
           return fragment(set, composer(record, state, true).value, error.status)
@@ -162,7 +168,7 @@ export const uiRoutes = (deps: AppDeps) => {
           return redirect(`/c/${conversation.id}`, 303)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          return htmlResponse(set, errorPage(error.status, errorText(error), nonce), nonce, error.status)
+          return htmlResponse(set, errorPage(error.status, error.message, nonce), nonce, error.status)
         }
       })
       .post('/ui/groups', ({ me, body, nonce, set, redirect }) => {
@@ -170,13 +176,12 @@ export const uiRoutes = (deps: AppDeps) => {
         try {
           const names = form.usernames!.split(',').map((n) => n.trim()).filter(Boolean)
           const { found, unknown } = users.byUsernames(deps.db, names)
-          if (unknown.length > 0) throw Invalid.field('usernames', `no user named ${unknown.map((u) => `"${u}"`).join(', ')}`)
-          if (!form.title!.trim()) throw Invalid.field('title', 'a group needs a name')
-          const { conversation } = conversations.create(deps, me!, { title: form.title, member_ids: found.map((u) => u.id) })
+          if (unknown.length > 0) throw Invalid.field('usernames', `include ${unknown.length > 1 ? 'unknown users' : 'an unknown user'}: ${unknown.map((u) => `"${u}"`).join(', ')}`)
+          const { conversation } = conversations.create(deps, me!, { title: form.title, member_ids: found.map((u) => u.id), is_group: true })
           return redirect(`/c/${conversation.id}`, 303)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          form.error = errorText(error).replace(/^usernames /, '').replace(/^title /, 'Group name: ')
+          form.error = errorText(error, GROUP_LABELS)
           return htmlResponse(set, renderChat(me!, nonce, undefined, form), nonce, error.status)
         }
       })

@@ -52,11 +52,11 @@ describe('POST /conversations: groups', () => {
     expect(reply.body).toMatchObject({ title: 'Team', display_name: 'Team' })
   })
 
-  test('a title with exactly one other member makes a group, separate from their 1-on-1', async () => {
+  test('is_group: true with exactly one other member makes a group, separate from their 1-on-1', async () => {
     await using t = testApp()
     const { alice, bob } = await threeAccounts(t)
     const direct = await create(t, alice, { member_ids: [bob.id] })
-    const group = await create(t, alice, { title: 'Just us', member_ids: [bob.id] })
+    const group = await create(t, alice, { title: 'Just us', member_ids: [bob.id], is_group: true })
     expect(direct.status).toBe(201)
     expect(group.status).toBe(201)
     expect(group.body).toMatchObject({ is_group: true, title: 'Just us', display_name: 'Just us', members: [alice.id, bob.id], member_count: 2 })
@@ -64,7 +64,7 @@ describe('POST /conversations: groups', () => {
     expect(conversationCount(t)).toBe(2)
     // The 1-on-1 is still found as the 1-on-1, not as the group.
     const again = await create(t, bob, { member_ids: [alice.id] })
-    expect(again).toMatchObject({ status: 200, body: { id: direct.body.id, is_group: false } })
+    expect(again).toMatchObject({ status: 201, body: { id: direct.body.id, is_group: false } })
   })
 
   test('the same title and members twice make two groups', async () => {
@@ -97,7 +97,7 @@ describe('POST /conversations: 1-on-1', () => {
     })
   })
 
-  test('asking again, from either side, answers 200 with the same conversation, named after the other side', async () => {
+  test('asking again, from either side, answers 201 with the same conversation, named after the other side, marked as a replay', async () => {
     await using t = testApp()
     const { alice, bob } = await threeAccounts(t)
     const first = await create(t, alice, { member_ids: [bob.id] })
@@ -106,11 +106,25 @@ describe('POST /conversations: 1-on-1', () => {
     const fromBobWithHimself = await create(t, bob, { member_ids: [alice.id, bob.id, alice.id], title: null })
 
     expect(first.status).toBe(201)
+    expect(first.headers.get('idempotent-replayed')).toBeNull()
     expect(first.body.display_name).toBe(bob.username) // Bob gave no full name
-    expect(again).toMatchObject({ status: 200, body: first.body })
-    expect(fromBob.status).toBe(200)
+    expect(again).toMatchObject({ status: 201, body: first.body })
+    expect(fromBob.status).toBe(201)
     expect(fromBob.body).toEqual({ ...first.body, display_name: 'Alice Smith' })
-    expect(fromBobWithHimself).toMatchObject({ status: 200, body: fromBob.body })
+    expect(fromBobWithHimself).toMatchObject({ status: 201, body: fromBob.body })
+    for (const replay of [again, fromBob, fromBobWithHimself]) expect(replay.headers.get('idempotent-replayed')).toBe('true')
+    expect(conversationCount(t)).toBe(1)
+  })
+
+  test("the guide's request shape, a title and one other member, opens the 1-on-1 from both sides and ignores the title", async () => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    const fromAlice = await create(t, alice, { title: 'Alice and Bob', member_ids: [bob.id] })
+    const fromBob = await create(t, bob, { title: 'Bob and Alice', member_ids: [alice.id] })
+    expect(fromAlice).toMatchObject({ status: 201, body: { is_group: false, title: null, display_name: bob.username, members: [alice.id, bob.id] } })
+    expect(fromBob).toMatchObject({ status: 201, body: { id: fromAlice.body.id, is_group: false, title: null, display_name: 'Alice Smith' } })
+    expect(fromAlice.headers.get('idempotent-replayed')).toBeNull()
+    expect(fromBob.headers.get('idempotent-replayed')).toBe('true')
     expect(conversationCount(t)).toBe(1)
   })
 
@@ -120,7 +134,8 @@ describe('POST /conversations: 1-on-1', () => {
     const fromBob = await create(t, bob, { member_ids: [alice.id] })
     const fromAlice = await create(t, alice, { member_ids: [bob.id] })
     expect(fromBob.status).toBe(201)
-    expect(fromAlice.status).toBe(200)
+    expect(fromAlice.status).toBe(201)
+    expect(fromAlice.headers.get('idempotent-replayed')).toBe('true')
     expect(fromAlice.body).toEqual({ ...fromBob.body, display_name: bob.username })
     expect(fromAlice.body.members).toEqual([bob.id, alice.id])
   })
@@ -135,18 +150,19 @@ describe('POST /conversations: 1-on-1', () => {
     expect(new Set([ab.body.id, ac.body.id, bc.body.id]).size).toBe(3)
   })
 
-  test('ten requests at once from each side make exactly one conversation, one 201, the same id everywhere', async () => {
+  test('ten requests at once from each side, titled or not, make exactly one conversation: one first write, 19 replays, the same id everywhere', async () => {
     await using t = testApp()
     const { alice, bob } = await threeAccounts(t)
     const requests: Array<ReturnType<typeof create>> = []
     for (let i = 0; i < 10; i++) {
-      requests.push(create(t, alice, { member_ids: [bob.id] }))
-      requests.push(create(t, bob, { member_ids: [alice.id] }))
+      requests.push(create(t, alice, { member_ids: [bob.id], ...(i % 2 ? { title: `Alice ${i}` } : {}) }))
+      requests.push(create(t, bob, { member_ids: [alice.id], ...(i % 2 ? { title: `Bob ${i}` } : {}) }))
     }
     const replies = await Promise.all(requests)
 
     expect(conversationCount(t)).toBe(1)
-    expect(replies.map((r) => r.status).sort()).toEqual([...Array(19).fill(200), 201])
+    expect(replies.map((r) => r.status)).toEqual(Array(20).fill(201))
+    expect(replies.filter((r) => r.headers.get('idempotent-replayed') === 'true')).toHaveLength(19)
     expect(new Set(replies.map((r) => r.body.id)).size).toBe(1)
     const members = t.deps.sqlite.query('SELECT count(*) AS n FROM conversation_members').get() as { n: number }
     expect(members.n).toBe(2)
@@ -204,7 +220,9 @@ describe('POST /conversations: refusals', () => {
     ['a blank title', { title: '   ' }, 'title'],
     ['a title of 101 characters', { title: 'x'.repeat(101) }, 'title'],
     ['a number for a title', { title: 42 }, 'title'],
-  ])('%s is 422 on title', async (_, extra, field) => {
+    ['is_group false with two others', { title: 'T', is_group: false }, 'is_group'],
+    ['is_group as a string', { title: 'T', is_group: 'yes' }, 'is_group'],
+  ])('%s is 422 on that field', async (_, extra, field) => {
     await using t = testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     const reply = await create(t, alice, { member_ids: [bob.id, carol.id], ...extra })
@@ -217,7 +235,7 @@ describe('POST /conversations: refusals', () => {
   test('a title of exactly 100 characters is accepted', async () => {
     await using t = testApp()
     const { alice, bob } = await threeAccounts(t)
-    const reply = await create(t, alice, { title: 'x'.repeat(100), member_ids: [bob.id] })
+    const reply = await create(t, alice, { title: 'x'.repeat(100), member_ids: [bob.id], is_group: true })
     expect(reply).toMatchObject({ status: 201, body: { title: 'x'.repeat(100) } })
   })
 
@@ -298,7 +316,7 @@ describe('GET /conversations', () => {
     const start = Date.now()
     try {
       setSystemTime(start + 1_000)
-      const older = (await create(t, alice, { title: 'Older', member_ids: [bob.id] })).body
+      const older = (await create(t, alice, { title: 'Older', member_ids: [bob.id], is_group: true })).body
       setSystemTime(start + 2_000)
       const middle = (await create(t, alice, { member_ids: [carol.id] })).body
       setSystemTime(start + 3_000)

@@ -64,15 +64,46 @@ describe('conversations.create', () => {
     expect(again.conversation).toEqual({ ...first.conversation, lastSeq: 1, lastMessageAt: expect.any(Number) })
   })
 
-  test('a title with one other member is a group, not their 1-on-1', async () => {
+  test('a title with exactly one other member still opens their 1-on-1, and the title is ignored', async () => {
+    await using t = testApp()
+    const alice = user(t)
+    const bob = user(t)
+    const first = conversations.create(t.deps, alice, { title: 'Chat with Bob', member_ids: [bob.id] })
+    const again = conversations.create(t.deps, bob, { title: 'Chat with Alice', member_ids: [alice.id] })
+    const untitled = conversations.create(t.deps, alice, { member_ids: [bob.id] })
+    expect(first.created).toBe(true)
+    expect(first.conversation).toMatchObject({ title: null, isGroup: false, members: [alice, bob] })
+    expect([again.created, untitled.created]).toEqual([false, false])
+    expect(again.conversation.id).toBe(first.conversation.id)
+    expect(untitled.conversation.id).toBe(first.conversation.id)
+  })
+
+  test('is_group: true makes a group of two, beside their 1-on-1', async () => {
     await using t = testApp()
     const alice = user(t)
     const bob = user(t)
     const direct = conversations.create(t.deps, alice, { member_ids: [bob.id] })
-    const group = conversations.create(t.deps, alice, { title: 'Us', member_ids: [bob.id] })
+    const group = conversations.create(t.deps, alice, { title: 'Us', member_ids: [bob.id], is_group: true })
     expect(group.created).toBe(true)
     expect(group.conversation).toMatchObject({ title: 'Us', isGroup: true, members: [alice, bob] })
     expect(group.conversation.id).not.toBe(direct.conversation.id)
+  })
+
+  test('is_group: false is refused unless there is exactly one other member, and a group without a title is refused', async () => {
+    await using t = testApp()
+    const alice = user(t)
+    const bob = user(t)
+    const carol = user(t)
+    expect(thrown(() => conversations.create(t.deps, alice, { title: 'T', member_ids: [bob.id, carol.id], is_group: false }))).toMatchObject({
+      status: 422,
+      details: [{ field: 'is_group' }],
+    })
+    expect(thrown(() => conversations.create(t.deps, alice, { member_ids: [bob.id], is_group: true }))).toMatchObject({
+      status: 422,
+      message: 'title is required for a group',
+      details: [{ field: 'title' }],
+    })
+    expect(conversations.create(t.deps, alice, { member_ids: [bob.id], is_group: false }).conversation.isGroup).toBe(false)
   })
 
   test('announces a new conversation once, and nothing when a 1-on-1 is reused', async () => {
@@ -135,7 +166,7 @@ describe('conversations.listFor', () => {
     const bob = user(t)
     const carol = user(t)
     const a = conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation
-    const b = conversations.create(t.deps, alice, { title: 'B', member_ids: [carol.id] }).conversation
+    const b = conversations.create(t.deps, alice, { title: 'B', member_ids: [carol.id], is_group: true }).conversation
     const c = conversations.create(t.deps, bob, { member_ids: [carol.id] }).conversation
     // Fixed timestamps: a created first, b after it, then a message in a after both.
     t.deps.sqlite.run('UPDATE conversations SET created_at = ? WHERE id = ?', [1_000, a.id])
@@ -152,8 +183,8 @@ describe('conversations.listFor', () => {
     await using t = testApp()
     const alice = user(t)
     const bob = user(t)
-    const a = conversations.create(t.deps, alice, { title: 'A', member_ids: [bob.id] }).conversation
-    const b = conversations.create(t.deps, alice, { title: 'B', member_ids: [bob.id] }).conversation
+    const a = conversations.create(t.deps, alice, { title: 'A', member_ids: [bob.id], is_group: true }).conversation
+    const b = conversations.create(t.deps, alice, { title: 'B', member_ids: [bob.id], is_group: true }).conversation
     await messages.post(t.deps, alice, { message_id: 'x', conversation_id: a.id, content: 'old news' })
     t.deps.sqlite.run('UPDATE conversations SET created_at = 1000, last_message_at = 2000 WHERE id = ?', [a.id])
     t.deps.sqlite.run('UPDATE conversations SET created_at = 3000 WHERE id = ?', [b.id])
@@ -168,7 +199,7 @@ describe('conversations.requireMembership, get and idsFor', () => {
     const bob = user(t)
     const carol = user(t)
     const ab = conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation
-    const group = conversations.create(t.deps, bob, { title: 'G', member_ids: [carol.id] }).conversation
+    const group = conversations.create(t.deps, bob, { title: 'G', member_ids: [carol.id], is_group: true }).conversation
     expect(conversations.requireMembership(t.deps.db, bob, ab.id)).toMatchObject({ id: ab.id, isGroup: false, createdBy: alice.id })
     expect(conversations.get(t.deps.db, bob, ab.id)).toEqual(ab)
     expect(conversations.idsFor(t.deps.db, bob.id).sort()).toEqual([ab.id, group.id].sort())

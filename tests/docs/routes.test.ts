@@ -59,7 +59,14 @@ describe('API docs', () => {
     expect(spec.paths['/auth/login'].post.security).toEqual([])
     expect(spec.paths['/auth/me'].get.security).toBeUndefined()
     expect(spec.paths['/messages'].post.requestBody.content['application/json'].schema.required).toEqual(['message_id', 'conversation_id', 'content'])
-    expect(Object.keys(spec.paths['/messages'].post.responses)).toEqual(expect.arrayContaining(['200', '201', '403', '409', '422']))
+    expect(Object.keys(spec.paths['/messages'].post.responses)).toEqual(expect.arrayContaining(['201', '403', '409', '422']))
+    // A replay answers as the first request did: 201, never 200, with Idempotent-Replayed saying so.
+    expect(spec.paths['/messages'].post.responses['200']).toBeUndefined()
+    expect(spec.paths['/messages'].post.description).toContain('Idempotent-Replayed: true')
+    const create = spec.paths['/conversations'].post
+    expect(create.responses['200']).toBeUndefined()
+    expect(create.description).toContain('Idempotent-Replayed: true')
+    expect(create.requestBody.content['application/json'].schema.properties.is_group).toMatchObject({ type: 'boolean', description: expect.stringContaining('group') })
     const history = spec.paths['/conversations/{id}/messages'].get.parameters.map((p: { name: string }) => p.name)
     expect(history).toEqual(expect.arrayContaining(['id', 'limit', 'before', 'after']))
   })

@@ -105,7 +105,7 @@ describe('POST /messages', () => {
 })
 
 describe('POST /messages: idempotency', () => {
-  test('the same message_id again from the same sender is 200 with the stored message, and stores nothing new', async () => {
+  test('the same message_id again from the same sender answers like the first time, 201 with the stored message, marked as a replay, and stores nothing new', async () => {
     await using t = testApp()
     const { alice, direct } = await setup(t)
     const body = { message_id: 'retry-me', conversation_id: direct.id, content: 'once' }
@@ -113,21 +113,25 @@ describe('POST /messages: idempotency', () => {
     const retry = await post(t, alice, body)
     const retryWithSender = await post(t, alice, { ...body, sender_id: alice.id })
     expect(first.status).toBe(201)
-    expect(retry).toEqual({ status: 200, body: first.body, headers: retry.headers })
-    expect(retryWithSender).toEqual({ status: 200, body: first.body, headers: retryWithSender.headers })
+    expect(first.headers.get('idempotent-replayed')).toBeNull()
+    expect(retry).toEqual({ status: 201, body: first.body, headers: retry.headers })
+    expect(retryWithSender).toEqual({ status: 201, body: first.body, headers: retryWithSender.headers })
+    expect(retry.headers.get('idempotent-replayed')).toBe('true')
+    expect(retryWithSender.headers.get('idempotent-replayed')).toBe('true')
     expect(messageCount(t)).toBe(1)
     // The retry took no seq: the next message is 2.
     expect((await send(t.app, alice, direct.id, 'next')).body.seq).toBe(2)
   })
 
-  test('ten identical posts at once store one message: one 201, nine 200s, all the same message', async () => {
+  test('ten identical posts at once store one message: ten 201s with the same message, nine of them marked as replays', async () => {
     await using t = testApp()
     const { alice, direct } = await setup(t)
     const body = { message_id: 'burst', conversation_id: direct.id, content: 'only once' }
     const replies = await Promise.all(Array.from({ length: 10 }, () => post(t, alice, body)))
     expect(messageCount(t)).toBe(1)
-    expect(replies.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201])
-    const created = replies.find((r) => r.status === 201)!
+    expect(replies.map((r) => r.status)).toEqual(Array(10).fill(201))
+    const created = replies.find((r) => r.headers.get('idempotent-replayed') === null)!
+    expect(replies.filter((r) => r.headers.get('idempotent-replayed') === 'true')).toHaveLength(9)
     for (const reply of replies) expect(reply.body).toEqual(created.body)
     expect(created.body).toMatchObject({ seq: 1, message_id: 'burst' })
   })
@@ -236,9 +240,9 @@ describe('POST /messages: content', () => {
     const retry = await post(t, alice, body)
     // JSON.stringify escapes a lone surrogate, so a failure shows "x\\ud800y" against what came back.
     const outcome = { status: first.status, content: JSON.stringify(first.status === 201 ? first.body.content : content), retry: retry.status }
-    // Either answer is sound: 422 both times, or 201 with the content as sent and then 200.
+    // Either answer is sound: 422 both times, or 201 with the content as sent, twice.
     const sent = JSON.stringify(content)
-    expect(outcome).toEqual(first.status === 201 ? { status: 201, content: sent, retry: 200 } : { status: 422, content: sent, retry: 422 })
+    expect(outcome).toEqual(first.status === 201 ? { status: 201, content: sent, retry: 201 } : { status: 422, content: sent, retry: 422 })
   })
 })
 

@@ -47,7 +47,7 @@ describe('messages.post', () => {
   test('seq is 1, 2, 3 per conversation, independent across conversations', async () => {
     await using t = testApp()
     const { alice, bob, carol, direct } = setup(t)
-    const group = conversations.create(t.deps, carol, { title: 'G', member_ids: [alice.id] }).conversation
+    const group = conversations.create(t.deps, carol, { title: 'G', member_ids: [alice.id], is_group: true }).conversation
     const post = async (who: User, conversationId: string, key: string) => (await messages.post(t.deps, who, { message_id: key, conversation_id: conversationId, content: key })).message.seq
     expect([await post(alice, direct.id, '1'), await post(alice, group.id, '2'), await post(bob, direct.id, '3'), await post(carol, group.id, '4'), await post(alice, direct.id, '5')]).toEqual([
       1, 1, 2, 2, 3,
@@ -91,7 +91,7 @@ describe('messages.post', () => {
   test('reusing a message_id for other content or another conversation is 409, and a refusal uses up no seq', async () => {
     await using t = testApp()
     const { alice, bob, direct } = setup(t)
-    const group = conversations.create(t.deps, alice, { title: 'G', member_ids: [bob.id] }).conversation
+    const group = conversations.create(t.deps, alice, { title: 'G', member_ids: [bob.id], is_group: true }).conversation
     await messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi' })
     expect(brief(await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi!' })))).toEqual({
       status: 409,

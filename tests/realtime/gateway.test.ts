@@ -286,7 +286,7 @@ describe('/ws conversation discovery', () => {
     await bobSocket.nextOfType('conversation')
 
     const again = await call(t.app, 'POST', '/conversations', { token: bob.token, body: { member_ids: [alice.id] } })
-    expect(again.status).toBe(200)
+    expect(again.headers.get('idempotent-replayed')).toBe('true')
     expect(again.body.id).toBe(first.id)
     expect(await bobSocket.drain()).toEqual([])
   })
@@ -414,7 +414,8 @@ describe('/ws idempotent retries', () => {
     aliceSocket.send(messageFrame(direct.id, 'socket first', 'ws-then-rest'))
     const viaSocket = await aliceSocket.nextMessage()
     const retry = await send(t.app, alice, direct.id, 'socket first', 'ws-then-rest')
-    expect(retry.status).toBe(200)
+    expect(retry.status).toBe(201)
+    expect(retry.headers.get('idempotent-replayed')).toBe('true')
     expect(retry.body).toEqual(viaSocket)
 
     expect(await bobSocket.nextMessage()).toEqual(rest.body)
@@ -594,7 +595,7 @@ describe('/ws bad frames', () => {
     const error = await socket.nextOfType('error')
     expect(error.error).toEqual({
       code: 'validation_failed',
-      message: 'message_id: must be 1–128 visible ASCII characters, e.g. a UUID',
+      message: 'message_id must be 1–128 visible ASCII characters, e.g. a UUID',
       details: [{ field: 'message_id', message: 'must be 1–128 visible ASCII characters, e.g. a UUID' }],
     })
   })

@@ -38,7 +38,7 @@ export async function account(app: App, username = uniqueName(), fullName?: stri
 }
 
 export async function conversation(app: App, owner: Account, members: Account[], title?: string) {
-  const reply = await call(app, 'POST', '/conversations', { token: owner.token, body: { member_ids: members.map((m) => m.id), ...(title ? { title } : {}) } })
+  const reply = await call(app, 'POST', '/conversations', { token: owner.token, body: { member_ids: members.map((m) => m.id), ...(title ? { title, is_group: true } : {}) } })
   if (reply.status !== 201 && reply.status !== 200) throw new Error(`create conversation failed: ${reply.status} ${JSON.stringify(reply.body)}`)
   return reply.body as { id: string; members: string[]; is_group: boolean }
 }

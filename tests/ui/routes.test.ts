@@ -114,7 +114,7 @@ describe('sign-up and login', () => {
     await using t = testApp()
     const reply = await new FormClient(t.app).post('/ui/signup', { username: 'alice', password: 'short', full_name: '' })
     expect(reply.status).toBe(422)
-    expect(reply.body).toContain('password must be 8–256 characters')
+    expect(reply.body).toContain('Password must be 8–256 characters')
   })
 
   test('logging in with the right password starts a session; a wrong one says so without one', async () => {
@@ -235,7 +235,7 @@ describe('conversations in the UI', () => {
     const reply = await alice.client.post('/ui/groups', { title: 'Team', usernames: `${bob.username}, nobody_here` })
     expect(reply.status).toBe(422)
     expect(reply.body).toContain('<details class="new-group" open>')
-    expect(reply.body).toContain('role="alert">no user named &quot;nobody_here&quot;</p>')
+    expect(reply.body).toContain('role="alert">Participants include an unknown user: &quot;nobody_here&quot;</p>')
     expect(reply.body).toContain(`value="${bob.username}, nobody_here"`)
     expect(conversationCount(t)).toBe(0)
   })
@@ -246,7 +246,8 @@ describe('conversations in the UI', () => {
     const bob = await person(t)
     const reply = await alice.client.post('/ui/groups', { title: '  ', usernames: bob.username })
     expect(reply.status).toBe(422)
-    expect(reply.body).toContain('Group name: a group needs a name')
+    expect(reply.body).toContain('role="alert">Group name must not be blank</p>')
+    expect(conversationCount(t)).toBe(0)
   })
 
   test("a conversation the user is not in is a 403 page, not someone else's messages", async () => {
@@ -309,7 +310,7 @@ describe('sending from the UI', () => {
     const { alice, path } = await openDirect(t)
     const reply = await alice.client.request('POST', `${path}/messages`, { form: { message_id: 'keep-me', content: '   ' }, headers: { 'hx-request': 'true' } })
     expect(reply.status).toBe(422)
-    expect(reply.body).toContain('role="alert">content must not be empty or only whitespace</p>')
+    expect(reply.body).toContain('role="alert">Message must not be empty or only whitespace</p>')
     expect(composerMessageId(reply.body)).toBe('keep-me')
     expect(messageCount(t)).toBe(0)
   })
