@@ -27,7 +27,9 @@ const server = await startServer({
   JWT_SECRET: 'soak-test-secret-of-at-least-32-characters',
   RATE_LIMIT_PER_MINUTE: '0',
   RATE_LIMIT_PER_HOUR: '0',
-  AUTH_RATE_LIMIT_PER_MINUTE: '0',
+  LOGIN_FAILURE_LIMIT_PER_IP: '0',
+  LOGIN_FAILURE_LIMIT_PER_USERNAME: '0',
+  SIGNUP_LIMIT_PER_IP: '0',
   WS_FRAME_LIMIT_PER_MINUTE: '0',
 })
 const pid = server.process.pid

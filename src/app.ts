@@ -82,6 +82,7 @@ export function createApp(deps: AppDeps) {
       const domain = error instanceof DomainError ? error : (error as { cause?: unknown })?.cause
       if (domain instanceof DomainError) {
         set.status = domain.status
+        if (domain.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(domain.retryAfterSeconds)
         return domain.toBody()
       }
       switch (code) {

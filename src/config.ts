@@ -18,8 +18,11 @@ export type Config = Readonly<{
   refreshTokenTtlSeconds: number
   rateLimitPerMinute: number
   rateLimitPerHour: number
-  /** Per client IP, for login and signup (password guessing); 0 turns it off. */
-  authRateLimitPerMinute: number
+  /** Failed logins per client IP, per username, and signups per client IP, in each authLimitWindowSeconds (password guessing); 0 turns one off. */
+  loginFailureLimitPerIp: number
+  loginFailureLimitPerUsername: number
+  signupLimitPerIp: number
+  authLimitWindowSeconds: number
   /** Frames one WebSocket connection may send per minute; 0 turns it off. */
   wsFrameLimitPerMinute: number
   /** A socket that answers no ping and sends nothing for this long is closed. */
@@ -32,6 +35,8 @@ export type Config = Readonly<{
   messageWriter: MessageWriterKind
   logLevel: LogLevel
   tracing: Readonly<{ exporter: TracesExporter; otlpEndpoint: string; serviceName: string }>
+  /** What is valid but worth saying at start-up (a variable that is no longer read). */
+  warnings: readonly string[]
 }>
 
 export class ConfigError extends Error {
@@ -101,6 +106,13 @@ function allowedOrigins(env: Env): string[] {
 }
 
 export function loadConfig(env: Env = Bun.env): Config {
+  // A setting that is no longer read must not be ignored in silence: whoever set it meant something.
+  const warnings: string[] = []
+  if (env.AUTH_RATE_LIMIT_PER_MINUTE !== undefined) {
+    warnings.push(
+      'AUTH_RATE_LIMIT_PER_MINUTE is no longer read: logins are throttled by their failures (LOGIN_FAILURE_LIMIT_PER_IP, LOGIN_FAILURE_LIMIT_PER_USERNAME) and signups per IP (SIGNUP_LIMIT_PER_IP), in windows of AUTH_LIMIT_WINDOW_SECONDS',
+    )
+  }
   const database = parseDatabaseUrl(env.DATABASE_URL ?? 'sqlite:./data/pneumatic.db')
 
   const jwtSecret = env.JWT_SECRET?.length ? env.JWT_SECRET : null
@@ -137,7 +149,10 @@ export function loadConfig(env: Env = Bun.env): Config {
     refreshTokenTtlSeconds: integer(env, 'REFRESH_TOKEN_TTL_SECONDS', 604_800, 60, 31_536_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 60, 0, 1_000_000),
     rateLimitPerHour: integer(env, 'RATE_LIMIT_PER_HOUR', 1000, 0, 10_000_000),
-    authRateLimitPerMinute: integer(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
+    loginFailureLimitPerIp: integer(env, 'LOGIN_FAILURE_LIMIT_PER_IP', 30, 0, 1_000_000),
+    loginFailureLimitPerUsername: integer(env, 'LOGIN_FAILURE_LIMIT_PER_USERNAME', 10, 0, 1_000_000),
+    signupLimitPerIp: integer(env, 'SIGNUP_LIMIT_PER_IP', 20, 0, 1_000_000),
+    authLimitWindowSeconds: integer(env, 'AUTH_LIMIT_WINDOW_SECONDS', 900, 1, 86_400),
     wsFrameLimitPerMinute: integer(env, 'WS_FRAME_LIMIT_PER_MINUTE', 240, 0, 1_000_000),
     wsIdleTimeoutSeconds: integer(env, 'WS_IDLE_TIMEOUT_SECONDS', 60, 1, 960),
     trustProxyHops: trustProxy(env),
@@ -145,5 +160,6 @@ export function loadConfig(env: Env = Bun.env): Config {
     messageWriter,
     logLevel,
     tracing: Object.freeze({ exporter, otlpEndpoint, serviceName: env.OTEL_SERVICE_NAME?.trim() || 'pneumatic' }),
+    warnings: Object.freeze(warnings),
   })
 }

@@ -1,4 +1,5 @@
 import type { Database } from 'bun:sqlite'
+import type { AuthThrottle } from './auth/throttle'
 import type { Tokens } from './auth/tokens'
 import type { Config } from './config'
 import type { Db } from './db/client'
@@ -15,6 +16,8 @@ export type AppDeps = {
   /** Commits messages in batches (group commit): inline, or in a worker (MESSAGE_WRITER). */
   writer: MessageWriter
   tokens: Tokens
+  /** Failed logins and signups, counted against guessing (auth/throttle.ts). */
+  authThrottle: AuthThrottle
   bus: Bus
   logger: Logger
   metrics: Metrics

@@ -1,5 +1,6 @@
 import { createApp, stopGracefully } from './app'
 import { resolveJwtSecret } from './auth/secret'
+import { createAuthThrottle } from './auth/throttle'
 import { createTokens } from './auth/tokens'
 import { ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/client'
@@ -20,6 +21,7 @@ try {
 
 const stdout = stdoutDestination()
 const logger = createLogger(config.logLevel, stdout)
+for (const warning of config.warnings) logger.warn(warning)
 const tracing = startTracing(config.tracing)
 const database = openDatabase(config.database.path)
 const writer = createMessageWriter(database, config.database.path, config.messageWriter)
@@ -30,7 +32,7 @@ const tokens = createTokens({
 })
 const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
 
-const app = createApp({ config, db: database.db, sqlite: database.sqlite, writer, tokens, bus, logger, metrics: createMetrics() }).listen({ port: config.port, hostname: config.host })
+const app = createApp({ config, db: database.db, sqlite: database.sqlite, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
 logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
 
 let stopping = false

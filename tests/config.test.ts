@@ -13,7 +13,10 @@ describe('loadConfig', () => {
       refreshTokenTtlSeconds: 604800,
       rateLimitPerMinute: 60,
       rateLimitPerHour: 1000,
-      authRateLimitPerMinute: 10,
+      loginFailureLimitPerIp: 30,
+      loginFailureLimitPerUsername: 10,
+      signupLimitPerIp: 20,
+      authLimitWindowSeconds: 900,
       wsFrameLimitPerMinute: 240,
       wsIdleTimeoutSeconds: 60,
       trustProxyHops: 0,
@@ -21,7 +24,13 @@ describe('loadConfig', () => {
       messageWriter: 'inline',
       logLevel: 'info',
       tracing: { exporter: 'none', otlpEndpoint: 'http://localhost:4318', serviceName: 'pneumatic' },
+      warnings: [],
     })
+  })
+
+  test('AUTH_RATE_LIMIT_PER_MINUTE, no longer read, is named in a warning with what replaced it', () => {
+    const { warnings } = loadConfig({ AUTH_RATE_LIMIT_PER_MINUTE: '10' })
+    expect(warnings).toEqual([expect.stringMatching(/^AUTH_RATE_LIMIT_PER_MINUTE is no longer read: .*LOGIN_FAILURE_LIMIT_PER_IP/)])
   })
 
   test.each([
@@ -99,7 +108,10 @@ describe('loadConfig', () => {
     ['ALLOWED_ORIGINS', 'https://chat.example.com/path'],
     ['ALLOWED_ORIGINS', 'ftp://chat.example.com'],
     ['TRUST_PROXY', '99'],
-    ['AUTH_RATE_LIMIT_PER_MINUTE', 'ten'],
+    ['LOGIN_FAILURE_LIMIT_PER_IP', 'ten'],
+    ['LOGIN_FAILURE_LIMIT_PER_USERNAME', '-1'],
+    ['SIGNUP_LIMIT_PER_IP', '1.5'],
+    ['AUTH_LIMIT_WINDOW_SECONDS', '0'],
     ['WS_FRAME_LIMIT_PER_MINUTE', '-1'],
     ['WS_IDLE_TIMEOUT_SECONDS', '0'],
     ['WS_IDLE_TIMEOUT_SECONDS', '1000'],

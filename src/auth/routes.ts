@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { clientIp } from '../observability/rate-limit'
 import type { AppDeps } from '../deps'
 import { PUBLIC, errors, served } from '../shared/http'
 import { User } from '../users/model'
@@ -9,17 +10,26 @@ import * as auth from './service'
 export const authRoutes = (deps: AppDeps) =>
   new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
     .use(authGuard(deps))
-    .post('/signup', async ({ body, status }) => status(201, await auth.signup(deps.db, body)), {
+    .post('/signup', async ({ body, request, server, status }) => status(201, await auth.signup(deps, body, clientIp(request, server, deps.config.trustProxyHops))), {
       body: Signup,
       parse: 'json',
-      response: { 201: served(User), ...errors(400, 409, 422) },
-      detail: { summary: 'Create an account', ...PUBLIC },
+      response: { 201: served(User), ...errors(400, 409, 422, 429) },
+      detail: {
+        summary: 'Create an account',
+        description: 'Usernames are 3–32 of letters, digits, "_", "." and "-", unique in any case; passwords are 8–256 characters. Signups are counted per client address (429 with Retry-After past the limit).',
+        ...PUBLIC,
+      },
     })
-    .post('/login', ({ body }) => auth.login(deps, body), {
+    .post('/login', ({ body, request, server }) => auth.login(deps, body, clientIp(request, server, deps.config.trustProxyHops)), {
       body: Login,
       parse: 'json',
-      response: { 200: served(TokenPair), ...errors(400, 401, 422) },
-      detail: { summary: 'Exchange username and password for tokens', ...PUBLIC },
+      response: { 200: served(TokenPair), ...errors(400, 401, 422, 429) },
+      detail: {
+        summary: 'Exchange username and password for tokens',
+        description:
+          'Failed logins are counted per client address and per username; once either has failed too often in a window, every login for it is refused with 429 and Retry-After until the window ends. Successful logins are not counted.',
+        ...PUBLIC,
+      },
     })
     .post('/refresh', ({ body }) => auth.refresh(deps, body.refresh_token), {
       body: Refresh,

@@ -11,9 +11,10 @@ import { MAX_FULL_NAME_CHARACTERS, type User } from '../users/model'
 import * as users from '../users/service'
 import { Login, Signup } from './model'
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords'
+import type { AuthThrottle } from './throttle'
 import type { SessionClaims, TokenPair, Tokens } from './tokens'
 
-export type Deps = { db: Db; tokens: Tokens; bus: EventSink }
+export type Deps = { db: Db; tokens: Tokens; bus: EventSink; authThrottle: AuthThrottle }
 
 /** Who is calling, and from which login session (one per login; logout ends it). */
 export type Authenticated = { user: User; sessionId: string }
@@ -21,11 +22,13 @@ export type Authenticated = { user: User; sessionId: string }
 const checkSignup = validator(Signup)
 const checkLogin = validator(Login)
 
-export async function signup(db: Db, input: unknown): Promise<User> {
+/** A new account. `ip` is the client's address: signups are counted per address (auth/throttle.ts). */
+export async function signup(deps: Pick<Deps, 'db' | 'authThrottle'>, input: unknown, ip: string): Promise<User> {
   const { username, password, full_name } = checkSignup(input)
   const fullName = full_name?.trim() || null
   if (fullName) checkMaxCharacters('full_name', fullName, MAX_FULL_NAME_CHARACTERS)
-  return users.create(db, { username, fullName, passwordHash: await hashPassword(password) })
+  await deps.authThrottle.signup(ip)
+  return users.create(deps.db, { username, fullName, passwordHash: await hashPassword(password) })
 }
 
 const invalidCredentials = () => new Unauthorized('Invalid username or password', 'invalid_credentials')
@@ -41,13 +44,28 @@ export function openSession(deps: Pick<Deps, 'db' | 'tokens'>, userId: string): 
   return deps.tokens.issuePair({ userId, sessionId, version: user.version }, jti)
 }
 
-/** Unknown user and wrong password fail alike, in status, body and time spent hashing. */
-export async function login(deps: Pick<Deps, 'db' | 'tokens'>, input: unknown): Promise<TokenPair> {
+/**
+ * Unknown user and wrong password fail alike, in status, body and time spent hashing. A failure
+ * counts against the client's address (`ip`) and the username; once either has failed too often,
+ * every attempt is refused (429) until its window ends (auth/throttle.ts). A success counts nothing.
+ */
+export async function login(deps: Pick<Deps, 'db' | 'tokens' | 'authThrottle'>, input: unknown, ip: string): Promise<TokenPair> {
   const { username, password } = checkLogin(input)
-  const row = users.credentialsByUsername(deps.db, username)
-  const ok = await verifyPassword(password, row?.passwordHash ?? (await dummyPasswordHash()))
-  if (!row || !ok) throw invalidCredentials()
-  return openSession(deps, row.id)
+  const attempt = await deps.authThrottle.loginAttempt(ip, username)
+  let outcome: 'failed' | 'succeeded' | 'not-tried' = 'not-tried'
+  try {
+    const row = users.credentialsByUsername(deps.db, username)
+    const ok = await verifyPassword(password, row?.passwordHash ?? (await dummyPasswordHash()))
+    if (!row || !ok) {
+      outcome = 'failed'
+      throw invalidCredentials()
+    }
+    const pair = await openSession(deps, row.id)
+    outcome = 'succeeded'
+    return pair
+  } finally {
+    await attempt.settle(outcome)
+  }
 }
 
 const sessionLookup = perDatabase((db) =>

@@ -14,15 +14,13 @@ import { REFRESH_COOKIE } from '../ui/session'
  * scale out, behind the same consume/get calls.
  *
  * HTTP: every request but the exempt ones counts once, per verified user or else per client IP,
- * against a minute and an hour window; login and signup also count per IP against a stricter
- * minute window. A WebSocket connection counts its frames against a minute window of its own.
+ * against a minute and an hour window. (Password guessing is throttled by its failures, in
+ * auth/throttle.ts.) A WebSocket connection counts its frames against a minute window of its own.
  */
 
 /** Monitoring, docs and static assets are never limited and carry no rate-limit headers. */
 const EXEMPT = new Set(['/health', '/ready', '/metrics', '/docs'])
 const EXEMPT_PREFIXES = ['/docs/', '/static/']
-/** Where passwords are tried: limited per IP on top of the general limit. */
-const PASSWORD_PATHS = new Set(['/auth/login', '/auth/signup', '/ui/login', '/ui/signup'])
 
 /** The 10th frame refused within one window closes the socket (1008): it is not slowing down. */
 export const FRAME_REFUSALS_BEFORE_CLOSE = 10
@@ -52,7 +50,7 @@ function normalizeIp(raw: string | undefined): string | null {
   return isIP(address) ? address : null
 }
 
-type RequestIp = { requestIP?(request: Request): { address: string } | null } | null
+export type RequestIp = { requestIP?(request: Request): { address: string } | null } | null
 
 /**
  * The client's address. X-Forwarded-For is believed only behind `trustProxyHops` proxies, and
@@ -154,23 +152,17 @@ export function rateLimit(deps: Pick<AppDeps, 'config' | 'tokens' | 'logger'>) {
   const { config } = deps
   const minute = fixedWindow(config.rateLimitPerMinute, 60)
   const hour = fixedWindow(config.rateLimitPerHour, 3600)
-  const passwords = fixedWindow(config.authRateLimitPerMinute, 60)
   // Every limit off: no hook at all, rather than one that resolves the client's address for nothing.
-  if (!minute && !hour && !passwords) return new Elysia()
+  if (!minute && !hour) return new Elysia()
 
   return new Elysia().onRequest(async ({ request, server, set }) => {
     const url = new URL(request.url)
     if (isExempt(url.pathname)) return
-    const ip = clientIp(request, server as RequestIp, config.trustProxyHops)
+    const userId = await verifiedUserId(deps, request, url)
+    const key = userId ? `user:${userId}` : `ip:${clientIp(request, server as RequestIp, config.trustProxyHops)}`
     const checks: Check[] = []
-    if (passwords && request.method === 'POST' && PASSWORD_PATHS.has(url.pathname)) checks.push({ window: passwords, key: `ip:${ip}` })
-    if (minute || hour) {
-      const userId = await verifiedUserId(deps, request, url)
-      const key = userId ? `user:${userId}` : `ip:${ip}`
-      if (minute) checks.push({ window: minute, key })
-      if (hour) checks.push({ window: hour, key })
-    }
-    if (checks.length === 0) return
+    if (minute) checks.push({ window: minute, key })
+    if (hour) checks.push({ window: hour, key })
 
     let verdict: Verdict
     try {

@@ -8,6 +8,9 @@ export type ErrorBody = { error: { code: string; message: string; details?: Fiel
  * WebSocket gateway sends `code` and `message` in an error frame; neither knows the rule.
  */
 export class DomainError extends Error {
+  /** When retrying may succeed, for a refusal that passes (sent as Retry-After). */
+  retryAfterSeconds?: number
+
   constructor(
     readonly status: number,
     readonly code: string,
@@ -66,8 +69,9 @@ export class ServiceUnavailable extends DomainError {
 }
 
 export class TooManyRequests extends DomainError {
-  constructor(message: string) {
+  constructor(message: string, retryAfterSeconds?: number) {
     super(429, 'rate_limited', message)
+    this.retryAfterSeconds = retryAfterSeconds
   }
 }
 

@@ -7,6 +7,7 @@ import * as auth from '../auth/service'
 import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
 import * as messages from '../messages/service'
+import { clientIp } from '../observability/rate-limit'
 import { actingUser } from '../observability/requests'
 import { describeIssues, DomainError, Invalid } from '../shared/errors'
 import { newId } from '../shared/ids'
@@ -90,20 +91,21 @@ export const uiRoutes = (deps: AppDeps) => {
         if (!me) return htmlResponse(set, signInPage({ tab: query.tab === 'signup' ? 'signup' : 'login', nonce }), nonce)
         return htmlResponse(set, renderChat(me, nonce), nonce)
       })
-      .post('/ui/login', async ({ body, cookie, secure, nonce, set, redirect }) => {
+      .post('/ui/login', async ({ body, request, server, cookie, secure, nonce, set, redirect }) => {
         try {
-          startSession(cookie, await auth.login(deps, { username: text(body, 'username'), password: text(body, 'password') }), deps, secure)
+          const credentials = { username: text(body, 'username'), password: text(body, 'password') }
+          startSession(cookie, await auth.login(deps, credentials, clientIp(request, server, deps.config.trustProxyHops)), deps, secure)
           return redirect('/', 303)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          const message = error.status === 401 ? error.message : 'Enter your username and password'
+          const message = error.status === 401 || error.status === 429 ? error.message : 'Enter your username and password'
           return htmlResponse(set, signInPage({ tab: 'login', nonce, error: message, username: text(body, 'username') }), nonce, error.status)
         }
       })
-      .post('/ui/signup', async ({ body, cookie, secure, nonce, set, redirect }) => {
+      .post('/ui/signup', async ({ body, request, server, cookie, secure, nonce, set, redirect }) => {
         const input = { username: text(body, 'username'), password: text(body, 'password'), full_name: text(body, 'full_name') || null }
         try {
-          const user = await auth.signup(deps.db, input)
+          const user = await auth.signup(deps, input, clientIp(request, server, deps.config.trustProxyHops))
           startSession(cookie, await auth.openSession(deps, user.id), deps, secure)
           return redirect('/', 303)
         } catch (error) {

@@ -293,36 +293,6 @@ describe('client IP and TRUST_PROXY', () => {
   })
 })
 
-describe('login and signup', () => {
-  test('the 11th login attempt from one IP in a minute is refused, even for a fresh username', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '60', AUTH_RATE_LIMIT_PER_MINUTE: '10' })
-    const login = (username: string) => call(t.app, 'POST', '/auth/login', { body: { username, password: 'wrong password' } })
-    for (let i = 0; i < 10; i++) {
-      const reply = await login(uniqueName())
-      expect(reply.status).toBe(401)
-      // The stricter window is the one these routes name.
-      expect(rateHeaders(reply)).toMatchObject({ limit: '10', remaining: String(9 - i) })
-    }
-    expectRefused(await login(uniqueName('fresh')), 60)
-    // Other requests from the same IP still have the general budget.
-    const other = await call(t.app, 'GET', '/auth/me')
-    expect(other.status).toBe(401)
-    expect(rateHeaders(other)).toMatchObject({ limit: '60', remaining: '49' })
-  })
-
-  test('the stricter limit is shared by the API and web UI login and signup', async () => {
-    await using t = testApp({ AUTH_RATE_LIMIT_PER_MINUTE: '4' })
-    const body = { username: uniqueName(), password: 'correct horse battery' }
-    const form = { headers: { origin: 'http://localhost', 'content-type': 'application/x-www-form-urlencoded' }, raw: new URLSearchParams(body).toString() }
-    expect((await call(t.app, 'POST', '/auth/signup', { body })).status).toBe(201)
-    expect((await call(t.app, 'POST', '/auth/login', { body })).status).toBe(200)
-    expect((await call(t.app, 'POST', '/ui/login', form)).status).toBe(303)
-    expect((await call(t.app, 'POST', '/ui/signup', form)).status).not.toBe(429)
-    expectRefused(await call(t.app, 'POST', '/auth/login', { body }), 60)
-    expect((await call(t.app, 'POST', '/auth/refresh', { body: { refresh_token: 'x' } })).status).toBe(401)
-  })
-})
-
 describe('WebSocket', () => {
   test('the upgrade counts as one HTTP request of its user', async () => {
     await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3' })

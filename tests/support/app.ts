@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp, type App } from '../../src/app'
+import { createAuthThrottle } from '../../src/auth/throttle'
 import { createTokens } from '../../src/auth/tokens'
 import { loadConfig, type LogLevel, type MessageWriterKind } from '../../src/config'
 import { openDatabase } from '../../src/db/client'
@@ -17,7 +18,14 @@ export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
  * Tests run many requests as one user, or as one 'unknown' client under app.handle: limits are
  * off unless a test sets its own (tests/observability/rate-limit.test.ts does).
  */
-const NO_RATE_LIMITS = { RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0', AUTH_RATE_LIMIT_PER_MINUTE: '0', WS_FRAME_LIMIT_PER_MINUTE: '0' }
+const NO_RATE_LIMITS = {
+  RATE_LIMIT_PER_MINUTE: '0',
+  RATE_LIMIT_PER_HOUR: '0',
+  LOGIN_FAILURE_LIMIT_PER_IP: '0',
+  LOGIN_FAILURE_LIMIT_PER_USERNAME: '0',
+  SIGNUP_LIMIT_PER_IP: '0',
+  WS_FRAME_LIMIT_PER_MINUTE: '0',
+}
 
 export type TestApp = {
   app: App
@@ -51,6 +59,7 @@ export function testApp(env: Record<string, string> = {}, options: TestAppOption
     sqlite: database.sqlite,
     writer: createMessageWriter(database, config.database.path, options.writer ?? config.messageWriter),
     tokens: createTokens({ secret: TEST_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds }),
+    authThrottle: createAuthThrottle(config),
     bus: createLocalBus((error) => {
       throw error
     }),
