@@ -58,20 +58,26 @@ describe('bun src/main.ts', () => {
     }
   })
 
-  test('`bun run start` passes SIGTERM to the server: nothing is left holding the port', async () => {
+  test('`bun run start` writes only JSON lines to stdout, and passes SIGTERM to the server: nothing is left holding the port', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pneumatic-start-'))
     try {
       const runner = Bun.spawn([process.execPath, 'run', 'start'], {
         cwd: join(import.meta.dir, '..'),
-        env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 'chat.db')}`, JWT_SECRET: 'x'.repeat(40), LOG_LEVEL: 'info' },
+        // A variable no longer read is named in a warning, on stdout as JSON like every other line.
+        env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 'chat.db')}`, JWT_SECRET: 'x'.repeat(40), LOG_LEVEL: 'info', AUTH_RATE_LIMIT_PER_MINUTE: '5' },
         stdout: 'pipe',
         stderr: 'pipe',
       })
-      const listening = await logsOf(runner.stdout).waitFor((l) => l.msg === 'pneumatic listening')
+      const logs = logsOf(runner.stdout)
+      const listening = await logs.waitFor((l) => l.msg === 'pneumatic listening')
+      expect(await logs.waitFor((l) => l.level === 'warn' && /^AUTH_RATE_LIMIT_PER_MINUTE is no longer read/.test(l.msg))).toBeDefined()
       const base = listening.url.replace('0.0.0.0', '127.0.0.1')
       expect((await fetch(`${base}/health`)).status).toBe(200)
       runner.kill('SIGTERM')
       expect(await runner.exited).toBe(0)
+      await logs.ended
+      // `bun install`'s report goes to stderr, so `… run start | jq` reads JSON only (the README's example).
+      expect(logs.foreign).toEqual([])
       // The server was a child of `bun run`: had it been orphaned, it would still answer here.
       expect(await fetch(`${base}/health`).then(() => 'still answering', () => 'gone')).toBe('gone')
     } finally {

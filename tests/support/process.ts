@@ -8,6 +8,8 @@ const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts')
  */
 export function logsOf(stream: ReadableStream<Uint8Array>) {
   const lines: any[] = []
+  /** Lines that were not JSON: whatever else wrote to the same stdout. */
+  const foreign: string[] = []
   const waiters: Array<{ match: (line: any) => boolean; resolve: (line: any) => void }> = []
   const ended = (async () => {
     const decoder = new TextDecoder()
@@ -18,11 +20,12 @@ export function logsOf(stream: ReadableStream<Uint8Array>) {
       while ((newline = buffer.indexOf('\n')) !== -1) {
         const text = buffer.slice(0, newline)
         buffer = buffer.slice(newline + 1)
-        // Lines that are not the server's JSON (bun install's output, under `bun run start`) are skipped.
+        // Lines that are not JSON are kept apart, for tests that check there are none.
         let line: any
         try {
           line = JSON.parse(text)
         } catch {
+          foreign.push(text)
           continue
         }
         lines.push(line)
@@ -31,6 +34,9 @@ export function logsOf(stream: ReadableStream<Uint8Array>) {
     }
   })()
   return {
+    foreign,
+    /** Resolves once the stream has ended (the process closed its stdout). */
+    ended,
     waitFor(match: (line: any) => boolean): Promise<any> {
       const seen = lines.find(match)
       if (seen) return Promise.resolve(seen)
