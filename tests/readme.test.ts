@@ -1,0 +1,98 @@
+/**
+ * The README's API examples, run as a reader would run them: its shell blocks, verbatim but for the
+ * server's address, in bash with curl and jq, against a real server process with the default
+ * configuration on a new data directory.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startServer, type ServerProcess } from './support/process'
+
+const README = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8')
+
+/** The first fenced block of `language` after `heading`. */
+function blockAfter(heading: string, language: string): string {
+  const from = README.indexOf(`\n${heading}\n`)
+  if (from === -1) throw new Error(`README has no heading "${heading}"`)
+  const match = new RegExp('```' + language + '\\n([\\s\\S]*?)\\n```').exec(README.slice(from))
+  if (!match) throw new Error(`README has no ${language} block after "${heading}"`)
+  return match[1]!
+}
+
+// jq is the one tool the examples need that a fresh machine may lack (.ci/run installs it).
+const jqMissing = Bun.which('jq') === null
+if (jqMissing && process.env.CI !== 'true') console.warn('[README examples] SKIPPED: jq not found; install it with `apt-get install -y jq`. With CI=true these tests fail instead.')
+
+let server: ServerProcess
+let dir: string
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pneumatic-readme-'))
+  server = await startServer({ DATABASE_URL: `sqlite:${join(dir, 'pneumatic.db')}` })
+})
+
+afterAll(async () => {
+  server.process.kill('SIGTERM')
+  await server.process.exited
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** What a run printed, in order: each JSON document parsed, and every other line as it is. */
+function printed(stdout: string): unknown[] {
+  const out: unknown[] = []
+  let pending = ''
+  for (const line of stdout.split('\n')) {
+    if (pending === '' && !line.startsWith('{')) {
+      if (line.trim() !== '') out.push(line.trim())
+      continue
+    }
+    pending += line + '\n'
+    try {
+      out.push(JSON.parse(pending))
+      pending = ''
+    } catch {
+      // not complete yet: jq prints a document over several lines
+    }
+  }
+  return out
+}
+
+/** Runs a shell block in bash, stopping at the first command that fails; the README's address becomes the test server's. */
+async function run(script: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const here = script.replaceAll('http://localhost:8000', server.base)
+  const shell = Bun.spawn(['bash', '-e', '-o', 'pipefail', '-c', here], { cwd: dir, stdout: 'pipe', stderr: 'pipe' })
+  const [stdout, stderr, code] = await Promise.all([new Response(shell.stdout).text(), new Response(shell.stderr).text(), shell.exited])
+  return { code, stdout, stderr }
+}
+
+describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, verbatim", () => {
+  test('"Using the API" runs through in order: accounts, a 1-on-1, a group, a message and its replay, history, refresh, logout', async () => {
+    const { code, stdout, stderr } = await run(blockAfter('## Using the API', 'bash'))
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+    const [alice, bob, me, message, replayed, page, catchUp, list, ...statuses] = printed(stdout) as any[]
+    expect(alice).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
+    expect(bob).toEqual({ id: expect.any(String), username: 'bob', full_name: null })
+    expect(me).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
+    expect(message).toMatchObject({ message_id: 'hello-1', content: 'Hello!', seq: 1 })
+    expect(replayed.toLowerCase()).toBe('idempotent-replayed: true')
+    expect(page.messages).toHaveLength(1)
+    expect(catchUp.messages).toHaveLength(1)
+    // Bob's conversations: the group and the 1-on-1, named after Alice.
+    expect(list.conversations.map((c: { is_group: boolean; display_name: string }) => [c.is_group, c.display_name])).toEqual([
+      [true, 'Project Team'],
+      [false, 'Alice Smith'],
+    ])
+    // Logout and logout-all say what the comments promise.
+    expect(statuses).toEqual(['204', '204'])
+  })
+
+  test('the WebSocket client sends over the socket and sees its own message come back', async () => {
+    const { code, stdout, stderr } = await run(blockAfter('### WebSocket', 'bash'))
+    expect(code).toBe(0)
+    const frames = stdout.trim().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line))
+    expect(frames[0]).toEqual({ type: 'ready', user_id: expect.any(String) })
+    expect(frames.at(-1)).toMatchObject({ type: 'message', message: { content: 'Hello over the socket!' } })
+    expect(stderr).not.toMatch(/error/i)
+  }, 60_000)
+})
