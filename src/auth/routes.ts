@@ -37,7 +37,8 @@ export const authRoutes = (deps: AppDeps) =>
       response: { 200: served(TokenPair), ...errors(400, 401, 422) },
       detail: {
         summary: 'Exchange a refresh token for a new token pair',
-        description: 'The refresh token is used up. Presenting one that was already used ends its whole session (401 token_reused), the newest tokens included.',
+        description:
+          'The refresh token is used up. Presented again within REFRESH_REUSE_GRACE_SECONDS (default 30) of its exchange, it gets the same new pair again; presenting any older one, or it after that, ends its whole session (401 token_reused), the newest tokens included.',
         ...PUBLIC,
       },
     })

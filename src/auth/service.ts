@@ -1,4 +1,5 @@
 import { and, eq, isNull, sql } from 'drizzle-orm'
+import type { Config } from '../config'
 import { perDatabase, type Db } from '../db/client'
 import { rememberBounded } from '../shared/bounded'
 import { sessions, users as usersTable } from '../db/schema'
@@ -12,9 +13,9 @@ import * as users from '../users/service'
 import { Login, Signup } from './model'
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords'
 import type { AuthThrottle } from './throttle'
-import type { SessionClaims, TokenPair, Tokens } from './tokens'
+import type { Issue, SessionClaims, TokenPair, Tokens, VerifiedToken } from './tokens'
 
-export type Deps = { db: Db; tokens: Tokens; bus: EventSink; authThrottle: AuthThrottle }
+export type Deps = { db: Db; tokens: Tokens; bus: EventSink; authThrottle: AuthThrottle; config: Pick<Config, 'refreshReuseGraceSeconds'> }
 
 /** Who is calling, and from which login session (one per login; logout ends it). */
 export type Authenticated = { user: User; sessionId: string }
@@ -39,9 +40,9 @@ export function openSession(deps: Pick<Deps, 'db' | 'tokens'>, userId: string): 
   const user = deps.db.select({ version: usersTable.tokenVersion }).from(usersTable).where(eq(usersTable.id, userId)).get()
   if (!user) throw new Unauthorized('Account no longer exists', 'invalid_token')
   const sessionId = newId()
-  const jti = newId()
-  deps.db.insert(sessions).values({ id: sessionId, userId, currentJti: jti, createdAt: now() }).run()
-  return deps.tokens.issuePair({ userId, sessionId, version: user.version }, jti)
+  const issue = { refreshJti: newId(), issuedAt: now() }
+  deps.db.insert(sessions).values({ id: sessionId, userId, currentJti: issue.refreshJti, createdAt: issue.issuedAt }).run()
+  return deps.tokens.issuePair({ userId, sessionId, version: user.version }, issue)
 }
 
 /**
@@ -70,7 +71,13 @@ export async function login(deps: Pick<Deps, 'db' | 'tokens' | 'authThrottle'>, 
 
 const sessionLookup = perDatabase((db) =>
   db
-    .select({ user: { id: usersTable.id, username: usersTable.username, fullName: usersTable.fullName, tokenVersion: usersTable.tokenVersion }, revokedAt: sessions.revokedAt })
+    .select({
+      user: { id: usersTable.id, username: usersTable.username, fullName: usersTable.fullName, tokenVersion: usersTable.tokenVersion },
+      revokedAt: sessions.revokedAt,
+      currentJti: sessions.currentJti,
+      previousJti: sessions.previousJti,
+      rotatedAt: sessions.rotatedAt,
+    })
     .from(sessions)
     .innerJoin(usersTable, eq(usersTable.id, sessions.userId))
     .where(and(eq(sessions.id, sql.placeholder('sessionId')), eq(sessions.userId, sql.placeholder('userId'))))
@@ -128,25 +135,49 @@ function endSessionRow(deps: Pick<Deps, 'db' | 'bus'>, userId: string, sessionId
 }
 
 /**
- * A new pair for a refresh token, which is used up: each session accepts only its latest refresh
- * token. Presenting an older one means it was copied, so the whole session ends, the latest token
- * included. Two refreshes racing with one token: one wins, the other ends the session.
+ * What a refresh token's session would do with it: exchange it ('current'); answer again with the
+ * pair that replaced it ('replaced': it is the token replaced last, within the reuse grace); take
+ * it as copied ('stale'); or nothing, the session having ended (null).
  */
-export async function refresh(deps: Deps, refreshToken: string): Promise<TokenPair> {
-  const claims = await deps.tokens.verify(refreshToken, 'refresh')
-  if (!liveSession(deps.db, claims)) throw sessionEnded()
-  const next = newId()
-  const rotated = deps.db
-    .update(sessions)
-    .set({ currentJti: next })
-    .where(and(eq(sessions.id, claims.sessionId), eq(sessions.currentJti, claims.jti), isNull(sessions.revokedAt)))
-    .returning({ id: sessions.id })
-    .all()
-  if (rotated.length === 0) {
-    endSessionRow(deps, claims.userId, claims.sessionId)
-    throw new Unauthorized('This refresh token was already used: the session has been ended', 'token_reused')
+type Standing = { kind: 'current' } | { kind: 'replaced'; by: Issue } | { kind: 'stale' } | null
+
+function standingOf(deps: Pick<Deps, 'db' | 'config'>, claims: VerifiedToken): Standing {
+  const row = liveSession(deps.db, claims)
+  if (!row) return null
+  if (row.currentJti === claims.jti) return { kind: 'current' }
+  const graceMs = deps.config.refreshReuseGraceSeconds * 1000
+  if (graceMs > 0 && row.previousJti === claims.jti && row.rotatedAt !== null && now() - row.rotatedAt < graceMs) {
+    return { kind: 'replaced', by: { refreshJti: row.currentJti, issuedAt: row.rotatedAt } }
   }
-  return deps.tokens.issuePair(claims, next)
+  return { kind: 'stale' }
+}
+
+/**
+ * A new pair for a refresh token, which is used up: each session exchanges only its latest refresh
+ * token. The one it just replaced is answered again, with the very pair its exchange gave, for
+ * REFRESH_REUSE_GRACE_SECONDS: two tabs that refresh at once with the same cookie both stay signed
+ * in (Auth0 and Okta allow the same). Presenting any older one, or that one after the grace, means
+ * it was copied, so the whole session ends, the latest token included.
+ */
+export async function refresh(deps: Pick<Deps, 'db' | 'tokens' | 'bus' | 'config'>, refreshToken: string): Promise<TokenPair> {
+  const claims = await deps.tokens.verify(refreshToken, 'refresh')
+  let standing = standingOf(deps, claims)
+  if (standing?.kind === 'current') {
+    const issue = { refreshJti: newId(), issuedAt: now() }
+    const rotated = deps.db
+      .update(sessions)
+      .set({ currentJti: issue.refreshJti, previousJti: claims.jti, rotatedAt: issue.issuedAt })
+      .where(and(eq(sessions.id, claims.sessionId), eq(sessions.currentJti, claims.jti), isNull(sessions.revokedAt)))
+      .returning({ id: sessions.id })
+      .all()
+    if (rotated.length === 1) return deps.tokens.issuePair(claims, issue)
+    // Another process on the same database rotated it between the read and the update.
+    standing = standingOf(deps, claims)
+  }
+  if (standing === null) throw sessionEnded()
+  if (standing.kind === 'replaced') return deps.tokens.issuePair(claims, standing.by)
+  endSessionRow(deps, claims.userId, claims.sessionId)
+  throw new Unauthorized('This refresh token was already used: the session has been ended', 'token_reused')
 }
 
 /** The caller an access token belongs to, while its session is open and its version current. */

@@ -1,6 +1,5 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import { rememberBounded } from '../shared/bounded'
-import { newId } from '../shared/ids'
 import { Unauthorized } from '../shared/errors'
 
 export type TokenKind = 'access' | 'refresh'
@@ -11,9 +10,15 @@ export type TokenPair = { access_token: string; refresh_token: string; token_typ
 export type SessionClaims = { userId: string; sessionId: string; version: number }
 export type VerifiedToken = SessionClaims & { jti: string }
 
+/**
+ * One issue of a session's token pair: the refresh token's id and when it was issued (epoch ms).
+ * The pair is a function of it and the claims, so the same issue signs the same bytes again.
+ */
+export type Issue = { refreshJti: string; issuedAt: number }
+
 export type Tokens = {
-  /** An access and a refresh token for a session; the refresh token's id is `refreshJti`. */
-  issuePair(claims: SessionClaims, refreshJti: string): Promise<TokenPair>
+  /** An access and a refresh token for a session; the same claims and issue give the same pair. */
+  issuePair(claims: SessionClaims, issue: Issue): Promise<TokenPair>
   /** The claims of a token that is well-formed, ours, unexpired and of `kind`; else Unauthorized. */
   verify(token: string, kind: TokenKind): Promise<VerifiedToken>
 }
@@ -28,14 +33,17 @@ export function createTokens(opts: { secret: string; accessTtlSeconds: number; r
   const key = new TextEncoder().encode(opts.secret)
   const ttl: Record<TokenKind, number> = { access: opts.accessTtlSeconds, refresh: opts.refreshTtlSeconds }
 
-  const sign = (claims: SessionClaims, kind: TokenKind, jti: string) =>
-    new SignJWT({ sid: claims.sessionId, ver: claims.version })
+  // HS256 is deterministic: the same header and claims sign to the same token.
+  const sign = (claims: SessionClaims, kind: TokenKind, jti: string, issuedAt: number) => {
+    const iat = Math.floor(issuedAt / 1000)
+    return new SignJWT({ sid: claims.sessionId, ver: claims.version })
       .setProtectedHeader({ alg: ALGORITHM, typ: TYP[kind] })
       .setSubject(claims.userId)
       .setJti(jti)
-      .setIssuedAt()
-      .setExpirationTime(`${ttl[kind]}s`)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ttl[kind])
       .sign(key)
+  }
 
   /**
    * Access tokens whose signature was already checked, so a client's every request (and the rate
@@ -47,8 +55,11 @@ export function createTokens(opts: { secret: string; accessTtlSeconds: number; r
   const verifiedAccess = new Map<string, { claims: VerifiedToken; expiresAt: number }>()
 
   return {
-    async issuePair(claims, refreshJti) {
-      const [access_token, refresh_token] = await Promise.all([sign(claims, 'access', newId()), sign(claims, 'refresh', refreshJti)])
+    async issuePair(claims, { refreshJti, issuedAt }) {
+      const [access_token, refresh_token] = await Promise.all([
+        sign(claims, 'access', `${refreshJti}.access`, issuedAt),
+        sign(claims, 'refresh', refreshJti, issuedAt),
+      ])
       return { access_token, refresh_token, token_type: 'bearer' }
     },
     async verify(token, kind) {

@@ -16,8 +16,10 @@ export const users = sqliteTable(
 )
 
 /**
- * One per login (a refresh-token family). Only `currentJti` may be exchanged: each refresh
- * replaces it, and presenting any other token of the family revokes the session.
+ * One per login (a refresh-token family). `currentJti` may be exchanged: each refresh replaces
+ * it. The token it replaced (`previousJti`, at `rotatedAt`) is answered again with the same pair
+ * for a short grace (REFRESH_REUSE_GRACE_SECONDS), for tabs that refresh at once; presenting any
+ * other token of the family revokes the session.
  */
 export const sessions = sqliteTable(
   'sessions',
@@ -27,6 +29,9 @@ export const sessions = sqliteTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     currentJti: text('current_jti').notNull(),
+    previousJti: text('previous_jti'),
+    /** When `currentJti` was issued in place of `previousJti`: the time its tokens carry as `iat`. */
+    rotatedAt: integer('rotated_at'),
     createdAt: integer('created_at').notNull(),
     revokedAt: integer('revoked_at'),
   },

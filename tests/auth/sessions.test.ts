@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'bun:test'
+import { afterEach, describe, expect, setSystemTime, test } from 'bun:test'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { authenticate } from '../../src/auth/service'
 import { observeQueries, type QueryOperation } from '../../src/db/client'
@@ -29,37 +29,85 @@ describe('refresh tokens rotate', () => {
     expect((await me(t, second.body.access_token)).body.id).toBe(alice.id)
   })
 
-  test('reusing a used refresh token ends the whole session: 401, and the newest tokens stop working too', async () => {
+  test('a token two rotations old ends the whole session: 401 token_reused, and the newest tokens stop working too', async () => {
     await using t = testApp()
     const alice = await account(t.app)
     const rotated = await refresh(t, alice.refresh)
-    // Both access tokens in use (so their open session is remembered) before the reuse ends it.
-    for (const token of [alice.token, rotated.body.access_token]) expect((await me(t, token)).status).toBe(200)
+    const newest = await refresh(t, rotated.body.refresh_token)
+    // Every access token in use (so their open session is remembered) before the reuse ends it.
+    for (const token of [alice.token, rotated.body.access_token, newest.body.access_token]) expect((await me(t, token)).status).toBe(200)
     const reuse = await refresh(t, alice.refresh)
     expect(reuse.status).toBe(401)
     expect(reuse.body.error.code).toBe('token_reused')
-    expect((await refresh(t, rotated.body.refresh_token)).status).toBe(401)
-    expect((await me(t, rotated.body.access_token)).status).toBe(401)
-    expect((await me(t, alice.token)).status).toBe(401)
+    expect((await refresh(t, newest.body.refresh_token)).status).toBe(401)
+    for (const token of [alice.token, rotated.body.access_token, newest.body.access_token]) expect((await me(t, token)).status).toBe(401)
   })
 
   test("ending one session leaves the user's other sessions alone", async () => {
     await using t = testApp()
     const alice = await account(t.app)
     const laptop = await loginAgain(t, alice.username)
-    await refresh(t, alice.refresh)
-    await refresh(t, alice.refresh) // reuse: ends the first session only
+    const rotated = await refresh(t, alice.refresh)
+    await refresh(t, rotated.body.refresh_token)
+    expect((await refresh(t, alice.refresh)).body.error.code).toBe('token_reused') // ends the first session only
     expect((await me(t, laptop.token)).status).toBe(200)
     expect((await refresh(t, laptop.refresh)).status).toBe(200)
   })
+})
 
-  test('two refreshes racing with one token: exactly one wins, and the session then ends', async () => {
+describe('the reuse grace (REFRESH_REUSE_GRACE_SECONDS)', () => {
+  afterEach(() => setSystemTime())
+
+  test('the token just replaced is answered again with exactly the pair its exchange gave, and the session stays open', async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const first = await refresh(t, alice.refresh)
+    const again = await refresh(t, alice.refresh)
+    expect(again.status).toBe(200)
+    expect(again.body).toEqual(first.body)
+    expect((await me(t, first.body.access_token)).status).toBe(200)
+    expect((await refresh(t, first.body.refresh_token)).status).toBe(200)
+  })
+
+  test('two refreshes racing with one token both get the same new pair', async () => {
     await using t = testApp()
     const alice = await account(t.app)
     const replies = await Promise.all([refresh(t, alice.refresh), refresh(t, alice.refresh)])
+    expect(replies.map((r) => r.status)).toEqual([200, 200])
+    expect(replies[1]!.body).toEqual(replies[0]!.body)
+    expect((await me(t, replies[0]!.body.access_token)).status).toBe(200)
+  })
+
+  test('after the grace, the token just replaced ends the session like any other reuse', async () => {
+    await using t = testApp({ REFRESH_REUSE_GRACE_SECONDS: '30' })
+    const alice = await account(t.app)
+    const first = await refresh(t, alice.refresh)
+    expect((await me(t, first.body.access_token)).status).toBe(200)
+    setSystemTime(new Date(Date.now() + 30_000))
+    const late = await refresh(t, alice.refresh)
+    expect(late.status).toBe(401)
+    expect(late.body.error.code).toBe('token_reused')
+    expect((await me(t, first.body.access_token)).status).toBe(401)
+    expect((await refresh(t, first.body.refresh_token)).status).toBe(401)
+  })
+
+  test('0 turns it off: two refreshes racing with one token, exactly one wins, and the session then ends', async () => {
+    await using t = testApp({ REFRESH_REUSE_GRACE_SECONDS: '0' })
+    const alice = await account(t.app)
+    const replies = await Promise.all([refresh(t, alice.refresh), refresh(t, alice.refresh)])
     expect(replies.map((r) => r.status).sort()).toEqual([200, 401])
+    expect(replies.find((r) => r.status === 401)!.body.error.code).toBe('token_reused')
     const winner = replies.find((r) => r.status === 200)!
     expect((await me(t, winner.body.access_token)).status).toBe(401)
+  })
+
+  test('it is kept with the session: after a restart the token just replaced still gets the same pair', async () => {
+    await using t = testApp()
+    const alice = await account(t.app)
+    const first = await refresh(t, alice.refresh)
+    await using restarted = await t.restart()
+    const again = await call(restarted.app, 'POST', '/auth/refresh', { body: { refresh_token: alice.refresh } })
+    expect(again.body).toEqual(first.body)
   })
 })
 
@@ -170,8 +218,10 @@ describe('the web UI session', () => {
     const oldRefresh = client.cookies.get('pneumatic_refresh')!
     client.cookies.delete('pneumatic_access') // expired, as the browser would drop it
     expect((await client.get('/')).body).toContain('<span class="me">Alice</span>')
-    expect(client.cookies.get('pneumatic_refresh')).not.toBe(oldRefresh)
-    expect((await refresh(t, oldRefresh)).status).toBe(401)
+    const newRefresh = client.cookies.get('pneumatic_refresh')
+    expect(newRefresh).not.toBe(oldRefresh)
+    // The old one is spent: within the grace it only gets the cookies the browser already has.
+    expect((await refresh(t, oldRefresh)).body.refresh_token).toBe(newRefresh)
   })
 })
 

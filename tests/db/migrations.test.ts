@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
+import { refresh } from '../../src/auth/service'
+import { createTokens } from '../../src/auth/tokens'
 import { openDatabase } from '../../src/db/client'
+import { TEST_SECRET } from '../support/app'
 
 const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
 const dirs: string[] = []
@@ -58,6 +61,31 @@ describe('migration 0002: the idempotency index is keyed message_id first', () =
       expect(() =>
         sqlite.run("INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at) VALUES ('m3', 'c1', 3, 'u1', 'k1', 'again', 3)"),
       ).toThrow(/UNIQUE constraint failed: messages.message_id, messages.sender_id/)
+    } finally {
+      close()
+    }
+  })
+})
+
+describe('migration 0003: a session remembers the refresh token it replaced last', () => {
+  test("a session of the previous release keeps its refresh token, which then rotates with the reuse grace", async () => {
+    const { path } = databaseAt(3)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1)")
+    old.run("INSERT INTO sessions (id, user_id, current_jti, created_at) VALUES ('s1', 'u1', 'j1', 1)")
+    old.close()
+
+    const { db, sqlite, close } = openDatabase(path)
+    try {
+      expect(sqlite.query('SELECT id, current_jti, previous_jti, rotated_at, revoked_at FROM sessions').all()).toEqual([
+        { id: 's1', current_jti: 'j1', previous_jti: null, rotated_at: null, revoked_at: null },
+      ])
+      const tokens = createTokens({ secret: TEST_SECRET, accessTtlSeconds: 60, refreshTtlSeconds: 3600 })
+      const deps = { db, tokens, bus: { publish() {} }, config: { refreshReuseGraceSeconds: 30 } }
+      const issued = await tokens.issuePair({ userId: 'u1', sessionId: 's1', version: 0 }, { refreshJti: 'j1', issuedAt: Date.now() })
+      const next = await refresh(deps, issued.refresh_token)
+      expect(await refresh(deps, issued.refresh_token)).toEqual(next)
+      expect(sqlite.query('SELECT previous_jti, revoked_at FROM sessions').get()).toEqual({ previous_jti: 'j1', revoked_at: null })
     } finally {
       close()
     }

@@ -134,7 +134,7 @@ describe('HTTP rate-limit keys', () => {
   test('a forged token (right shape, wrong signature) counts against the IP, not the user it names', async () => {
     await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3' })
     const alice = await signedIn(t)
-    const forged = (await forger.issuePair({ userId: alice.id, sessionId: 'forged-session', version: 0 }, 'forged-jti')).access_token
+    const forged = (await forger.issuePair({ userId: alice.id, sessionId: 'forged-session', version: 0 }, { refreshJti: 'forged-jti', issuedAt: Date.now() })).access_token
     const replies = await spend(t, 3, forged)
     expect(replies.map((r) => [r.status, r.headers.get('x-ratelimit-remaining')])).toEqual([
       [401, '2'],
@@ -151,7 +151,7 @@ describe('HTTP rate-limit keys', () => {
   test("the web UI's session cookie counts against its user once verified, and a forged one against the IP", async () => {
     await using t = testApp({ RATE_LIMIT_PER_MINUTE: '2' })
     const alice = await signedIn(t)
-    const forged = (await forger.issuePair({ userId: alice.id, sessionId: 'forged-session', version: 0 }, 'forged-jti')).access_token
+    const forged = (await forger.issuePair({ userId: alice.id, sessionId: 'forged-session', version: 0 }, { refreshJti: 'forged-jti', issuedAt: Date.now() })).access_token
     const page = (token: string) => call(t.app, 'GET', '/', { headers: { cookie: `${ACCESS_COOKIE}=${token}` } })
     expect((await page(forged)).headers.get('x-ratelimit-remaining')).toBe('1')
     expect((await page(forged)).headers.get('x-ratelimit-remaining')).toBe('0')
