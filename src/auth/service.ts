@@ -3,7 +3,7 @@ import type { Config } from '../config'
 import { perDatabase, type Db } from '../db/client'
 import { rememberBounded } from '../shared/bounded'
 import { sessions, users as usersTable } from '../db/schema'
-import { Unauthorized } from '../shared/errors'
+import { DomainError, Unauthorized } from '../shared/errors'
 import type { EventSink } from '../shared/events'
 import { newId } from '../shared/ids'
 import { now } from '../shared/time'
@@ -13,7 +13,7 @@ import * as users from '../users/service'
 import { Login, Signup } from './model'
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords'
 import type { AuthThrottle } from './throttle'
-import type { Issue, SessionClaims, TokenPair, Tokens, VerifiedToken } from './tokens'
+import type { Issue, SessionClaims, TokenKind, TokenPair, Tokens, VerifiedToken } from './tokens'
 
 export type Deps = { db: Db; tokens: Tokens; bus: EventSink; authThrottle: AuthThrottle; config: Pick<Config, 'refreshReuseGraceSeconds'> }
 
@@ -178,6 +178,23 @@ export async function refresh(deps: Pick<Deps, 'db' | 'tokens' | 'bus' | 'config
   if (standing.kind === 'replaced') return deps.tokens.issuePair(claims, standing.by)
   endSessionRow(deps, claims.userId, claims.sessionId)
   throw new Unauthorized('This refresh token was already used: the session has been ended', 'token_reused')
+}
+
+/**
+ * The user whose open session a token belongs to, or null: an access token as authenticate takes
+ * it, a refresh token only while its session would exchange it (or answer it within the grace).
+ * For counting a request against someone (the rate limit), never for letting it in.
+ */
+export async function openSessionUserId(deps: Pick<Deps, 'db' | 'tokens' | 'config'>, token: string, kind: TokenKind): Promise<string | null> {
+  try {
+    if (kind === 'access') return (await authenticate(deps.db, deps.tokens, token)).user.id
+    const claims = await deps.tokens.verify(token, 'refresh')
+    const standing = standingOf(deps, claims)
+    return standing?.kind === 'current' || standing?.kind === 'replaced' ? claims.userId : null
+  } catch (error) {
+    if (error instanceof DomainError) return null
+    throw error
+  }
 }
 
 /** The caller an access token belongs to, while its session is open and its version current. */

@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import { Elysia } from 'elysia'
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
 import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
+import { openSessionUserId } from '../auth/service'
 import type { TokenKind } from '../auth/tokens'
 import type { Config } from '../config'
 import type { AppDeps } from '../deps'
@@ -75,11 +76,12 @@ export function clientIp(request: Request, server: RequestIp, trustProxyHops: nu
 }
 
 /**
- * The user whose budget a request spends: the subject of the first credential that VERIFIES
- * (bearer header, ?token= on the WebSocket upgrade, the web UI's session cookies). An unverified
- * token names nobody, or anyone could spend someone else's budget; the request then counts per IP.
+ * The user whose budget a request spends: the owner of the first credential (bearer header,
+ * ?token= on the WebSocket upgrade, the web UI's session cookies) that belongs to an OPEN session,
+ * as the auth service decides. Any other token names nobody, or anyone holding a forged, logged-out
+ * or used-up token could spend someone else's budget; the request then counts per IP.
  */
-async function verifiedUserId(deps: Pick<AppDeps, 'tokens'>, request: Request, url: URL): Promise<string | null> {
+async function verifiedUserId(deps: Pick<AppDeps, 'db' | 'tokens' | 'config'>, request: Request, url: URL): Promise<string | null> {
   // Cookies are not parsed yet this early (onRequest); Bun's own parser reads them.
   const cookies = new Bun.CookieMap(request.headers.get('cookie') ?? '')
   const candidates: Array<[string | null | undefined, TokenKind]> = [
@@ -89,12 +91,8 @@ async function verifiedUserId(deps: Pick<AppDeps, 'tokens'>, request: Request, u
     [cookies.get(REFRESH_COOKIE), 'refresh'],
   ]
   for (const [token, kind] of candidates) {
-    if (!token) continue
-    try {
-      return (await deps.tokens.verify(token, kind)).userId
-    } catch {
-      // Not ours, expired or the wrong kind: try the next credential.
-    }
+    const userId = token ? await openSessionUserId(deps, token, kind) : null
+    if (userId) return userId
   }
   return null
 }
@@ -148,7 +146,7 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
  * The HTTP limit, as an onRequest hook: a throttled request is refused before routing, body
  * parsing or authentication. Each call has its own counters (an app each).
  */
-export function rateLimit(deps: Pick<AppDeps, 'config' | 'tokens' | 'logger'>) {
+export function rateLimit(deps: Pick<AppDeps, 'config' | 'db' | 'tokens' | 'logger'>) {
   const { config } = deps
   const minute = fixedWindow(config.rateLimitPerMinute, 60)
   const hour = fixedWindow(config.rateLimitPerHour, 3600)

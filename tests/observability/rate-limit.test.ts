@@ -8,7 +8,9 @@ import { user } from '../support/services'
 import * as conversations from '../../src/conversations/service'
 import type { User } from '../../src/users/model'
 import { attemptUpgrade, TestSocket } from '../support/ws'
-import { openSession } from '../../src/auth/service'
+import { openSession, refresh } from '../../src/auth/service'
+import { REFRESH_COOKIE } from '../../src/ui/session'
+import { FormClient } from '../support/form-client'
 
 /** A user with a valid access token, made without HTTP so that no request is spent on it. */
 async function signedIn(t: TestApp): Promise<User & { token: string }> {
@@ -159,6 +161,60 @@ describe('HTTP rate-limit keys', () => {
     const alices = await page(alice.token)
     expect(alices.status).toBe(200)
     expect(alices.headers.get('x-ratelimit-remaining')).toBe('1')
+  })
+})
+
+describe('tokens of sessions that are not open count against the IP', () => {
+  const victimIp = { 'x-forwarded-for': '198.51.100.7' }
+  const attackerIp = { 'x-forwarded-for': '203.0.113.66' }
+
+  test.each([
+    ['refresh', REFRESH_COOKIE],
+    ['access', ACCESS_COOKIE],
+  ])("a logged-out session's %s cookie, hammered, spends the sender's IP budget and never locks its user out", async (_, cookieName) => {
+    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '5', TRUST_PROXY: 'true' })
+    const victim = new FormClient(t.app)
+    const username = uniqueName()
+    expect((await victim.post('/ui/signup', { username, password: 'correct horse battery' }, victimIp)).status).toBe(303)
+    const dead = victim.cookies.get(cookieName)!
+    expect((await victim.post('/ui/logout', {}, victimIp)).status).toBe(303)
+
+    const hammer = () => call(t.app, 'GET', '/', { headers: { ...attackerIp, cookie: `${cookieName}=${dead}` } })
+    for (const remaining of ['4', '3', '2', '1', '0']) expect((await hammer()).headers.get('x-ratelimit-remaining')).toBe(remaining)
+    expect((await hammer()).status).toBe(429)
+    expect((await call(t.app, 'GET', '/', { headers: attackerIp })).status).toBe(429) // the same IP, no cookie
+
+    expect((await victim.post('/ui/login', { username, password: 'correct horse battery' }, victimIp)).status).toBe(303)
+    const page = await victim.get('/', victimIp)
+    expect(page.status).toBe(200)
+    expect(page.body).toContain('Logout')
+    // Only the victim's own logout was counted against them.
+    expect(page.headers.get('x-ratelimit-remaining')).toBe('3')
+  })
+
+  test('a used-up refresh token of an open session counts against the IP, and leaves its user and the session alone', async () => {
+    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3', TRUST_PROXY: 'true' })
+    const stored = user(t)
+    const issued = await openSession(t.deps, stored.id)
+    const rotated = await refresh(t.deps, issued.refresh_token)
+    const latest = await refresh(t.deps, rotated.refresh_token)
+    const hammer = () => call(t.app, 'GET', '/users', { headers: { ...attackerIp, cookie: `${REFRESH_COOKIE}=${issued.refresh_token}` } })
+    for (let i = 0; i < 3; i++) expect((await hammer()).status).toBe(401)
+    expect((await hammer()).status).toBe(429)
+    const own = await call(t.app, 'GET', '/users', { token: latest.access_token, headers: victimIp })
+    expect(own.status).toBe(200)
+    expect(own.headers.get('x-ratelimit-remaining')).toBe('2')
+  })
+
+  test('the refresh token just replaced, within the reuse grace, still counts against its user', async () => {
+    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3', TRUST_PROXY: 'true' })
+    const stored = user(t)
+    const issued = await openSession(t.deps, stored.id)
+    const rotated = await refresh(t.deps, issued.refresh_token)
+    const replaced = await call(t.app, 'GET', '/users', { headers: { ...victimIp, cookie: `${REFRESH_COOKIE}=${issued.refresh_token}` } })
+    expect(replaced.headers.get('x-ratelimit-remaining')).toBe('2')
+    expect((await call(t.app, 'GET', '/users', { headers: victimIp })).headers.get('x-ratelimit-remaining')).toBe('2')
+    expect((await call(t.app, 'GET', '/users', { token: rotated.access_token, headers: attackerIp })).headers.get('x-ratelimit-remaining')).toBe('1')
   })
 })
 
