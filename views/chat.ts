@@ -29,29 +29,38 @@ export function conversationRow(record: ConversationRecord, viewerId: string, op
 
 export const conversationList = (records: ConversationRecord[], viewerId: string): SafeHtml => join(records.map((r) => conversationRow(r, viewerId)))
 
+/**
+ * Someone as others see them: the full name, isolated so its direction cannot reorder what
+ * follows, then the @username, which nobody else can have (a full name can be copied); just the
+ * username without a full name, so a name never shows without the username it belongs to.
+ */
+function personName(user: User): SafeHtml {
+  return user.full_name ? html`<bdi>${user.full_name}</bdi> <span class="username">@${user.username}</span>` : html`${user.username}`
+}
+
 function userRow(user: User): SafeHtml {
   return html`<li>
   <form method="post" action="/ui/direct">
     <input type="hidden" name="user_id" value="${user.id}">
-    <button type="submit" class="user">${displayName(user)}${user.full_name ? html` <span class="username">@${user.username}</span>` : ''}</button>
+    <button type="submit" class="user">${personName(user)}</button>
   </form>
 </li>`
 }
 
 /** One message, the same in the full page, the reply to a send, a page of history and a live push. */
-export function messageItem(message: Message, senderName: string | null): SafeHtml {
+export function messageItem(message: Message, sender: SafeHtml | null): SafeHtml {
   return html`<li id="msg-${message.id}" class="message" data-seq="${message.seq}" data-sender="${message.sender_id}">
-  ${senderName === null ? '' : html`<span class="sender">${senderName}</span>`}
+  ${sender === null ? '' : html`<span class="sender">${sender}</span>`}
   <p class="content">${message.content}</p>
   <time datetime="${message.created_at}">${message.created_at.slice(11, 16)} UTC</time>
 </li>`
 }
 
-/** The sender's name in a group; none in a 1-on-1, where it is obvious. */
-export function senderNameIn(record: ConversationRecord, senderId: string): string | null {
+/** The sender's name and @username in a group; none in a 1-on-1, whose header names the other person. */
+export function senderNameIn(record: ConversationRecord, senderId: string): SafeHtml | null {
   if (!record.isGroup) return null
   const sender = record.members.find((m) => m.id === senderId)
-  return sender ? displayName(sender) : 'Unknown'
+  return sender ? personName(sender) : html`Unknown`
 }
 
 /** Messages merged into the open list by id (never doubled) and kept in seq order. */
@@ -131,10 +140,12 @@ function viewerStyle(me: User, openId: string | undefined): string {
 function conversationPane(open: NonNullable<ChatView['open']>, me: User): SafeHtml {
   const { record } = open
   const view = conversationFor(record, me.id)
+  // A 1-on-1's messages show no sender: its header says who the other person is.
+  const other = record.isGroup ? undefined : record.members.find((m) => m.id !== me.id)
   return html`<section id="conversation" class="conversation-pane" data-conversation-id="${record.id}" aria-label="Conversation">
   <header class="pane-header">
     <a class="back" href="/" aria-label="Back to conversations">←</a>
-    <h2>${conversationName(record, me.id)}</h2>
+    <h2>${other ? personName(other) : conversationName(record, me.id)}</h2>
     <p class="member-count">${memberCount(view.member_count)}</p>
   </header>
   <div id="message-scroll" class="message-scroll">

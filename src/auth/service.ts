@@ -7,8 +7,8 @@ import { DomainError, Unauthorized } from '../shared/errors'
 import type { EventSink } from '../shared/events'
 import { newId } from '../shared/ids'
 import { now } from '../shared/time'
-import { checkMaxCharacters, validator } from '../shared/validation'
-import { MAX_FULL_NAME_CHARACTERS, type User } from '../users/model'
+import { validator } from '../shared/validation'
+import type { User } from '../users/model'
 import * as users from '../users/service'
 import { Login, Signup } from './model'
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords'
@@ -26,8 +26,7 @@ const checkLogin = validator(Login)
 /** A new account. `ip` is the client's address: signups are counted per address (auth/throttle.ts). */
 export async function signup(deps: Pick<Deps, 'db' | 'authThrottle'>, input: unknown, ip: string): Promise<User> {
   const { username, password, full_name } = checkSignup(input)
-  const fullName = full_name?.trim() || null
-  if (fullName) checkMaxCharacters('full_name', fullName, MAX_FULL_NAME_CHARACTERS)
+  const fullName = users.checkFullName(full_name)
   await deps.authThrottle.signup(ip)
   return users.create(deps.db, { username, fullName, passwordHash: await hashPassword(password) })
 }

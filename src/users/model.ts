@@ -8,9 +8,15 @@ export const Username = t.String({
 
 export const MAX_FULL_NAME_CHARACTERS = 100
 
-export const FullName = t.Nullable(t.String({ description: `At most ${MAX_FULL_NAME_CHARACTERS} characters`, examples: ['Alice Smith'] }), {
-  error: 'must be a string or null',
-})
+export const FullName = t.Nullable(
+  t.String({
+    description: `At most ${MAX_FULL_NAME_CHARACTERS} characters, without control or bidi control characters; one with nothing visible is none`,
+    examples: ['Alice Smith'],
+  }),
+  {
+    error: 'must be a string or null',
+  },
+)
 
 export const User = t.Object({
   id: t.String(),

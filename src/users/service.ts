@@ -1,15 +1,53 @@
 import { asc, eq, inArray, ne, sql } from 'drizzle-orm'
 import { perDatabase, type Db } from '../db/client'
 import { users, type UserRow } from '../db/schema'
-import { Conflict } from '../shared/errors'
+import { Conflict, Invalid } from '../shared/errors'
 import { newId } from '../shared/ids'
 import { now } from '../shared/time'
-import type { User } from './model'
+import { checkMaxCharacters } from '../shared/validation'
+import { MAX_FULL_NAME_CHARACTERS, type User } from './model'
+
+/** NUL and the other C0 and C1 controls, and the line and paragraph separators: a name is one line of text. */
+const CONTROLS = /[\p{Cc}\u2028\u2029]/u
+/** Bidi embeddings, overrides, isolates and marks: invisible, they reorder the text shown around them. */
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u
+const UNSHOWABLE = new RegExp(`${CONTROLS.source}|${BIDI_CONTROLS.source}`, 'gu')
+/**
+ * A character that shows: not whitespace, a combining mark, a control or format character (the
+ * zero-width ones, U+FEFF), a default-ignorable one (Hangul fillers, variation selectors) or the
+ * blank braille pattern.
+ */
+const VISIBLE = /[^\s\p{M}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/u
+
+/**
+ * The one rule for a full name, given at signup by the API and the web UI alike: trimmed; refused
+ * (422, field full_name) if it holds a control or bidi control character, since no name needs
+ * one and the sender can fix it; none (null), like a blank one, if nothing in it shows, so that
+ * the username is shown instead of an empty-looking name.
+ */
+export function checkFullName(raw: string | null | undefined): string | null {
+  const name = raw?.trim() ?? ''
+  if (CONTROLS.test(name)) throw Invalid.field('full_name', 'must not contain control characters such as NUL, tabs or line breaks')
+  if (BIDI_CONTROLS.test(name)) throw Invalid.field('full_name', 'must not contain invisible characters that change the direction of text')
+  checkMaxCharacters('full_name', name, MAX_FULL_NAME_CHARACTERS)
+  return VISIBLE.test(name) ? name : null
+}
+
+/**
+ * A stored full name as it may be shown. Names stored before checkFullName refused those
+ * characters lose them here, and one with nothing visible left is none, so no reader is shown
+ * reordered or invisible names, whichever server version stored them.
+ */
+function shownFullName(stored: string | null): string | null {
+  if (stored === null) return null
+  const name = CONTROLS.test(stored) || BIDI_CONTROLS.test(stored) ? stored.replace(UNSHOWABLE, '').trim() : stored
+  return VISIBLE.test(name) ? name : null
+}
 
 export const toUser = (row: Pick<UserRow, 'id' | 'username' | 'fullName'>): User => ({
   id: row.id,
   username: row.username,
-  full_name: row.fullName,
+  full_name: shownFullName(row.fullName),
 })
 
 /** A name to show for a user: the full name when they gave one, else the username. */

@@ -28,6 +28,24 @@ describe('POST /auth/signup', () => {
     expect((await call(t.app, 'POST', '/auth/signup', { body: { username: 'carol', password, full_name: '   ' } })).body.full_name).toBeNull()
   })
 
+  test('a full_name with a bidi override or NUL is 422 naming full_name, and no account is made', async () => {
+    await using t = testApp()
+    for (const [username, full_name] of [['alice', 'Alice \u202Ehtims'], ['bob', 'Bob\u0000Admin']]) {
+      const reply = await call(t.app, 'POST', '/auth/signup', { body: { username, password, full_name } })
+      expect(reply.status).toBe(422)
+      expect(reply.body.error.code).toBe('validation_failed')
+      expect(reply.body.error.details.map((d: { field: string }) => d.field)).toEqual(['full_name'])
+    }
+    expect(t.deps.sqlite.query('SELECT count(*) AS n FROM users').get()).toEqual({ n: 0 })
+  })
+
+  test('a full_name with nothing visible (zero-width only) means none, so the username is shown', async () => {
+    await using t = testApp()
+    const reply = await call(t.app, 'POST', '/auth/signup', { body: { username: 'carol', password, full_name: '\u200B\u200D\uFEFF' } })
+    expect(reply.status).toBe(201)
+    expect(reply.body.full_name).toBeNull()
+  })
+
   test('a taken username is 409, whatever its case', async () => {
     await using t = testApp()
     await call(t.app, 'POST', '/auth/signup', { body: { username: 'alice', password } })

@@ -96,3 +96,19 @@ describe('ALLOWED_ORIGINS', () => {
     expect(other.status).toBe(403)
   })
 })
+
+describe('a sender who copied another member\'s full name', () => {
+  test('is shown with their own @username in the live push, as the real one is with theirs', async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const real = await account(t.app, uniqueName('alice'), 'Alice Smith')
+    const impostor = await account(t.app, uniqueName('mallory'), 'Alice Smith')
+    const bob = await account(t.app)
+    const team = await conversation(t.app, real, [impostor, bob], 'Team')
+    using bobPage = await htmlSocket(ws, bob.token)
+    await send(t.app, impostor, team.id, 'wire the money')
+    expect((await bobPage.nextOfType('html')).html).toContain(`<span class="sender"><bdi>Alice Smith</bdi> <span class="username">@${impostor.username}</span></span>`)
+    await send(t.app, real, team.id, 'no, do not')
+    expect((await bobPage.nextOfType('html')).html).toContain(`<span class="sender"><bdi>Alice Smith</bdi> <span class="username">@${real.username}</span></span>`)
+  })
+})

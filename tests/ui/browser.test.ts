@@ -244,13 +244,13 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     await carol.page.waitForURL(`${http}/c/${id}`)
     await live(carol.page)
     const fromAlice = messageIn(carol.page, 'Kick-off at 10')
-    expect(await fromAlice.locator('.sender').textContent()).toBe('Alice Liddell')
+    expect(await fromAlice.locator('.sender').textContent()).toBe('Alice Liddell @alice')
     expect(await fromAlice.locator('.sender').isVisible()).toBe(true)
     await sendFromUi(carol.page, 'On it')
     expect(await messageIn(carol.page, 'On it').locator('.sender').isVisible()).toBe(false)
     const fromCarol = messageIn(alice.page, 'On it')
     await fromCarol.waitFor()
-    expect(await fromCarol.locator('.sender').textContent()).toBe('Carol Danvers')
+    expect(await fromCarol.locator('.sender').textContent()).toBe('Carol Danvers @carol')
     expect(await fromCarol.locator('.sender').isVisible()).toBe(true)
     expect(await messageIn(alice.page, 'Kick-off at 10').locator('.sender').isVisible()).toBe(false)
     noProblems(alice, carol)
@@ -384,7 +384,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
       expect(await p.page.locator('script:not([src])').count()).toBe(0)
     }
     // Bob sees mallory's name as text: on her messages and in his Users list.
-    expect(await bob.page.locator('.message .sender').allTextContents()).toEqual([IMG, IMG])
+    expect(await bob.page.locator('.message .sender').allTextContents()).toEqual([`${IMG} @mallory`, `${IMG} @mallory`])
     expect(await bob.page.getByRole('button', { name: /@mallory/ }).textContent()).toContain(IMG)
 
     expect(requests.filter((path) => path === '/auth/me' || path === '/x')).toEqual([])

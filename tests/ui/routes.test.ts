@@ -110,6 +110,16 @@ describe('sign-up and login', () => {
     expect(reply.headers.getSetCookie()).toEqual([])
   })
 
+  test('a full name with a right-to-left override is refused on the form, by the same rule as the API', async () => {
+    await using t = testApp()
+    const client = new FormClient(t.app)
+    const reply = await client.post('/ui/signup', { username: 'alice', password: 'correct horse battery', full_name: 'Alice \u202Ehtims' })
+    expect(reply.status).toBe(422)
+    expect(reply.body).toContain('<p class="form-error" role="alert">')
+    expect(reply.headers.getSetCookie()).toEqual([])
+    expect(t.deps.sqlite.query('SELECT count(*) AS n FROM users').get()).toEqual({ n: 0 })
+  })
+
   test('a too-short password is refused on the form', async () => {
     await using t = testApp()
     const reply = await new FormClient(t.app).post('/ui/signup', { username: 'alice', password: 'short', full_name: '' })
@@ -213,7 +223,7 @@ describe('conversations in the UI', () => {
     expect((await bob.client.post('/ui/direct', { user_id: alice.id })).location).toBe(first.location)
     expect(conversationCount(t)).toBe(1)
     const page = await bob.client.get(first.location!)
-    expect(page.body).toContain('<h2>Alice Smith</h2>')
+    expect(page.body).toContain(`<h2><bdi>Alice Smith</bdi> <span class="username">@${alice.username}</span></h2>`)
   })
 
   test('a group is created from comma-separated usernames, the creator included', async () => {

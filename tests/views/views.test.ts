@@ -3,7 +3,7 @@ import type { ConversationRecord } from '../../src/conversations/model'
 import type { Message } from '../../src/messages/model'
 import type { User } from '../../src/users/model'
 import { signInPage } from '../../views/auth'
-import { chatPage, composer, conversationRow, livePush, loadOlder, messageItem, messagesUpsert } from '../../views/chat'
+import { chatPage, composer, conversationRow, livePush, loadOlder, messageItem, messagesUpsert, senderNameIn } from '../../views/chat'
 import { html, SafeHtml } from '../../views/html'
 import { page } from '../../views/layout'
 
@@ -108,7 +108,7 @@ describe('every view is inert to hostile values', () => {
   })
 
   test('a message, a conversation row, a history page, load-older, the composer and a live push', async () => {
-    for (const message of messages) await expectInert(messageItem(message, evil(message.seq)).value)
+    for (const message of messages) await expectInert(messageItem(message, senderNameIn(group, message.sender_id)).value)
     await expectInert(conversationRow(group, me.id, { unread: true, lastSenderId: evil(0) }).value)
     await expectInert(conversationRow(direct, me.id).value)
     await expectInert(messagesUpsert(group, messages).value)
@@ -124,16 +124,13 @@ describe('every view is inert to hostile values', () => {
 
 describe('one message view everywhere', () => {
   test('the full page, a history page and a live push render a message the same way', () => {
-    const item = messageItem(messages[0]!, 'user0').value
-    expect(item).toStartWith(`<li id="msg-${messages[0]!.id}" class="message" data-seq="1" data-sender="${them[0]!.id}">`)
     const pageMarkup = chatPage({ me, nonce: 'n', conversations: [group], users: [], open: { record: group, page: { messages: [messages[0]!], has_more: false }, composer: { messageId: 'x' } } })
-    const name = Bun.escapeHTML(them[0]!.full_name!)
-    const inGroup = messageItem(messages[0]!, them[0]!.full_name!).value
-    expect(item).toContain('<span class="sender">user0</span>')
+    const inGroup = messageItem(messages[0]!, senderNameIn(group, messages[0]!.sender_id)).value
+    expect(inGroup).toStartWith(`<li id="msg-${messages[0]!.id}" class="message" data-seq="1" data-sender="${them[0]!.id}">`)
     expect(pageMarkup).toContain(inGroup)
     expect(messagesUpsert(group, [messages[0]!]).value).toContain(inGroup)
     expect(livePush(group, messages[0]!, me.id)).toContain(inGroup)
-    expect(inGroup).toContain(`<span class="sender">${name}</span>`)
+    expect(inGroup).toContain(`<span class="sender"><bdi>${Bun.escapeHTML(them[0]!.full_name!)}</bdi> <span class="username">@user0</span></span>`)
   })
 
   test('a 1-on-1 shows no sender names; a group does', () => {
@@ -148,11 +145,43 @@ describe('one message view everywhere', () => {
     expect(livePush(direct, message, other.id)).toContain(`<span class="conversation-name">${Bun.escapeHTML(me.full_name!)}</span>`)
   })
 
+  test('a sender without a full name is shown by username alone', () => {
+    const nameless: User = { id: '01a2-nameless', username: 'zed', full_name: null }
+    const withZed: ConversationRecord = { ...group, members: [me, nameless] }
+    expect(messagesUpsert(withZed, [{ ...messages[0]!, sender_id: nameless.id }]).value).toContain('<span class="sender">zed</span>')
+  })
+
+  test("a 1-on-1's header names the other person with their @username", () => {
+    const markup = chatPage({ me, nonce: 'n', conversations: [direct], users: [], open: { record: direct, page: { messages: [], has_more: false }, composer: { messageId: 'x' } } })
+    expect(markup).toContain(`<h2><bdi>${Bun.escapeHTML(them[2]!.full_name!)}</bdi> <span class="username">@user2</span></h2>`)
+  })
+
   test('a live push moves the row to the top, marked unread, and merges the message by seq', () => {
     const push = livePush(group, messages[1]!, me.id)
     expect(push).toContain(`<div id="conv-${group.id}" hx-swap-oob="delete"></div>`)
     expect(push).toContain('<hx-partial hx-target="#conversation-list" hx-swap="afterbegin">')
     expect(push).toContain('class="unread-dot"')
     expect(push).toContain(`<hx-upsert hx-target="#messages-${group.id}" key="data-seq" sort>`)
+  })
+})
+
+describe('a copied full name', () => {
+  const real: User = { id: '01a2-real', username: 'alice_smith', full_name: 'Alice Smith' }
+  const impostor: User = { id: '01a2-fake', username: 'mallory', full_name: 'Alice Smith' }
+  const team: ConversationRecord = { ...group, members: [me, real, impostor] }
+  const from = (sender: User, seq: number): Message => ({ ...messages[0]!, id: `01a2-m-${sender.id}`, sender_id: sender.id, conversation_id: team.id, seq })
+  const sent = [from(real, 1), from(impostor, 2)]
+  const senderOf = (markup: string, message: Message) => markup.slice(markup.indexOf(`id="msg-${message.id}"`)).match(/<span class="sender">(.*?)<\/span><\/span>/)![1]
+
+  test('is told apart by the @username beside it: in the page, a page of history and a live push', () => {
+    const pageMarkup = chatPage({ me, nonce: 'n', conversations: [team], users: [real, impostor], open: { record: team, page: { messages: sent, has_more: false }, composer: { messageId: 'x' } } })
+    const history = messagesUpsert(team, sent).value
+    for (const markup of [pageMarkup, history]) {
+      expect(senderOf(markup, sent[0]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@alice_smith')
+      expect(senderOf(markup, sent[1]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@mallory')
+    }
+    expect(senderOf(livePush(team, sent[1]!, me.id), sent[1]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@mallory')
+    // And in the Users list.
+    expect(pageMarkup).toContain('<bdi>Alice Smith</bdi> <span class="username">@mallory</span></button>')
   })
 })
