@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import type { Page, Route } from 'playwright-core'
+import type { BrowserContext, Route } from 'playwright-core'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { REFRESH_COOKIE } from '../../src/ui/session'
 import { listen, testApp, type TestApp } from '../support/app'
@@ -55,25 +55,25 @@ afterAll(closeBrowser)
 
 describe.skipIf(skipBrowserTests)('two tabs in Chromium', () => {
   /**
-   * Holds the next `count` requests for `path` until all of them have left their tabs, then lets
-   * them go together: each carries the cookies its tab had before any answer came back.
+   * Holds the next `count` requests for `url` until all of them have left their tabs, then lets
+   * them go together, so each carries the cookies its tab had before any answer came back.
+   * `cookies` is the Cookie header each was sent with.
    */
-  async function together(page: Page, url: string, count: number): Promise<{ cookies: Promise<string[]> }> {
+  async function sentTogether(context: BrowserContext, url: string, count: number): Promise<{ cookies: Promise<string[]> }> {
     const held: Route[] = []
-    let release!: (cookies: string[]) => void
-    const cookies = new Promise<string[]>((resolve) => (release = resolve))
-    await page.context().route(
+    const { promise, resolve } = Promise.withResolvers<string[]>()
+    await context.route(
       url,
       async (route) => {
         held.push(route)
         if (held.length < count) return
-        const sent = await Promise.all(held.map(async (r) => (await r.request().headerValue('cookie')) ?? ''))
+        const cookies = await Promise.all(held.map(async (r) => (await r.request().headerValue('cookie')) ?? ''))
         await Promise.all(held.map((r) => r.continue()))
-        release(sent)
+        resolve(cookies)
       },
       { times: count },
     )
-    return { cookies }
+    return { cookies: promise }
   }
 
   test('both reload at once with only the refresh cookie: both end up signed in and live, and the session stays open', async () => {
@@ -92,9 +92,9 @@ describe.skipIf(skipBrowserTests)('two tabs in Chromium', () => {
     await tabs[1]!.getByRole('button', { name: 'Logout' }).waitFor()
 
     await browser.context.clearCookies({ name: ACCESS_COOKIE })
-    const held = await together(tabs[0]!, `${http}/`, 2)
+    const reloads = await sentTogether(browser.context, `${http}/`, 2)
     await Promise.all(tabs.map((tab) => tab.reload()))
-    const sent = await held.cookies
+    const sent = await reloads.cookies
     for (const cookie of sent) {
       expect(cookie).toContain(`${REFRESH_COOKIE}=`)
       expect(cookie).not.toContain(`${ACCESS_COOKIE}=`)
