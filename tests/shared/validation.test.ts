@@ -53,6 +53,21 @@ describe('validation messages a person can read', () => {
     expect(badQuery.body.error).toMatchObject({ code: 'validation_failed', message: 'limit must be a whole number from 1 to 200' })
   })
 
+  test.each([
+    ['content', { message_id: 'm1', conversation_id: 'c1', content: { toString: '' } }],
+    ['message_id', { message_id: { toString: 1, valueOf: 1 }, conversation_id: 'c1', content: 'x' }],
+    ['sender_id', { message_id: 'm1', conversation_id: 'c1', content: 'x', sender_id: { toString: null } }],
+  ])('an object that cannot be turned into text (%s with a toString that is no function) is a 422, not a 500', async (field, body) => {
+    // Elysia's own validation error interpolated the value it found, which throws for these.
+    await using app = testApp()
+    const alice = await account(app.app)
+    const reply = await call(app.app, 'POST', '/messages', { token: alice.token, body })
+    expect(reply.status).toBe(422)
+    expect(reply.body.error).toMatchObject({ code: 'validation_failed', details: [{ field, message: expect.any(String) }] })
+    const signup = await call(app.app, 'POST', '/auth/signup', { body: { username: { toString: '' }, password: 'password123' } })
+    expect(signup.status).toBe(422)
+  })
+
   test('a WebSocket message frame without content gets an error frame saying "content is required"', async () => {
     await using app = testApp()
     const { ws } = listen(app.app)
