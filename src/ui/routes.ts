@@ -16,6 +16,8 @@ import * as users from '../users/service'
 import { isHttps, newNonce, pageCsp, requireSameOrigin } from './security'
 import { browserSession, endSession, sessionUser, startSession } from './session'
 
+const SAFE_METHODS = new Set(['GET', 'HEAD'])
+
 type Form = Record<string, unknown>
 type Headers = Record<string, string | number>
 
@@ -83,8 +85,9 @@ export const uiRoutes = (deps: AppDeps) => {
     new Elysia({ detail: { hide: true } })
       .derive(({ request }) => ({ secure: isHttps(request), nonce: newNonce(), htmx: request.headers.has('hx-request') }))
       // Every form post here is authenticated by cookie (or sets one): it must come from our pages.
+      // GET and HEAD (which Elysia answers with the GET handler, body dropped) change nothing.
       .onBeforeHandle(({ request }) => {
-        if (request.method !== 'GET') requireSameOrigin(request)
+        if (!SAFE_METHODS.has(request.method)) requireSameOrigin(request)
       })
       .get('/', async ({ request, cookie, query, secure, nonce, set }) => {
         const me = await signedIn(request, cookie, secure)
