@@ -7,6 +7,7 @@ import type { TokenKind } from '../auth/tokens'
 import type { Config } from '../config'
 import type { AppDeps } from '../deps'
 import { TooManyRequests } from '../shared/errors'
+import { forwardedByProxy } from '../shared/http'
 import { REFRESH_COOKIE } from '../ui/session'
 
 /**
@@ -55,17 +56,12 @@ export type RequestIp = { requestIP?(request: Request): { address: string } | nu
 
 /**
  * The client's address. X-Forwarded-For is believed only behind `trustProxyHops` proxies, and
- * then only the entry the farthest trusted proxy wrote (the Nth from the right): everything left
- * of it is whatever the client sent. With fewer entries than hops the leftmost is taken, as
- * Express does. Without a socket (app.handle in tests) and no trusted header, all requests are
- * one client, 'unknown'.
+ * then only the entry the farthest trusted proxy wrote (see forwardedByProxy). Without a socket
+ * (app.handle in tests) and no trusted header, all requests are one client, 'unknown'.
  */
 export function clientIp(request: Request, server: RequestIp, trustProxyHops: number): string {
-  if (trustProxyHops > 0) {
-    const hops = (request.headers.get('x-forwarded-for') ?? '').split(',').map((hop) => hop.trim()).filter((hop) => hop !== '')
-    const forwarded = normalizeIp(hops[Math.max(hops.length - trustProxyHops, 0)])
-    if (forwarded) return forwarded
-  }
+  const forwarded = normalizeIp(forwardedByProxy(request, 'x-forwarded-for', trustProxyHops))
+  if (forwarded) return forwarded
   let socket: string | undefined
   try {
     socket = server?.requestIP?.(request)?.address

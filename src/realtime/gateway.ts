@@ -52,8 +52,9 @@ async function upgradeCaller(deps: AppDeps, request: Request, token: string | un
   const explicit = token || bearerToken(request.headers.get('authorization'))
   if (explicit) return authenticate(deps.db, deps.tokens, explicit)
   if (cookie[ACCESS_COOKIE]?.value || cookie[REFRESH_COOKIE]?.value) {
-    if (!hasAllowedOrigin(request, deps.config.allowedOrigins)) throw new Forbidden('Cross-origin WebSocket upgrade refused')
-    const caller = await browserSession(deps, cookie, isHttps(request))
+    const { allowedOrigins, trustProxyHops } = deps.config
+    if (!hasAllowedOrigin(request, allowedOrigins, trustProxyHops)) throw new Forbidden('Cross-origin WebSocket upgrade refused')
+    const caller = await browserSession(deps, cookie, isHttps(request, trustProxyHops))
     if (caller) return caller
     throw new Unauthorized('Session expired: sign in again', 'invalid_token')
   }

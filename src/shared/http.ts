@@ -47,3 +47,16 @@ export const asksForWebSocket = (request: Request): boolean => request.headers.g
 export function markReplayed(set: { headers: Record<string, string | number> }): void {
   set.headers['idempotent-replayed'] = 'true'
 }
+
+/**
+ * The entry a trusted proxy wrote in a comma-separated X-Forwarded-* header (For, Proto, Host).
+ * Behind `trustProxyHops` proxies it is the Nth entry from the right, the one the farthest trusted
+ * proxy wrote: every entry left of it is whatever the client sent, and any right of it describe
+ * hops between our own proxies. With fewer entries than hops, the leftmost (proxies that replace
+ * the header leave one), as Express does. Nothing without a trusted proxy.
+ */
+export function forwardedByProxy(request: Request, header: string, trustProxyHops: number): string | undefined {
+  if (trustProxyHops <= 0) return undefined
+  const entries = (request.headers.get(header) ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  return entries[Math.max(entries.length - trustProxyHops, 0)]
+}

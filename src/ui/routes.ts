@@ -16,6 +16,8 @@ import * as users from '../users/service'
 import { isHttps, newNonce, pageCsp, requireSameOrigin } from './security'
 import { browserSession, endSession, sessionUser, startSession } from './session'
 
+const SAFE_METHODS = new Set(['GET', 'HEAD'])
+
 type Form = Record<string, unknown>
 type Headers = Record<string, string | number>
 
@@ -81,10 +83,11 @@ export const uiRoutes = (deps: AppDeps) => {
 
   return (
     new Elysia({ detail: { hide: true } })
-      .derive(({ request }) => ({ secure: isHttps(request), nonce: newNonce(), htmx: request.headers.has('hx-request') }))
+      .derive(({ request }) => ({ secure: isHttps(request, deps.config.trustProxyHops), nonce: newNonce(), htmx: request.headers.has('hx-request') }))
       // Every form post here is authenticated by cookie (or sets one): it must come from our pages.
+      // GET and HEAD (which Elysia answers with the GET handler, body dropped) change nothing.
       .onBeforeHandle(({ request }) => {
-        if (request.method !== 'GET') requireSameOrigin(request)
+        if (!SAFE_METHODS.has(request.method)) requireSameOrigin(request, deps.config.trustProxyHops)
       })
       .get('/', async ({ request, cookie, query, secure, nonce, set }) => {
         const me = await signedIn(request, cookie, secure)

@@ -775,6 +775,43 @@ describe('/ws upgrade', () => {
     expect(cookies.join('\n')).not.toContain(alice.refresh)
   })
 
+  /** The Set-Cookie lines of an upgrade's answer head. */
+  const setCookies = (head: string) => head.split('\r\n').filter((line) => line.toLowerCase().startsWith('set-cookie:'))
+
+  test('behind a trusted TLS proxy, a cookie upgrade from its https page renews the session with Secure cookies', async () => {
+    await using t = testApp({ TRUST_PROXY: '1' })
+    const { http } = listen(t.app)
+    const alice = await account(t.app)
+    // As nginx passes it on: its upstream's address as Host, the client's host and scheme forwarded.
+    const proxied = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'chat.example', origin: 'https://chat.example' }
+    const head = await upgradeHead(http, '/ws?format=html', { ...proxied, cookie: `${REFRESH_COOKIE}=${alice.refresh}` })
+    expect(head).toStartWith('HTTP/1.1 101')
+    expect(setCookies(head)).toHaveLength(2)
+    for (const line of setCookies(head)) expect(line).toMatch(/;\s*Secure/i)
+  })
+
+  test('the same upgrade is refused without TRUST_PROXY, or from the http origin of the same host', async () => {
+    await using direct = testApp()
+    const alice = await account(direct.app)
+    const cookie = `${REFRESH_COOKIE}=${alice.refresh}`
+    const claims = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'chat.example', origin: 'https://chat.example', cookie }
+    expect(await upgradeHead(listen(direct.app).http, '/ws?format=html', claims)).toStartWith('HTTP/1.1 403')
+    await using proxied = testApp({ TRUST_PROXY: '1' })
+    const bob = await account(proxied.app)
+    const fromHttp = { ...claims, origin: 'http://chat.example', cookie: `${REFRESH_COOKIE}=${bob.refresh}` }
+    expect(await upgradeHead(listen(proxied.app).http, '/ws?format=html', fromHttp)).toStartWith('HTTP/1.1 403')
+  })
+
+  test("without TRUST_PROXY, a client's X-Forwarded-Proto: https does not make a renewal's cookies Secure", async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const alice = await account(t.app)
+    const head = await upgradeHead(http, '/ws?format=html', { origin: http, 'x-forwarded-proto': 'https', cookie: `${REFRESH_COOKIE}=${alice.refresh}` })
+    expect(head).toStartWith('HTTP/1.1 101')
+    expect(setCookies(head)).toHaveLength(2)
+    for (const line of setCookies(head)) expect(line).not.toMatch(/Secure/i)
+  })
+
   test('a plain GET is told how to connect: 426 in the error shape, with Upgrade: websocket', async () => {
     await using t = testApp()
     const { http } = listen(t.app)

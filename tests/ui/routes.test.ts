@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'bun:test'
+import { connect as tcpConnect } from 'node:net'
 import { SignJWT } from 'jose'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { REFRESH_COOKIE } from '../../src/ui/session'
-import { TEST_SECRET, testApp, type TestApp } from '../support/app'
+import { listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
 import { call, uniqueName } from '../support/http'
 
@@ -356,6 +357,123 @@ describe('sending from the UI', () => {
     expect(reply.status).toBe(422)
   })
 })
+
+/**
+ * What HEAD must repeat of a GET: every header but those that differ between any two requests
+ * (the request id, the CSP's nonce, the tokens in renewed cookies) and the length, which a GET
+ * through app.handle leaves to the socket.
+ */
+function comparable(reply: { status: number; headers: Headers; location: string | null }) {
+  const headers: Record<string, string> = {}
+  reply.headers.forEach((value, name) => {
+    if (!['x-request-id', 'set-cookie', 'content-length', 'date'].includes(name)) headers[name] = value.replace(/'nonce-[^']+'/, "'nonce'")
+  })
+  const cookies = reply.headers.getSetCookie().map((line) => line.replace(/=[^;]*/, '=…'))
+  return { status: reply.status, headers, cookies }
+}
+
+describe('HEAD: answered as GET is, without a body', () => {
+  // What a monitor or `curl -I` sends: no Sec-Fetch-Site, no Origin. A HEAD changes nothing, so
+  // it is not a cross-site request to refuse.
+  const bare = { 'sec-fetch-site': '' }
+
+  test('signed out: the sign-in page, a static file, and the redirects and 401s of pages and fragments that need a session', async () => {
+    await using t = testApp()
+    const client = new FormClient(t.app)
+    for (const [path, headers] of [['/', bare], ['/?tab=signup', bare], ['/c/x', bare], ['/ui/sidebar', { ...bare, 'hx-request': 'true' }], ['/c/x/messages', { ...bare, 'hx-request': 'true' }], ['/static/app.js', bare]] as const) {
+      const get = await client.request('GET', path, { headers })
+      const head = await client.request('HEAD', path, { headers })
+      expect(comparable(head)).toEqual(comparable(get))
+      expect(head.body).toBe('')
+    }
+    const signIn = await client.request('HEAD', '/', { headers: bare })
+    expect(signIn.status).toBe(200)
+    expect(signIn.headers.get('content-type')).toBe('text/html; charset=utf-8')
+    expect(signIn.headers.get('content-length')).toBe(String(Buffer.byteLength((await client.request('GET', '/', { headers: bare })).body)))
+  })
+
+  test('signed in: the chat page, a conversation page, its messages fragment, the sidebar and a 403 page', async () => {
+    await using t = testApp()
+    const alice = await person(t, 'Alice Smith')
+    const bob = await person(t, 'Bob Builder')
+    const eve = await person(t)
+    const { location } = await alice.client.post('/ui/direct', { user_id: bob.id })
+    await alice.client.post(`${location}/messages`, { message_id: 'head-1', content: 'hello' })
+    const cases = [
+      [alice.client, '/', 200],
+      [alice.client, location!, 200],
+      [alice.client, `${location}/messages?after=0`, 200],
+      [alice.client, '/ui/sidebar', 200],
+      [eve.client, location!, 403],
+    ] as const
+    for (const [client, path, status] of cases) {
+      const get = await client.request('GET', path, { headers: bare })
+      const head = await client.request('HEAD', path, { headers: bare })
+      expect(head.status).toBe(status)
+      expect(comparable(head)).toEqual(comparable(get))
+      expect(head.body).toBe('')
+      expect(head.headers.get('content-length')).toBe(String(Buffer.byteLength(get.body)))
+    }
+  })
+
+  test('an expired session is renewed by a HEAD as by a GET, with both new cookies', async () => {
+    await using t = testApp()
+    const { client } = await person(t)
+    client.cookies.delete(ACCESS_COOKIE)
+    const refresh = client.cookies.get(REFRESH_COOKIE)
+    const head = await client.request('HEAD', '/', { headers: bare })
+    expect(head.status).toBe(200)
+    expect(head.headers.getSetCookie().map((line) => line.split('=')[0]).sort()).toEqual([ACCESS_COOKIE, REFRESH_COOKIE].sort())
+    expect(client.cookies.get(REFRESH_COOKIE)).not.toBe(refresh)
+    // The renewed session is the signed-in one: the next page is the chat, not the sign-in form.
+    expect((await client.get('/')).body).toContain('Logout')
+  })
+
+  test('a HEAD from another site is answered too: it reads nothing a GET would not, and changes nothing', async () => {
+    await using t = testApp()
+    const { client } = await person(t)
+    const head = await client.request('HEAD', '/', { headers: { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' } })
+    expect(head.status).toBe(200)
+  })
+
+  test('over a real socket: the same status and headers as GET, and not a byte of body on the wire', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const { client } = await person(t)
+    const cookie = [...client.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+    for (const [path, headers] of [['/', {}], ['/', { cookie }], ['/ui/sidebar', { cookie }]] as const) {
+      const get = await fetch(http + path, { headers, redirect: 'manual' })
+      const getBody = await get.text()
+      const head = await rawRequest(http, 'HEAD', path, headers)
+      expect(head.status).toBe(get.status)
+      expect(head.headers['content-type']).toBe(get.headers.get('content-type')!)
+      expect(head.headers['cache-control']).toBe(get.headers.get('cache-control')!)
+      expect(head.headers['content-length']).toBe(String(Buffer.byteLength(getBody)))
+      expect(head.afterHead).toBe('')
+    }
+  })
+})
+
+/** One request over raw TCP with Connection: close; everything the server sent after the head is kept. */
+async function rawRequest(http: string, method: string, path: string, headers: Record<string, string>) {
+  const { hostname, port, host } = new URL(http)
+  const socket = tcpConnect(Number(port), hostname)
+  let received = ''
+  socket.on('data', (data) => (received += String(data)))
+  const closed = new Promise<void>((resolve, reject) => {
+    socket.on('close', () => resolve())
+    socket.on('error', reject)
+  })
+  socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n${Object.entries(headers).map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`)
+  await closed
+  const end = received.indexOf('\r\n\r\n')
+  const [statusLine, ...lines] = received.slice(0, end).split('\r\n')
+  return {
+    status: Number(statusLine!.split(' ')[1]),
+    headers: Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()])),
+    afterHead: received.slice(end + 4),
+  }
+}
 
 describe('static files', () => {
   test('serves the vendored htmx and the app files, with long caching for versioned ones', async () => {
