@@ -32,7 +32,7 @@ const tokens = createTokens({
 })
 const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
 
-const app = createApp({ config, db: database.db, sqlite: database.sqlite, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
+const app = createApp({ config, db: database.db, sqlite: database.sqlite, storage: database.storage, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
 logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
 
 let stopping = false

@@ -63,3 +63,22 @@ describe('migration 0002: the idempotency index is keyed message_id first', () =
     }
   })
 })
+
+describe('migration 0003: the readiness table', () => {
+  test('a database of the previous release keeps its data, gets the table, and is ready: the probe commits its row', async () => {
+    const { path } = databaseAt(3)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1)")
+    expect(old.query("SELECT name FROM sqlite_schema WHERE name = 'readiness'").all()).toEqual([])
+    old.close()
+
+    const { sqlite, storage, close } = openDatabase(path)
+    try {
+      await storage.probe()
+      expect(sqlite.query('SELECT id, checked_at > 0 AS written FROM readiness').all()).toEqual([{ id: 1, written: 1 }])
+      expect(sqlite.query('SELECT id, username FROM users').all()).toEqual([{ id: 'u1', username: 'ada' }])
+    } finally {
+      close()
+    }
+  })
+})
