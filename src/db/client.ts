@@ -1,10 +1,9 @@
 import { Database, type Statement } from 'bun:sqlite'
-import { mkdirSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
 import * as schema from './schema'
-import { sqliteStorage, type Storage } from './storage'
+import { openFailure, prepareLocation, sqliteStorage, type Storage } from './storage'
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>
 
@@ -14,14 +13,26 @@ const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
 
 /**
  * Opens the database, sets the pragmas every connection needs and applies pending migrations.
+ * A path that cannot hold a database (a directory, a file this process may not read or write, a
+ * file that is no database...) is refused with a ConfigError naming DATABASE_URL, the path and
+ * the cause, before anything is written; what opening made (a new file, its directories) is
+ * removed again if it then fails.
  *
  * synchronous=FULL: a transaction is on disk before COMMIT returns, so "acknowledged" (an HTTP
  * reply or a WebSocket delivery sent after commit) survives a power loss, not only a crash.
  */
 export function openDatabase(path: string): DbHandle {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const { db, sqlite } = connect(path)
-  migrate(db, { migrationsFolder: MIGRATIONS })
+  const location = path === ':memory:' ? null : prepareLocation(path)
+  let connection: { db: Db; sqlite: Database } | undefined
+  try {
+    connection = connect(path)
+    migrate(connection.db, { migrationsFolder: MIGRATIONS })
+  } catch (error) {
+    connection?.sqlite.close()
+    location?.undo()
+    throw openFailure(path, error)
+  }
+  const { db, sqlite } = connection
   const storage = sqliteStorage(db, sqlite, path)
   observeQueries(sqlite, storage.observer)
   return { db, sqlite, storage, close: () => sqlite.close() }
@@ -36,10 +47,15 @@ export function openDatabase(path: string): DbHandle {
  */
 export function connect(path: string): { db: Db; sqlite: Database } {
   const sqlite = new Database(path, { create: true, strict: true })
-  sqlite.run('PRAGMA busy_timeout = 5000')
-  if (path !== ':memory:') sqlite.run('PRAGMA journal_mode = WAL')
-  sqlite.run('PRAGMA synchronous = FULL')
-  sqlite.run('PRAGMA foreign_keys = ON')
+  try {
+    sqlite.run('PRAGMA busy_timeout = 5000')
+    if (path !== ':memory:') sqlite.run('PRAGMA journal_mode = WAL')
+    sqlite.run('PRAGMA synchronous = FULL')
+    sqlite.run('PRAGMA foreign_keys = ON')
+  } catch (error) {
+    sqlite.close()
+    throw error
+  }
   return { db: drizzle({ client: sqlite, schema }), sqlite }
 }
 

@@ -1,13 +1,15 @@
 import type { Database } from 'bun:sqlite'
-import { statfsSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, rmSync, statfsSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { sql } from 'drizzle-orm'
+import { ConfigError } from '../config'
 import { StorageUnavailable } from '../shared/errors'
 import type { Db, QueryObserver } from './client'
 import { readiness } from './schema'
 
 /**
  * Whether the database can serve, in one place: which driver errors mean the storage failed
- * (rather than the request), and the readiness probe.
+ * (rather than the request), the readiness probe, and the checks before a database is opened.
  * Another engine plugs in here: its own codes in storageFailure(), its own Storage.
  */
 
@@ -141,4 +143,69 @@ const FS_CAUSES: Record<string, string> = {
 function fsCause(error: unknown): string {
   const { code, message } = error as { code?: string; message?: string }
   return (code && FS_CAUSES[code]) || message || String(error)
+}
+
+/** The one-line start-up refusal: which variable, which path, what is wrong with it. */
+function unusable(path: string, what: string): ConfigError {
+  return new ConfigError('DATABASE_URL', `points to ${JSON.stringify(resolve(path))}, which ${what}`)
+}
+
+function requireAccess(path: string, mode: number, what: string, databasePath = path): void {
+  try {
+    accessSync(path, mode)
+  } catch (error) {
+    throw unusable(databasePath, `${what}: ${fsCause(error)}`)
+  }
+}
+
+/**
+ * Checks, before SQLite opens anything, that `path` can hold the database: an existing regular
+ * file this process may read and write, in a directory where it may create the -wal and -shm
+ * files; or a new file, whose missing directories are made here. Returns how to remove what it
+ * made, so that a database that then fails to open leaves nothing behind. Throws a ConfigError
+ * naming DATABASE_URL, the path and the cause.
+ */
+export function prepareLocation(path: string): { undo(): void } {
+  let file
+  try {
+    file = statSync(path, { throwIfNoEntry: false })
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ENOTDIR') throw unusable(path, `cannot be reached: ${fsCause(error)}`)
+  }
+  const dir = dirname(path)
+  if (file) {
+    if (file.isDirectory()) throw unusable(path, 'is a directory, not a database file')
+    if (!file.isFile()) throw unusable(path, 'is not a regular file')
+    requireAccess(path, constants.R_OK, 'cannot be read')
+    requireAccess(path, constants.W_OK, 'cannot be written')
+    requireAccess(dir, constants.W_OK | constants.X_OK, 'is in a directory where SQLite cannot create its -wal and -shm files', path)
+    return { undo() {} }
+  }
+  let existing = dir
+  while (!existsSync(existing)) existing = dirname(existing)
+  if (!statSync(existing).isDirectory()) throw unusable(path, `cannot be created: ${JSON.stringify(resolve(existing))} is not a directory`)
+  requireAccess(existing, constants.W_OK | constants.X_OK, `cannot be created in ${JSON.stringify(resolve(existing))}`, path)
+  let made: string | undefined
+  try {
+    made = mkdirSync(dir, { recursive: true })
+  } catch (error) {
+    throw unusable(path, `cannot be created: ${fsCause(error)}`)
+  }
+  return {
+    undo() {
+      if (made) return rmSync(made, { recursive: true, force: true })
+      for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true })
+    },
+  }
+}
+
+/**
+ * The start-up refusal for an error met while opening and migrating the database: a ConfigError
+ * for what the driver says is wrong with the file, anything else as it is.
+ */
+export function openFailure(path: string, error: unknown): unknown {
+  const failure = storageFailure(error)
+  if (failure) return unusable(path, failure.reason)
+  if ((error as { name?: string } | null)?.name === 'SQLiteError') return unusable(path, `cannot be used: ${(error as Error).message}`)
+  return error
 }
