@@ -12,6 +12,7 @@ import { requestLog } from './observability/request-log'
 import { observeRequests } from './observability/requests'
 import { endRequestSpan, queryTracing, tracingPlugin } from './observability/tracing'
 import { observeQueries } from './db/client'
+import { storageUnavailable } from './db/storage'
 import { createGateway, websocketOptions } from './realtime/gateway'
 import { BadRequest, DomainError, errorBody, Invalid, PayloadTooLarge, type FieldIssue } from './shared/errors'
 import { fieldName, issueMessage } from './shared/validation'
@@ -79,8 +80,15 @@ export function createApp(deps: AppDeps) {
     })
     .onError(({ code, error, set, request }) => {
       // Errors thrown while parsing reach here wrapped in Elysia's ParseError.
-      const domain = error instanceof DomainError ? error : (error as { cause?: unknown })?.cause
-      if (domain instanceof DomainError) {
+      const cause = error instanceof DomainError ? error : (error as { cause?: unknown })?.cause
+      // A full disk, a corrupt file...: the request was sound and may be retried, so not a 500.
+      const storage = cause instanceof DomainError ? null : storageUnavailable(error)
+      if (storage) {
+        const url = new URL(request.url)
+        deps.logger.warn({ err: error, reason: storage.reason, method: request.method, url: redactUrl(url.pathname + url.search) }, 'storage unavailable')
+      }
+      const domain = cause instanceof DomainError ? cause : storage
+      if (domain) {
         set.status = domain.status
         if (domain.retryAfterSeconds !== undefined) set.headers['retry-after'] = String(domain.retryAfterSeconds)
         return domain.toBody()

@@ -3,6 +3,7 @@ import type { AuthThrottle } from './auth/throttle'
 import type { Tokens } from './auth/tokens'
 import type { Config } from './config'
 import type { Db } from './db/client'
+import type { Storage } from './db/storage'
 import type { MessageWriter } from './messages/writer'
 import type { Logger } from './observability/logger'
 import type { Metrics } from './observability/metrics'
@@ -13,6 +14,8 @@ export type AppDeps = {
   config: Config
   db: Db
   sqlite: Database
+  /** Whether the database can be read and written now (readiness). */
+  storage: Storage
   /** Commits messages in batches (group commit): inline, or in a worker (MESSAGE_WRITER). */
   writer: MessageWriter
   tokens: Tokens

@@ -10,20 +10,24 @@ import { createMetrics } from './observability/metrics'
 import { startTracing } from './observability/tracing'
 import { createLocalBus } from './realtime/bus'
 
-let config
-try {
-  config = loadConfig()
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error
-  console.error(error.message)
-  process.exit(1)
+/** Configuration that cannot work stops the server with one line naming the variable, not a stack trace. */
+function orExit<T>(make: () => T): T {
+  try {
+    return make()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    console.error(error.message)
+    process.exit(1)
+  }
 }
+
+const config = orExit(loadConfig)
 
 const stdout = stdoutDestination()
 const logger = createLogger(config.logLevel, stdout)
 for (const warning of config.warnings) logger.warn(warning)
 const tracing = startTracing(config.tracing)
-const database = openDatabase(config.database.path)
+const database = orExit(() => openDatabase(config.database.path))
 const writer = createMessageWriter(database, config.database.path, config.messageWriter)
 const tokens = createTokens({
   secret: resolveJwtSecret(config, logger),
@@ -32,7 +36,7 @@ const tokens = createTokens({
 })
 const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
 
-const app = createApp({ config, db: database.db, sqlite: database.sqlite, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
+const app = createApp({ config, db: database.db, sqlite: database.sqlite, storage: database.storage, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
 logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
 
 let stopping = false

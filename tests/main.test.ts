@@ -1,8 +1,9 @@
 import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
+import { mountTmpfs, obeyingFileModes, skipMountTests } from './support/privileges'
 import { logsOf } from './support/process'
 import { TestSocket } from './support/ws'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -89,5 +90,103 @@ describe('bun src/main.ts', () => {
     const server = Bun.spawn([process.execPath, MAIN], { env: { ...process.env, PORT: 'eighty' }, stdout: 'pipe', stderr: 'pipe' })
     expect(await server.exited).toBe(1)
     expect(await new Response(server.stderr).text()).toContain('PORT must be a whole number')
+  })
+})
+
+/** Every file and directory under `dir`: kind, mode, size and content, to show nothing was touched. */
+function snapshot(dir: string): Record<string, string> {
+  const seen: Record<string, string> = {}
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, name)
+    const stat = lstatSync(path)
+    if (!stat.isFile()) seen[name] = `${stat.isDirectory() ? 'dir' : 'other'} ${stat.mode.toString(8)}`
+    else seen[name] = `file ${stat.mode.toString(8)} ${stat.size} ${stat.mtimeMs} ${stat.mode & 0o444 ? Bun.hash(readFileSync(path)) : '(unreadable)'}`
+  }
+  return seen
+}
+
+/** A SQLite database of someone else's, with no migrations applied: opening it as ours would migrate it. */
+function foreignDatabase(path: string): void {
+  const sqlite = new Database(path, { create: true })
+  sqlite.run('CREATE TABLE notes (text TEXT)')
+  sqlite.run("INSERT INTO notes VALUES ('keep me')")
+  sqlite.close()
+}
+
+type Refusal = { exitCode: number; stdout: string; stderr: string }
+
+async function start(databaseUrl: string, prefix: string[] = []): Promise<Refusal> {
+  const server = Bun.spawn([...prefix, process.execPath, MAIN], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, JWT_SECRET: '', LOG_LEVEL: 'info' },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [exitCode, stdout, stderr] = await Promise.all([server.exited, new Response(server.stdout).text(), new Response(server.stderr).text()])
+  return { exitCode, stdout, stderr }
+}
+
+describe('bun src/main.ts with a DATABASE_URL that cannot hold a database', () => {
+  type Case = { what: string; arrange(dir: string): string; prefix?: () => string[]; cause: (dir: string) => string }
+  const cases: Case[] = [
+    {
+      what: 'a directory',
+      arrange: (dir) => (mkdirSync(join(dir, 'chat.db')), join(dir, 'chat.db')),
+      cause: () => 'is a directory, not a database file',
+    },
+    {
+      what: 'a file it may not read',
+      arrange: (dir) => (foreignDatabase(join(dir, 'chat.db')), chmodSync(join(dir, 'chat.db'), 0o000), join(dir, 'chat.db')),
+      prefix: obeyingFileModes,
+      cause: () => 'cannot be read: permission denied',
+    },
+    {
+      what: 'a file it may only read',
+      arrange: (dir) => (foreignDatabase(join(dir, 'chat.db')), chmodSync(join(dir, 'chat.db'), 0o444), join(dir, 'chat.db')),
+      prefix: obeyingFileModes,
+      cause: () => 'cannot be written: permission denied',
+    },
+    {
+      what: 'a file in a directory where it may not create the -wal and -shm files',
+      arrange: (dir) => (mkdirSync(join(dir, 'locked')), foreignDatabase(join(dir, 'locked', 'chat.db')), chmodSync(join(dir, 'locked'), 0o555), join(dir, 'locked', 'chat.db')),
+      prefix: obeyingFileModes,
+      cause: () => 'is in a directory where SQLite cannot create its -wal and -shm files: permission denied',
+    },
+    {
+      what: 'a text file',
+      arrange: (dir) => (writeFileSync(join(dir, 'chat.db'), 'shopping list: milk, eggs\n'), join(dir, 'chat.db')),
+      cause: () => 'is not a SQLite database',
+    },
+    {
+      what: 'a path whose directory cannot be created',
+      arrange: (dir) => (writeFileSync(join(dir, 'data'), 'a file where the directory would go\n'), join(dir, 'data', 'sub', 'chat.db')),
+      cause: (dir) => `cannot be created: ${JSON.stringify(join(dir, 'data'))} is not a directory`,
+    },
+  ]
+
+  test.each(cases)('$what: one line on stderr naming DATABASE_URL, the path and the cause, exit 1, and nothing touched', async ({ arrange, prefix, cause }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pneumatic-refused-'))
+    try {
+      const path = arrange(dir)
+      const before = snapshot(dir)
+      const { exitCode, stdout, stderr } = await start(`sqlite:${path}`, prefix?.())
+      expect({ exitCode, stdout, stderr }).toEqual({ exitCode: 1, stdout: '', stderr: `Invalid configuration: DATABASE_URL points to ${JSON.stringify(path)}, which ${cause(dir)}\n` })
+      // No directory made, no -wal or -shm, no jwt-secret, no migration: every file as it was.
+      expect(snapshot(dir)).toEqual(before)
+    } finally {
+      chmodSync(dir, 0o700)
+      for (const name of readdirSync(dir)) chmodSync(join(dir, name), 0o700)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test.skipIf(skipMountTests)('a database on a volume mounted read-only: one line naming the cause, exit 1, and nothing touched', async () => {
+    using volume = mountTmpfs(1024 * 1024)
+    const path = join(volume.dir, 'chat.db')
+    foreignDatabase(path)
+    volume.remountReadOnly()
+    const before = snapshot(volume.dir)
+    const { exitCode, stdout, stderr } = await start(path)
+    expect({ exitCode, stdout, stderr }).toEqual({ exitCode: 1, stdout: '', stderr: `Invalid configuration: DATABASE_URL points to ${JSON.stringify(path)}, which cannot be written: read-only file system\n` })
+    expect(snapshot(volume.dir)).toEqual(before)
   })
 })

@@ -1,27 +1,41 @@
 import { Database, type Statement } from 'bun:sqlite'
-import { mkdirSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
 import * as schema from './schema'
+import { openFailure, prepareLocation, sqliteStorage, type Storage } from './storage'
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>
 
-export type DbHandle = { db: Db; sqlite: Database; close(): void }
+export type DbHandle = { db: Db; sqlite: Database; storage: Storage; close(): void }
 
 const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
 
 /**
  * Opens the database, sets the pragmas every connection needs and applies pending migrations.
+ * A path that cannot hold a database (a directory, a file this process may not read or write, a
+ * file that is no database...) is refused with a ConfigError naming DATABASE_URL, the path and
+ * the cause, before anything is written; what opening made (a new file, its directories) is
+ * removed again if it then fails.
  *
  * synchronous=FULL: a transaction is on disk before COMMIT returns, so "acknowledged" (an HTTP
  * reply or a WebSocket delivery sent after commit) survives a power loss, not only a crash.
  */
 export function openDatabase(path: string): DbHandle {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const { db, sqlite } = connect(path)
-  migrate(db, { migrationsFolder: MIGRATIONS })
-  return { db, sqlite, close: () => sqlite.close() }
+  const location = path === ':memory:' ? null : prepareLocation(path)
+  let connection: { db: Db; sqlite: Database } | undefined
+  try {
+    connection = connect(path)
+    migrate(connection.db, { migrationsFolder: MIGRATIONS })
+  } catch (error) {
+    connection?.sqlite.close()
+    location?.undo()
+    throw openFailure(path, error)
+  }
+  const { db, sqlite } = connection
+  const storage = sqliteStorage(db, sqlite, path)
+  observeQueries(sqlite, storage.observer)
+  return { db, sqlite, storage, close: () => sqlite.close() }
 }
 
 /**
@@ -33,10 +47,15 @@ export function openDatabase(path: string): DbHandle {
  */
 export function connect(path: string): { db: Db; sqlite: Database } {
   const sqlite = new Database(path, { create: true, strict: true })
-  sqlite.run('PRAGMA busy_timeout = 5000')
-  if (path !== ':memory:') sqlite.run('PRAGMA journal_mode = WAL')
-  sqlite.run('PRAGMA synchronous = FULL')
-  sqlite.run('PRAGMA foreign_keys = ON')
+  try {
+    sqlite.run('PRAGMA busy_timeout = 5000')
+    if (path !== ':memory:') sqlite.run('PRAGMA journal_mode = WAL')
+    sqlite.run('PRAGMA synchronous = FULL')
+    sqlite.run('PRAGMA foreign_keys = ON')
+  } catch (error) {
+    sqlite.close()
+    throw error
+  }
   return { db: drizzle({ client: sqlite, schema }), sqlite }
 }
 
@@ -53,17 +72,14 @@ export function perDatabase<T>(make: (db: Db) => T): (db: Db) => T {
   }
 }
 
-/** A trivial query, for readiness: throws when the database cannot answer. */
-export function ping(sqlite: Database): void {
-  sqlite.query('SELECT 1').get()
-}
-
 export type QueryOperation = 'select' | 'insert' | 'update' | 'delete' | 'other'
 
-/** Told how long each statement and each whole transaction took, in seconds. */
+/** Told how long each statement and each whole transaction took, in seconds, and what failed. */
 export type QueryObserver = {
   statement(operation: QueryOperation, seconds: number): void
   transaction(seconds: number): void
+  /** A statement or a transaction (its COMMIT included) threw this; it is thrown on as it is. */
+  failed?(error: unknown): void
 }
 
 const OPERATIONS: ReadonlySet<string> = new Set(['select', 'insert', 'update', 'delete'])
@@ -75,11 +91,14 @@ export function operationOf(sql: string): QueryOperation {
 
 type Timed = (...args: any[]) => any
 
-function timed<F extends Timed>(run: F, done: (seconds: number) => void): F {
+function timed<F extends Timed>(run: F, done: (seconds: number) => void, failed: (error: unknown) => void): F {
   return ((...args: Parameters<F>) => {
     const start = performance.now()
     try {
       return run(...args)
+    } catch (error) {
+      failed(error)
+      throw error
     } finally {
       done((performance.now() - start) / 1000)
     }
@@ -104,6 +123,14 @@ export function collectQueries(): QueryObserver & { take(): QueryTimings } {
 }
 
 const observers = new WeakMap<Database, QueryObserver[]>()
+
+/**
+ * A failure another connection met on this database's behalf (the message writer's worker), told
+ * to whoever observes this connection, as if it had happened here.
+ */
+export function reportFailure(sqlite: Database, error: unknown): void {
+  for (const observer of observers.get(sqlite) ?? []) observer.failed?.(error)
+}
 
 /**
  * Work another connection did on this database's behalf (the message writer's worker), told to
@@ -132,6 +159,9 @@ export function observeQueries(sqlite: Database, observer: QueryObserver): void 
   }
   const all = [observer]
   observers.set(sqlite, all)
+  const failed = (error: unknown) => {
+    for (const o of all) o.failed?.(error)
+  }
   const instrumented = new WeakSet<Statement<any, any>>()
   const instrument = <S extends Statement<any, any>>(statement: S, sql: string): S => {
     if (instrumented.has(statement)) return statement // query() hands out its cached statements again
@@ -140,10 +170,10 @@ export function observeQueries(sqlite: Database, observer: QueryObserver): void 
     const done = (seconds: number) => {
       for (const o of all) o.statement(operation, seconds)
     }
-    statement.all = timed(statement.all.bind(statement), done)
-    statement.get = timed(statement.get.bind(statement), done)
-    statement.run = timed(statement.run.bind(statement), done)
-    statement.values = timed(statement.values.bind(statement), done)
+    statement.all = timed(statement.all.bind(statement), done, failed)
+    statement.get = timed(statement.get.bind(statement), done, failed)
+    statement.run = timed(statement.run.bind(statement), done, failed)
+    statement.values = timed(statement.values.bind(statement), done, failed)
     return statement
   }
   const prepare = sqlite.prepare.bind(sqlite) as Timed
@@ -157,10 +187,10 @@ export function observeQueries(sqlite: Database, observer: QueryObserver): void 
   }
   sqlite.transaction = ((fn: Timed) => {
     const tx = transaction(fn)
-    return Object.assign(timed(tx, done), {
-      deferred: timed(tx.deferred, done),
-      immediate: timed(tx.immediate, done),
-      exclusive: timed(tx.exclusive, done),
+    return Object.assign(timed(tx, done, failed), {
+      deferred: timed(tx.deferred, done, failed),
+      immediate: timed(tx.immediate, done, failed),
+      exclusive: timed(tx.exclusive, done, failed),
     })
   }) as typeof sqlite.transaction
 }

@@ -97,6 +97,15 @@ export const messages = sqliteTable(
   ],
 )
 
+/**
+ * One row, rewritten by every readiness probe (src/db/storage.ts): a committed write to the file
+ * is the only proof that the database can take one.
+ */
+export const readiness = sqliteTable('readiness', {
+  id: integer('id').primaryKey(),
+  checkedAt: integer('checked_at').notNull(),
+})
+
 export type UserRow = typeof users.$inferSelect
 export type SessionRow = typeof sessions.$inferSelect
 export type ConversationRow = typeof conversations.$inferSelect

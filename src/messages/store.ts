@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { perDatabase, type Db } from '../db/client'
+import { storageUnavailable } from '../db/storage'
 import { conversations, messages, type MessageRow } from '../db/schema'
 import { newId } from '../shared/ids'
 
@@ -28,13 +29,15 @@ export type WriteOutcome =
 /**
  * Stores a batch in one IMMEDIATE transaction: one fsync for all of it. A refusal of one message
  * (a conflicting message_id) is an outcome inside the batch. If the transaction itself fails, each
- * job is retried in a transaction of its own, so one message the database refuses fails alone.
+ * job is retried in a transaction of its own, so one message the database refuses fails alone;
+ * unless the storage failed (a full disk...), which fails them all alike, and at once. A failed
+ * transaction is rolled back (by SQLite, or by bun:sqlite's transaction), so the next batch starts clean.
  */
 export function commitBatch(db: Db, jobs: readonly WriteJob[]): WriteOutcome[] {
   try {
     return db.transaction(() => jobs.map((job) => write(db, job)), { behavior: 'immediate' })
   } catch (error) {
-    if (jobs.length === 1) return [failed(error)]
+    if (jobs.length === 1 || storageUnavailable(error)) return jobs.map(() => failed(error))
     return jobs.flatMap((job) => commitBatch(db, [job]))
   }
 }

@@ -1,7 +1,7 @@
 import type { Database } from 'bun:sqlite'
 import { AsyncResource } from 'node:async_hooks'
 import type { MessageWriterKind } from '../config'
-import { reportQueries, type Db, type QueryTimings } from '../db/client'
+import { reportFailure, reportQueries, type Db, type QueryTimings } from '../db/client'
 import { ServiceUnavailable } from '../shared/errors'
 import { commitBatch, type WriteJob, type WriteOutcome } from './store'
 
@@ -103,7 +103,8 @@ export type ToWorker = { type: 'open'; path: string } | { type: 'commit'; jobs: 
 
 /**
  * Commits in a Worker (writer-worker.ts) on its own connection to the same file. Its statement
- * and transaction timings are reported to this connection's observers (metrics), as if run here.
+ * and transaction timings, and its failures, are reported to this connection's observers
+ * (metrics, readiness), as if run here.
  * A worker that dies fails its batch; the next batch starts a new one.
  */
 function workerCommitter(sqlite: Database, path: string): Committer {
@@ -128,7 +129,10 @@ function workerCommitter(sqlite: Database, path: string): Committer {
       started.unref() // idle: it must not keep the process alive
       // In the context the batch was sent from (its first caller's, as for an inline commit), so a
       // trace shows the batch's database work under a request that waited for it.
-      batch.inCaller(() => reportQueries(sqlite, data.timings))
+      batch.inCaller(() => {
+        reportQueries(sqlite, data.timings)
+        for (const outcome of data.outcomes) if (outcome.kind === 'failed') reportFailure(sqlite, outcome.error)
+      })
       batch.resolve(data.outcomes)
     })
     started.onerror = (event) => {

@@ -1,9 +1,9 @@
 import { Elysia, t } from 'elysia'
-import { ping } from '../db/client'
 import type { AppDeps } from '../deps'
+import { StorageUnavailable } from '../shared/errors'
 import { PUBLIC, served } from '../shared/http'
 
-export const healthRoutes = (deps: Pick<AppDeps, 'sqlite' | 'logger'>) =>
+export const healthRoutes = (deps: Pick<AppDeps, 'storage' | 'logger'>) =>
   new Elysia({ detail: { tags: ['observability'] } })
     .get('/health', () => ({ status: 'healthy' as const }), {
       response: served(t.Object({ status: t.Literal('healthy') })),
@@ -11,13 +11,14 @@ export const healthRoutes = (deps: Pick<AppDeps, 'sqlite' | 'logger'>) =>
     })
     .get(
       '/ready',
-      ({ status }) => {
+      async ({ status }) => {
         try {
-          ping(deps.sqlite)
+          await deps.storage.probe()
           return status(200, { status: 'ready' as const })
         } catch (error) {
-          deps.logger.warn({ err: error }, 'readiness check failed')
-          return status(503, { status: 'unavailable' as const, reason: 'database unavailable' })
+          const reason = error instanceof StorageUnavailable ? error.reason : 'database unavailable'
+          deps.logger.warn({ err: error instanceof StorageUnavailable && error.cause ? error.cause : error, reason }, 'readiness check failed')
+          return status(503, { status: 'unavailable' as const, reason })
         }
       },
       {
@@ -25,6 +26,11 @@ export const healthRoutes = (deps: Pick<AppDeps, 'sqlite' | 'logger'>) =>
           200: served(t.Object({ status: t.Literal('ready') })),
           503: t.Object({ status: t.Literal('unavailable'), reason: t.String() }),
         },
-        detail: { summary: 'Readiness: the database answers a query', ...PUBLIC },
+        detail: {
+          summary: 'Readiness: the database can be read and written now',
+          description:
+            'Reads every table, commits a one-row write and checks the disk has room; 503 with the reason otherwise (a full disk, an I/O error, a corrupt or read-only file, a lock held too long). A corrupt file, once a request or the probe has met it, is reported until the server restarts.',
+          ...PUBLIC,
+        },
       },
     )

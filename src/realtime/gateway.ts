@@ -6,6 +6,7 @@ import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
 import { authenticate, type Authenticated } from '../auth/service'
 import { conversationFor } from '../conversations/model'
 import * as conversations from '../conversations/service'
+import { storageUnavailable } from '../db/storage'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
@@ -214,6 +215,11 @@ export function createGateway(deps: AppDeps) {
     const user = connection.user
     const failed = (error: unknown): Reply => {
       if (error instanceof DomainError) return refuse(error, frameData)
+      const storage = storageUnavailable(error)
+      if (storage) {
+        deps.logger.warn({ err: error, reason: storage.reason, user_id: user.id, frame_type: frameData.type }, 'storage unavailable')
+        return refuse(storage, frameData)
+      }
       deps.logger.error({ err: error, user_id: user.id, frame_type: frameData.type }, 'websocket frame failed')
       return refuse({ code: 'internal_error', message: 'Internal error' }, frameData)
     }
@@ -315,6 +321,12 @@ export function createGateway(deps: AppDeps) {
       connection = new Connection(caller.user, caller.sessionId, query.format === 'html' ? 'html' : 'json')
     } catch (failure) {
       if (failure instanceof DomainError) return status(failure.status as 401, failure.toBody())
+      const storage = storageUnavailable(failure)
+      if (storage) {
+        deps.logger.warn({ err: failure, reason: storage.reason }, 'storage unavailable')
+        set.headers['retry-after'] = String(storage.retryAfterSeconds)
+        return status(503, storage.toBody())
+      }
       // Our fault, not the client's credentials: not a 401 that would send it to sign in again.
       deps.logger.error({ err: failure }, 'websocket upgrade failed')
       return status(500, errorBody('internal_error', 'Internal server error'))

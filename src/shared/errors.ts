@@ -68,6 +68,22 @@ export class ServiceUnavailable extends DomainError {
   }
 }
 
+/**
+ * The database cannot take or answer the request right now (disk full, I/O error, corrupt or
+ * read-only file, locked too long): the request was sound, so the client may retry. `reason` says
+ * which, for readiness and the log; clients get the same message whatever it is.
+ */
+export class StorageUnavailable extends DomainError {
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(503, 'storage_unavailable', 'Storage is unavailable right now: try again shortly')
+    this.retryAfterSeconds = 5
+    if (options && 'cause' in options) this.cause = options.cause
+  }
+}
+
 export class TooManyRequests extends DomainError {
   constructor(message: string, retryAfterSeconds?: number) {
     super(429, 'rate_limited', message)

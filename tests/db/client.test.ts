@@ -2,7 +2,7 @@ import { describe, expect, spyOn, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { observeQueries, openDatabase, ping, type QueryObserver } from '../../src/db/client'
+import { observeQueries, openDatabase, type QueryObserver } from '../../src/db/client'
 import { testApp } from '../support/app'
 
 describe('openDatabase', () => {
@@ -31,7 +31,7 @@ describe('openDatabase', () => {
       expect(new TextDecoder().decode(first.value)).toContain('locked')
       const database = openDatabase(path)
       try {
-        expect(() => ping(database.sqlite)).not.toThrow()
+        await expect(database.storage.probe()).resolves.toBeUndefined()
         expect(database.sqlite.query<{ x: number }, []>('SELECT x FROM elsewhere').all()).toEqual([{ x: 1 }])
         expect(database.sqlite.query<{ journal_mode: string }, []>('PRAGMA journal_mode').get()?.journal_mode).toBe('wal')
       } finally {

@@ -91,3 +91,22 @@ describe('migration 0003: a session remembers the refresh token it replaced last
     }
   })
 })
+
+describe('migration 0004: the readiness table', () => {
+  test('a database of the previous release keeps its data, gets the table, and is ready: the probe commits its row', async () => {
+    const { path } = databaseAt(4)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1)")
+    expect(old.query("SELECT name FROM sqlite_schema WHERE name = 'readiness'").all()).toEqual([])
+    old.close()
+
+    const { sqlite, storage, close } = openDatabase(path)
+    try {
+      await storage.probe()
+      expect(sqlite.query('SELECT id, checked_at > 0 AS written FROM readiness').all()).toEqual([{ id: 1, written: 1 }])
+      expect(sqlite.query('SELECT id, username FROM users').all()).toEqual([{ id: 'u1', username: 'ada' }])
+    } finally {
+      close()
+    }
+  })
+})

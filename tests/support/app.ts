@@ -57,6 +57,7 @@ export function testApp(env: Record<string, string> = {}, options: TestAppOption
     config,
     db: database.db,
     sqlite: database.sqlite,
+    storage: database.storage,
     writer: createMessageWriter(database, config.database.path, options.writer ?? config.messageWriter),
     tokens: createTokens({ secret: TEST_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds }),
     authThrottle: createAuthThrottle(config),

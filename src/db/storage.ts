@@ -1,0 +1,211 @@
+import type { Database } from 'bun:sqlite'
+import { accessSync, constants, existsSync, mkdirSync, rmSync, statfsSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { sql } from 'drizzle-orm'
+import { ConfigError } from '../config'
+import { StorageUnavailable } from '../shared/errors'
+import type { Db, QueryObserver } from './client'
+import { readiness } from './schema'
+
+/**
+ * Whether the database can serve, in one place: which driver errors mean the storage failed
+ * (rather than the request), the readiness probe, and the checks before a database is opened.
+ * Another engine plugs in here: its own codes in storageFailure(), its own Storage.
+ */
+
+/** A driver failure of the storage itself. A lasting one does not heal while the server runs. */
+type StorageFailure = { reason: string; lasting: boolean }
+
+/**
+ * SQLite's result codes (bun:sqlite's SQLiteError.code, extended codes included) that say the
+ * storage failed, with what they say about the file. SQLITE_BUSY is only ever seen once
+ * busy_timeout has run out.
+ */
+const SQLITE_FAILURES: ReadonlyArray<[prefix: string, failure: StorageFailure]> = [
+  ['SQLITE_FULL', { reason: 'is on a full disk', lasting: false }],
+  ['SQLITE_IOERR', { reason: 'cannot be read or written (I/O error)', lasting: false }],
+  ['SQLITE_CORRUPT', { reason: 'is corrupt', lasting: true }],
+  ['SQLITE_NOTADB', { reason: 'is not a SQLite database', lasting: true }],
+  ['SQLITE_READONLY', { reason: 'is read-only', lasting: false }],
+  ['SQLITE_CANTOPEN', { reason: 'cannot be opened', lasting: false }],
+  ['SQLITE_BUSY', { reason: 'is locked by another connection', lasting: false }],
+]
+
+/** The storage failure a driver error reports, or null when the error is about something else. */
+function storageFailure(error: unknown): StorageFailure | null {
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code !== 'string') return null
+  for (const [prefix, failure] of SQLITE_FAILURES) {
+    if (code === prefix || code.startsWith(`${prefix}_`)) return failure
+  }
+  return null
+}
+
+/**
+ * The client's answer (503 storage_unavailable, Retry-After) to an error that says the storage
+ * failed, whichever request met it; null for any other error. Also takes the plain copy of a
+ * driver error that a failed message write carries back (its `code` is all that is read).
+ */
+export function storageUnavailable(error: unknown): StorageUnavailable | null {
+  if (error instanceof StorageUnavailable) return error
+  const failure = storageFailure(error)
+  return failure && new StorageUnavailable(`the database file ${failure.reason}`, { cause: error })
+}
+
+/** Below this much free space on the database's file system, the server says it is not ready. */
+export const MIN_FREE_BYTES = 1024 * 1024
+
+/** A probe that passed stands for this long, so polling /ready hard costs at most one commit per interval. */
+const PROBE_REUSE_MS = 1000
+
+export type Storage = {
+  /** Resolves when the database can be read and written now; otherwise rejects, with a StorageUnavailable saying why when it knows. */
+  probe(): Promise<void>
+}
+
+/**
+ * The readiness of a SQLite database. The probe reads the first page of the schema and the root
+ * and newest leaf of every table (cheap: a few pages, cached), commits a write to the one-row
+ * `readiness` table (with synchronous=FULL, an fsync), and checks the disk has room to grow:
+ * SQLite reuses a checkpointed WAL's space, so a small write can succeed on a full disk where
+ * the next real one fails.
+ *
+ * `observer` (on the connection, see observeQueries) hears every statement that fails. A storage
+ * failure a request met makes the next /ready probe afresh; a corrupt file, which cannot heal
+ * while the server runs, keeps /ready failing until the server is restarted (on a repaired
+ * file): the probe reads only the edges of the tables, a request may read the page that is bad.
+ */
+export function sqliteStorage(db: Db, sqlite: Database, path: string): Storage & { observer: QueryObserver } {
+  let lasting: StorageUnavailable | null = null
+  let passedUntil = 0
+  let statements: { tables: ReturnType<Database['query']>; write: { run(values: { checkedAt: number }): unknown } } | null = null
+
+  function failed(error: unknown): void {
+    const failure = storageFailure(error)
+    if (!failure) return
+    passedUntil = 0
+    if (failure.lasting) lasting ??= storageUnavailable(error)
+  }
+
+  function probeNow(): void {
+    if (path !== ':memory:') checkFreeSpace(path)
+    statements ??= {
+      tables: sqlite.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"),
+      write: db
+        .insert(readiness)
+        .values({ id: 1, checkedAt: sql.placeholder('checkedAt') })
+        .onConflictDoUpdate({ target: readiness.id, set: { checkedAt: sql`excluded.checked_at` } })
+        .prepare(),
+    }
+    for (const { name } of statements.tables.all() as { name: string }[]) {
+      sqlite.query(`SELECT max(rowid) FROM "${name.replaceAll('"', '""')}"`).get()
+    }
+    statements.write.run({ checkedAt: Date.now() })
+  }
+
+  return {
+    observer: { statement() {}, transaction() {}, failed },
+    async probe() {
+      if (lasting) throw lasting
+      if (performance.now() < passedUntil) return
+      try {
+        probeNow()
+      } catch (error) {
+        throw storageUnavailable(error) ?? error
+      }
+      passedUntil = performance.now() + PROBE_REUSE_MS
+    },
+  }
+}
+
+function checkFreeSpace(path: string): void {
+  let free: number
+  try {
+    const { bavail, bsize } = statfsSync(path)
+    free = bavail * bsize
+  } catch (error) {
+    throw new StorageUnavailable(`the database file cannot be checked: ${fsCause(error)}`, { cause: error })
+  }
+  if (free < MIN_FREE_BYTES) throw new StorageUnavailable('the database file is on a full disk')
+}
+
+const FS_CAUSES: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a part of the path is not a directory',
+  ENOENT: 'no such file or directory',
+  ENOSPC: 'no space left on the device',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+}
+
+function fsCause(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string }
+  return (code && FS_CAUSES[code]) || message || String(error)
+}
+
+/** The one-line start-up refusal: which variable, which path, what is wrong with it. */
+function unusable(path: string, what: string): ConfigError {
+  return new ConfigError('DATABASE_URL', `points to ${JSON.stringify(resolve(path))}, which ${what}`)
+}
+
+function requireAccess(path: string, mode: number, what: string, databasePath = path): void {
+  try {
+    accessSync(path, mode)
+  } catch (error) {
+    throw unusable(databasePath, `${what}: ${fsCause(error)}`)
+  }
+}
+
+/**
+ * Checks, before SQLite opens anything, that `path` can hold the database: an existing regular
+ * file this process may read and write, in a directory where it may create the -wal and -shm
+ * files; or a new file, whose missing directories are made here. Returns how to remove what it
+ * made, so that a database that then fails to open leaves nothing behind. Throws a ConfigError
+ * naming DATABASE_URL, the path and the cause.
+ */
+export function prepareLocation(path: string): { undo(): void } {
+  let file
+  try {
+    file = statSync(path, { throwIfNoEntry: false })
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ENOTDIR') throw unusable(path, `cannot be reached: ${fsCause(error)}`)
+  }
+  const dir = dirname(path)
+  if (file) {
+    if (file.isDirectory()) throw unusable(path, 'is a directory, not a database file')
+    if (!file.isFile()) throw unusable(path, 'is not a regular file')
+    requireAccess(path, constants.R_OK, 'cannot be read')
+    requireAccess(path, constants.W_OK, 'cannot be written')
+    requireAccess(dir, constants.W_OK | constants.X_OK, 'is in a directory where SQLite cannot create its -wal and -shm files', path)
+    return { undo() {} }
+  }
+  let existing = dir
+  while (!existsSync(existing)) existing = dirname(existing)
+  if (!statSync(existing).isDirectory()) throw unusable(path, `cannot be created: ${JSON.stringify(resolve(existing))} is not a directory`)
+  requireAccess(existing, constants.W_OK | constants.X_OK, `cannot be created in ${JSON.stringify(resolve(existing))}`, path)
+  let made: string | undefined
+  try {
+    made = mkdirSync(dir, { recursive: true })
+  } catch (error) {
+    throw unusable(path, `cannot be created: ${fsCause(error)}`)
+  }
+  return {
+    undo() {
+      if (made) return rmSync(made, { recursive: true, force: true })
+      for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true })
+    },
+  }
+}
+
+/**
+ * The start-up refusal for an error met while opening and migrating the database: a ConfigError
+ * for what the driver says is wrong with the file, anything else as it is.
+ */
+export function openFailure(path: string, error: unknown): unknown {
+  const failure = storageFailure(error)
+  if (failure) return unusable(path, failure.reason)
+  if ((error as { name?: string } | null)?.name === 'SQLiteError') return unusable(path, `cannot be used: ${(error as Error).message}`)
+  return error
+}
