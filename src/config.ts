@@ -29,6 +29,8 @@ export type Config = Readonly<{
   wsFrameLimitPerMinute: number
   /** A socket that answers no ping and sends nothing for this long is closed. */
   wsIdleTimeoutSeconds: number
+  /** Ping and pong control frames one WebSocket connection may send per minute; never off. */
+  wsPingLimitPerMinute: number
   /** How many proxies in front of us to believe in X-Forwarded-For (0: none, use the socket's address). */
   trustProxyHops: number
   /** Origins besides our own whose pages may open a cookie-authenticated WebSocket. */
@@ -159,6 +161,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     authLimitWindowSeconds: integer(env, 'AUTH_LIMIT_WINDOW_SECONDS', 900, 1, 86_400),
     wsFrameLimitPerMinute: integer(env, 'WS_FRAME_LIMIT_PER_MINUTE', 240, 0, 1_000_000),
     wsIdleTimeoutSeconds: integer(env, 'WS_IDLE_TIMEOUT_SECONDS', 60, 1, 960),
+    wsPingLimitPerMinute: integer(env, 'WS_PING_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     trustProxyHops: trustProxy(env),
     allowedOrigins: Object.freeze(allowedOrigins(env)),
     messageWriter,

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       authLimitWindowSeconds: 900,
       wsFrameLimitPerMinute: 240,
       wsIdleTimeoutSeconds: 60,
+      wsPingLimitPerMinute: 60,
       trustProxyHops: 0,
       allowedOrigins: [],
       messageWriter: 'inline',
@@ -75,6 +76,7 @@ describe('loadConfig', () => {
       REFRESH_REUSE_GRACE_SECONDS: '0',
       RATE_LIMIT_PER_MINUTE: '0',
       RATE_LIMIT_PER_HOUR: '5000',
+      WS_PING_LIMIT_PER_MINUTE: '12',
       LOG_LEVEL: 'DEBUG',
     })
     expect(config).toMatchObject({
@@ -88,6 +90,7 @@ describe('loadConfig', () => {
       refreshReuseGraceSeconds: 0,
       rateLimitPerMinute: 0,
       rateLimitPerHour: 5000,
+      wsPingLimitPerMinute: 12,
       logLevel: 'debug',
     })
   })
@@ -120,6 +123,7 @@ describe('loadConfig', () => {
     ['WS_FRAME_LIMIT_PER_MINUTE', '-1'],
     ['WS_IDLE_TIMEOUT_SECONDS', '0'],
     ['WS_IDLE_TIMEOUT_SECONDS', '1000'],
+    ['WS_PING_LIMIT_PER_MINUTE', '0'],
     ['OTEL_TRACES_EXPORTER', 'jaeger'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not a url'],
   ])('refuses %s=%s with an error naming the variable', (variable, value) => {

@@ -217,3 +217,30 @@ export function createFrameLimiter(deps: { config: Pick<Config, 'wsFrameLimitPer
     },
   }
 }
+
+/** A connection's control-frame window, kept on its record like its frame window. */
+export type PingWindow = { pingWindowStart: number; pingsInWindow: number }
+
+/**
+ * Protocol-level ping and pong frames, per connection, in a fixed window of a minute. They bypass
+ * the frame limit (Bun answers a ping with a pong itself, before any handler) and cost a call into
+ * JavaScript each, so they have a limit of their own, on whatever WS_FRAME_LIMIT_PER_MINUTE says:
+ * that one is sized for chat traffic and may be off, while a client pings only to keep its
+ * connection alive, a few times a minute at most. An answered ping cannot be refused, so the first
+ * one over the limit closes the socket (1008).
+ */
+export function createPingLimiter(deps: { config: Pick<Config, 'wsPingLimitPerMinute'> }, now: () => number = Date.now) {
+  const perMinute = deps.config.wsPingLimitPerMinute
+  return {
+    perMinute,
+    /** Counts one ping or pong; true once, for the first one over the limit in its window. */
+    count(window: PingWindow): boolean {
+      const at = now()
+      if (window.pingsInWindow === 0 || at - window.pingWindowStart >= FRAME_WINDOW_MS) {
+        window.pingWindowStart = at
+        window.pingsInWindow = 0
+      }
+      return ++window.pingsInWindow === perMinute + 1
+    },
+  }
+}

@@ -11,7 +11,7 @@ import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
 import { unredacted } from '../observability/logger'
-import { createFrameLimiter, type FrameWindow } from '../observability/rate-limit'
+import { createFrameLimiter, createPingLimiter, type FrameWindow, type PingWindow } from '../observability/rate-limit'
 import { actingUser } from '../observability/requests'
 import { inSpan } from '../observability/tracing'
 import { hasAllowedOrigin, isHttps } from '../ui/security'
@@ -76,6 +76,7 @@ export function createGateway(deps: AppDeps) {
   let htmlSockets = 0
   let server: Server<unknown> | null = null
   const frameLimiter = createFrameLimiter(deps)
+  const pingLimiter = createPingLimiter(deps)
   // The socket lines below hold only ids, codes and numbers, none of them a secret; redaction's
   // garbage was most of what an upgrade allocated, and so of an idle socket's memory (bench/).
   const log = unredacted(deps.logger)
@@ -86,7 +87,7 @@ export function createGateway(deps: AppDeps) {
    * gateway tests fail if that ever changes). They are methods, so a socket costs this one small
    * object and no closures; nothing of the upgrade request is kept.
    */
-  class Connection implements FrameWindow {
+  class Connection implements FrameWindow, PingWindow {
     /** The socket, from open on. */
     ws!: Socket
     openedAt = 0
@@ -96,6 +97,8 @@ export function createGateway(deps: AppDeps) {
     droppedSend = false
     frameWindowStart = 0
     framesInWindow = 0
+    pingWindowStart = 0
+    pingsInWindow = 0
     constructor(
       /** After open, used only for its id: a user's sockets share the first one's User. */
       public user: User,
@@ -111,6 +114,13 @@ export function createGateway(deps: AppDeps) {
       } catch (error) {
         deps.logger.error({ err: error, user_id: this.user.id }, 'websocket frame failed')
       }
+    }
+    /** Protocol pings and pongs: Bun has answered a ping already; they are only counted here. */
+    ping(): void {
+      if (pingLimiter.count(this)) tooManyPings(this)
+    }
+    pong(): void {
+      if (pingLimiter.count(this)) tooManyPings(this)
     }
     close(_: Socket, code: number): void {
       closed(this, code)
@@ -177,6 +187,11 @@ export function createGateway(deps: AppDeps) {
     log.info({ user_id: connection.user.id, code: error.code, frame_type: typeof cause?.type === 'string' ? cause.type : undefined }, 'websocket error frame')
     deps.metrics.errorFrameSent(error.code)
     send(connection, errorFrame(error, cause))
+  }
+
+  function tooManyPings(connection: Connection): void {
+    sendError(connection, { code: 'rate_limited', message: `Too many pings: at most ${pingLimiter.perMinute} a minute` })
+    connection.ws.close(1008, 'Too many pings')
   }
 
   type Reply = () => void

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { createTokens } from '../../src/auth/tokens'
-import { clientIp, createFrameLimiter, FRAME_REFUSALS_BEFORE_CLOSE } from '../../src/observability/rate-limit'
+import { clientIp, createFrameLimiter, createPingLimiter, FRAME_REFUSALS_BEFORE_CLOSE } from '../../src/observability/rate-limit'
 import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, uniqueName, type Reply } from '../support/http'
 import { user } from '../support/services'
@@ -444,5 +444,29 @@ describe('the frame limit of one connection', () => {
     const off = limiter(0, clock)
     const connection = freshWindow()
     for (let i = 0; i < 1000; i++) expect(off.count(connection)).toBeNull()
+  })
+})
+
+describe('the ping limit of one connection', () => {
+  const limiter = (perMinute: number, clock: { now: number }) => createPingLimiter({ config: { wsPingLimitPerMinute: perMinute } }, () => clock.now)
+  const freshWindow = () => ({ pingWindowStart: 0, pingsInWindow: 0 })
+
+  test('asks once for the socket to be closed, at the first ping over the limit within a minute', () => {
+    const clock = { now: 1_000_000 }
+    const pings = limiter(3, clock)
+    const connection = freshWindow()
+    expect(Array.from({ length: 6 }, () => pings.count(connection))).toEqual([false, false, false, true, false, false])
+  })
+
+  test('is a window that starts with the first ping and lasts a minute', () => {
+    const clock = { now: 1_000_000 }
+    const pings = limiter(2, clock)
+    const connection = freshWindow()
+    expect(pings.count(connection)).toBe(false)
+    clock.now += 59_999
+    expect(pings.count(connection)).toBe(false)
+    clock.now += 1
+    expect([pings.count(connection), pings.count(connection)]).toEqual([false, false])
+    expect(connection).toEqual({ pingWindowStart: 1_060_000, pingsInWindow: 2 })
   })
 })
