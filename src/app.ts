@@ -5,7 +5,7 @@ import type { AppDeps } from './deps'
 import { docsRoutes } from './docs/routes'
 import { messageRoutes } from './messages/routes'
 import { healthRoutes } from './observability/health'
-import { redactUrl } from './observability/logger'
+import { clientText, redactUrl } from './observability/logger'
 import { metricsPlugin } from './observability/metrics'
 import { rateLimit } from './observability/rate-limit'
 import { requestLog } from './observability/request-log'
@@ -105,7 +105,7 @@ export function createApp(deps: AppDeps) {
           return errorBody('not_found', `No route for ${request.method} ${new URL(request.url).pathname}`)
       }
       const url = new URL(request.url)
-      deps.logger.error({ err: error, method: request.method, url: redactUrl(url.pathname + url.search) }, 'unhandled error')
+      deps.logger.error({ err: error, method: request.method, url: clientText(redactUrl(url.pathname + url.search), 256) }, 'unhandled error')
       set.status = 500
       return errorBody('internal_error', 'Internal server error')
     })

@@ -8,6 +8,23 @@ export type { Logger }
 const SECRET_KEYS = ['authorization', 'cookie', 'set-cookie', 'password', 'token', 'access_token', 'refresh_token', 'jwt_secret']
 const REDACT = [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.headers["${k}"]`)]
 
+/** How much of a client-supplied value a log line keeps. */
+export const MAX_LOGGED_CLIENT_CHARS = 64
+
+// A JWT, whole or cut short: its header and payload segments start with "eyJ" ('{"' in base64url).
+const JWT_LIKE = /eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}/g
+
+/**
+ * Any value a client chose (a frame's type, a path), as it may appear in a log line: cut to
+ * MAX_LOGGED_CLIENT_CHARS (the last one an ellipsis), and with anything shaped like a token
+ * masked, since redaction by key cannot see inside a value. Every client value reaches the log
+ * through here, so no client can write more than this per field.
+ */
+export function clientText(value: string, max = MAX_LOGGED_CLIENT_CHARS): string {
+  const cut = value.length > max ? `${value.slice(0, max - 1)}…` : value
+  return cut.replace(JWT_LIKE, '[redacted]')
+}
+
 /** A URL safe to log: credentials in its query (?token=…) are masked. */
 export function redactUrl(url: string): string {
   return url.replace(/([?&](?:token|access_token|refresh_token)=)[^&#]*/gi, '$1[redacted]')
@@ -63,7 +80,7 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
  * A child for hot lines whose fields are fixed and never secret (ids, codes, numbers, route
  * templates): it skips the redaction pass, which @pinojs/redact runs by re-parsing its wildcard
  * paths on every line (a tenth of a small request's cost, and ~25 KiB of garbage per line; bench/).
- * Every other line keeps redaction.
+ * Every other line keeps redaction, and so does every line with a field a client chose.
  */
 export const unredacted = (parent: Logger): Logger => parent.child({}, { redact: [] })
 

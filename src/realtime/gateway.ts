@@ -10,7 +10,7 @@ import { storageUnavailable } from '../db/storage'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
-import { unredacted } from '../observability/logger'
+import { clientText, unredacted } from '../observability/logger'
 import { createFrameLimiter, createPingLimiter, type FrameWindow, type PingWindow } from '../observability/rate-limit'
 import { actingUser } from '../observability/requests'
 import { inSpan } from '../observability/tracing'
@@ -41,6 +41,10 @@ export const websocketOptions = (config: { wsIdleTimeoutSeconds: number }) =>
 type Socket = ServerWebSocket<unknown>
 
 const checkJoin = validator(JoinFrame)
+
+/** Error-frame log lines per connection and minute; the rest are counted in one line. */
+export const ERROR_LINES_PER_MINUTE = 10
+const MINUTE_MS = 60_000
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
@@ -99,6 +103,8 @@ export function createGateway(deps: AppDeps) {
     framesInWindow = 0
     pingWindowStart = 0
     pingsInWindow = 0
+    errorLinesWindowStart = 0
+    errorLinesInWindow = 0
     constructor(
       /** After open, used only for its id: a user's sockets share the first one's User. */
       public user: User,
@@ -184,9 +190,31 @@ export function createGateway(deps: AppDeps) {
 
   /** Every error frame goes out here, so each one is logged the same way. */
   function sendError(connection: Connection, error: Pick<DomainError, 'code' | 'message' | 'details'>, cause?: Record<string, unknown>): void {
-    log.info({ user_id: connection.user.id, code: error.code, frame_type: typeof cause?.type === 'string' ? cause.type : undefined }, 'websocket error frame')
+    logErrorFrame(connection, error.code, typeof cause?.type === 'string' ? cause.type : undefined)
     deps.metrics.errorFrameSent(error.code)
     send(connection, errorFrame(error, cause))
+  }
+
+  /**
+   * At most ERROR_LINES_PER_MINUTE lines per connection and minute: with the frame limit off, a
+   * client can make an error frame of every frame it sends, and its log lines must not cost more
+   * than its frames. The rest are counted, in one line when the minute is over or the socket closes.
+   * Through the redacting logger, since frame_type is the client's.
+   */
+  function logErrorFrame(connection: Connection, code: string, frameType: string | undefined): void {
+    const at = Date.now()
+    if (at - connection.errorLinesWindowStart >= MINUTE_MS) {
+      logUnloggedErrors(connection)
+      connection.errorLinesWindowStart = at
+      connection.errorLinesInWindow = 0
+    }
+    if (++connection.errorLinesInWindow > ERROR_LINES_PER_MINUTE) return
+    deps.logger.info({ user_id: connection.user.id, code, frame_type: frameType === undefined ? undefined : clientText(frameType) }, 'websocket error frame')
+  }
+
+  function logUnloggedErrors(connection: Connection): void {
+    const unlogged = connection.errorLinesInWindow - ERROR_LINES_PER_MINUTE
+    if (unlogged > 0) log.info({ user_id: connection.user.id, unlogged, since: new Date(connection.errorLinesWindowStart).toISOString() }, 'websocket error frames not logged')
   }
 
   function tooManyPings(connection: Connection): void {
@@ -232,10 +260,10 @@ export function createGateway(deps: AppDeps) {
       if (error instanceof DomainError) return refuse(error, frameData)
       const storage = storageUnavailable(error)
       if (storage) {
-        deps.logger.warn({ err: error, reason: storage.reason, user_id: user.id, frame_type: frameData.type }, 'storage unavailable')
+        deps.logger.warn({ err: error, reason: storage.reason, user_id: user.id, frame_type: clientText(frameData.type as string) }, 'storage unavailable')
         return refuse(storage, frameData)
       }
-      deps.logger.error({ err: error, user_id: user.id, frame_type: frameData.type }, 'websocket frame failed')
+      deps.logger.error({ err: error, user_id: user.id, frame_type: clientText(frameData.type as string) }, 'websocket frame failed')
       return refuse({ code: 'internal_error', message: 'Internal error' }, frameData)
     }
     try {
@@ -313,6 +341,7 @@ export function createGateway(deps: AppDeps) {
   function closed(connection: Connection, code: number): void {
     const { user, format } = connection
     deps.metrics.websocketClosed(code, connection.droppedSend)
+    logUnloggedErrors(connection)
     log.info({ user_id: user.id, format, code, duration_ms: Math.round(performance.now() - connection.openedAt) }, 'websocket disconnected')
     if (format === 'html') htmlSockets--
     const connections = socketsByUser.get(user.id)

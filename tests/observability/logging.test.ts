@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { createLogger, redactUrl } from '../../src/observability/logger'
+import { clientText, createLogger, MAX_LOGGED_CLIENT_CHARS, redactUrl } from '../../src/observability/logger'
 import { captureLogs, listen, testApp } from '../support/app'
 import { account, call, conversation } from '../support/http'
 import { FormClient } from '../support/form-client'
@@ -164,6 +164,18 @@ describe('request logs', () => {
   test('credentials in a URL are masked before it is logged', () => {
     expect(redactUrl('/ws?format=html&token=abc.def.ghi&x=1')).toBe('/ws?format=html&token=[redacted]&x=1')
     expect(redactUrl('/ws?access_token=abc')).toBe('/ws?access_token=[redacted]')
+  })
+
+  test('a value a client chose is logged cut to 64 characters, and a token in it is masked', () => {
+    expect(MAX_LOGGED_CLIENT_CHARS).toBe(64)
+    expect(clientText('message')).toBe('message')
+    expect(clientText('x'.repeat(64))).toBe('x'.repeat(64))
+    expect(clientText('x'.repeat(1_000_000))).toBe(`${'x'.repeat(63)}…`)
+    expect(clientText('/a/path', 4)).toBe('/a/…')
+    const jwt = 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl'
+    expect(clientText(jwt, 1000)).toBe('[redacted]')
+    expect(clientText(`before ${jwt} after`, 1000)).toBe('before [redacted] after')
+    expect(clientText(jwt)).not.toContain('eyJ')
   })
 
   test('LOG_LEVEL is honoured: at warn, info lines such as request logs are dropped', () => {
