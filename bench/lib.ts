@@ -156,7 +156,10 @@ export type Histogram = ReturnType<typeof histogram>
 
 export type Pneumatic = { base: string; ws: string; process: Bun.Subprocess; logFile: string; stop(): Promise<void> }
 
-/** Rate limits off (one client sends everything) and an idle timeout longer than any run. */
+/**
+ * Rate limits off (one client sends everything), an idle timeout longer than any run, and room
+ * for the memory scenario's 100 sockets per user (10,000 sockets of 100 users).
+ */
 export const BENCH_ENV = {
   JWT_SECRET: 'bench-secret-of-at-least-thirty-two-chars',
   RATE_LIMIT_PER_MINUTE: '0',
@@ -166,6 +169,7 @@ export const BENCH_ENV = {
   SIGNUP_LIMIT_PER_IP: '0',
   WS_FRAME_LIMIT_PER_MINUTE: '0',
   WS_IDLE_TIMEOUT_SECONDS: '960',
+  WS_MAX_SOCKETS_PER_USER: '1000',
 }
 
 /**

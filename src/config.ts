@@ -31,6 +31,8 @@ export type Config = Readonly<{
   wsIdleTimeoutSeconds: number
   /** Ping and pong control frames one WebSocket connection may send per minute; never off. */
   wsPingLimitPerMinute: number
+  /** Open WebSockets one user may have at once; one more is refused (close 1013). */
+  wsMaxSocketsPerUser: number
   /** How many proxies in front of us to believe in X-Forwarded-For (0: none, use the socket's address). */
   trustProxyHops: number
   /** Origins besides our own whose pages may open a cookie-authenticated WebSocket. */
@@ -162,6 +164,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     wsFrameLimitPerMinute: integer(env, 'WS_FRAME_LIMIT_PER_MINUTE', 240, 0, 1_000_000),
     wsIdleTimeoutSeconds: integer(env, 'WS_IDLE_TIMEOUT_SECONDS', 60, 1, 960),
     wsPingLimitPerMinute: integer(env, 'WS_PING_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
+    wsMaxSocketsPerUser: integer(env, 'WS_MAX_SOCKETS_PER_USER', 20, 1, 100_000),
     trustProxyHops: trustProxy(env),
     allowedOrigins: Object.freeze(allowedOrigins(env)),
     messageWriter,

@@ -21,6 +21,7 @@ describe('loadConfig', () => {
       wsFrameLimitPerMinute: 240,
       wsIdleTimeoutSeconds: 60,
       wsPingLimitPerMinute: 60,
+      wsMaxSocketsPerUser: 20,
       trustProxyHops: 0,
       allowedOrigins: [],
       messageWriter: 'inline',
@@ -77,6 +78,7 @@ describe('loadConfig', () => {
       RATE_LIMIT_PER_MINUTE: '0',
       RATE_LIMIT_PER_HOUR: '5000',
       WS_PING_LIMIT_PER_MINUTE: '12',
+      WS_MAX_SOCKETS_PER_USER: '3',
       LOG_LEVEL: 'DEBUG',
     })
     expect(config).toMatchObject({
@@ -91,6 +93,7 @@ describe('loadConfig', () => {
       rateLimitPerMinute: 0,
       rateLimitPerHour: 5000,
       wsPingLimitPerMinute: 12,
+      wsMaxSocketsPerUser: 3,
       logLevel: 'debug',
     })
   })
@@ -124,6 +127,8 @@ describe('loadConfig', () => {
     ['WS_IDLE_TIMEOUT_SECONDS', '0'],
     ['WS_IDLE_TIMEOUT_SECONDS', '1000'],
     ['WS_PING_LIMIT_PER_MINUTE', '0'],
+    ['WS_MAX_SOCKETS_PER_USER', '0'],
+    ['WS_MAX_SOCKETS_PER_USER', 'many'],
     ['OTEL_TRACES_EXPORTER', 'jaeger'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not a url'],
   ])('refuses %s=%s with an error naming the variable', (variable, value) => {

@@ -298,12 +298,28 @@ export function createGateway(deps: AppDeps) {
     }
   }
 
+  /**
+   * One socket more than a user may have is refused, rather than the oldest closed: a web UI tab
+   * closed to make room would reconnect and close the next one, and tabs would take turns for
+   * ever. A socket whose client vanished is closed by the idle timeout, which frees its place.
+   * 1013 (try again later): what the web UI's socket reconnects on, with backoff.
+   */
+  function tooManySockets(connection: Connection, open: number): void {
+    const error = { code: 'too_many_sockets', message: `This account already has ${open} open sockets, the most it may have: close one and connect again` }
+    // Its own line below, rather than sendError's too: one line per refusal, as one per connection.
+    deps.metrics.errorFrameSent(error.code)
+    send(connection, errorFrame(error))
+    connection.ws.close(1013, 'Too many sockets')
+    log.info({ user_id: connection.user.id, format: connection.format, open }, 'websocket refused')
+  }
+
   function opened(connection: Connection, ws: Socket): void {
     connection.ws = ws
     connection.openedAt = performance.now()
     deps.metrics.websocketOpened()
     const { user, format } = connection
     let connections = socketsByUser.get(user.id)
+    if (connections && connections.size >= deps.config.wsMaxSocketsPerUser) return tooManySockets(connection, connections.size)
     if (!connections) socketsByUser.set(user.id, (connections = new Set()))
     for (const other of connections) {
       connection.user = other.user
@@ -342,11 +358,12 @@ export function createGateway(deps: AppDeps) {
     const { user, format } = connection
     deps.metrics.websocketClosed(code, connection.droppedSend)
     logUnloggedErrors(connection)
-    log.info({ user_id: user.id, format, code, duration_ms: Math.round(performance.now() - connection.openedAt) }, 'websocket disconnected')
-    if (format === 'html') htmlSockets--
     const connections = socketsByUser.get(user.id)
-    connections?.delete(connection)
-    if (connections?.size === 0) socketsByUser.delete(user.id)
+    // A refused socket was never registered, nor logged as connected.
+    if (!connections?.delete(connection)) return
+    if (connections.size === 0) socketsByUser.delete(user.id)
+    if (format === 'html') htmlSockets--
+    log.info({ user_id: user.id, format, code, duration_ms: Math.round(performance.now() - connection.openedAt) }, 'websocket disconnected')
   }
 
   /**

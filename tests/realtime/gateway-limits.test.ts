@@ -1,14 +1,30 @@
 import { describe, expect, test } from 'bun:test'
 import { ERROR_LINES_PER_MINUTE } from '../../src/realtime/gateway'
-import { captureLogs, listen, testApp } from '../support/app'
+import { captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { account, type Account } from '../support/http'
-import { RawSocket, TestSocket } from '../support/ws'
+import { RawSocket, TestSocket, type Frame } from '../support/ws'
 
 // What one client may cost the server: protocol pings, log lines, sockets, a socket's lifetime,
 // and what is buffered for readers that stop reading. Each test performs the attack.
 // (testApp turns WS_FRAME_LIMIT_PER_MINUTE off, as the adversarial review did.)
 
 const connect = (wsUrl: string, who: Account) => TestSocket.open(`${wsUrl}?token=${who.token}`)
+
+/** A socket that is refused after its upgrade: the frames it got, and how it was closed. */
+async function refusedSocket(url: string): Promise<{ frames: Frame[]; code: number; reason: string }> {
+  const socket = new WebSocket(url)
+  const frames: Frame[] = []
+  socket.onmessage = (event) => frames.push(JSON.parse(String(event.data)))
+  let timer: Timer | undefined
+  const closed = await Promise.race([
+    new Promise<CloseEvent>((resolve) => (socket.onclose = resolve)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not refused within 5 s; frames: ${JSON.stringify(frames)}`)), 5000))),
+  ]).finally(() => clearTimeout(timer))
+  return { frames, code: closed.code, reason: closed.reason }
+}
+
+const scrape = async (t: TestApp) => (await t.app.handle(new Request('http://localhost/metrics'))).text()
+const valueOf = (text: string, series: string) => Number(text.match(new RegExp(`^${series} (\\S+)$`, 'm'))?.[1])
 
 describe('/ws protocol pings', () => {
   test('a client flooding ping control frames is closed with 1008 at the ping limit, though the frame limit is off', async () => {
@@ -92,5 +108,54 @@ describe('/ws error frame logs', () => {
 
     expect((await logs.waitFor((l) => l.msg === 'websocket error frame')).frame_type).toBe('[redacted]…')
     expect(logs.text()).not.toContain(alice.token.slice(0, 40))
+  })
+})
+
+describe('/ws sockets per user', () => {
+  test('one account may hold 20 sockets by default: the 21st is refused with too_many_sockets and 1013, and the 20 keep working', async () => {
+    const logs = captureLogs()
+    await using t = testApp({}, { logger: logs.logger })
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    const bob = await account(t.app)
+    const sockets: TestSocket[] = []
+    try {
+      for (let i = 0; i < 20; i++) sockets.push(await connect(ws, alice))
+
+      const refused = await refusedSocket(`${ws}?token=${alice.token}`)
+
+      expect(refused).toEqual({
+        frames: [{ type: 'error', error: { code: 'too_many_sockets', message: expect.stringContaining('20 open sockets') } }],
+        code: 1013,
+        reason: 'Too many sockets',
+      })
+      expect(await logs.waitFor((l) => l.msg === 'websocket refused')).toMatchObject({ user_id: alice.id, open: 20 })
+      // Someone else is not affected, and every one of alice's 20 still answers.
+      using other = await connect(ws, bob)
+      expect(other.received[0]).toEqual({ type: 'ready', user_id: bob.id })
+      for (const socket of sockets) expect(await socket.drain()).toEqual([])
+
+      // A place freed is a place taken.
+      sockets.pop()!.close()
+      await logs.waitFor((l) => l.msg === 'websocket disconnected' && l.user_id === alice.id)
+      sockets.push(await connect(ws, alice))
+    } finally {
+      for (const socket of sockets) socket.close()
+    }
+  })
+
+  test('WS_MAX_SOCKETS_PER_USER sets the cap, and a refused socket counts as no open connection', async () => {
+    await using t = testApp({ WS_MAX_SOCKETS_PER_USER: '2' })
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    using first = await connect(ws, alice)
+    using second = await connect(ws, alice)
+
+    expect((await refusedSocket(`${ws}?token=${alice.token}`)).code).toBe(1013)
+
+    const metrics = await scrape(t)
+    expect(valueOf(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
+    expect(valueOf(metrics, 'pneumatic_websocket_errors_total\\{code="too_many_sockets"\\}')).toBe(1)
+    expect([await first.drain(), await second.drain()]).toEqual([[], []])
   })
 })

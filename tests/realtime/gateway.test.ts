@@ -874,7 +874,8 @@ describe('/ws upgrade', () => {
 
 describe('/ws memory', () => {
   test('an idle socket keeps one small record on the server: no closures of its own, nothing of its upgrade request', async () => {
-    await using t = testApp()
+    // Hundreds of sockets of one user, the simplest way to count what each adds.
+    await using t = testApp({ WS_MAX_SOCKETS_PER_USER: '1000' })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const waiting = new Map<WebSocket, (socket: WebSocket) => void>()

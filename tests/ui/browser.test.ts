@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { Page } from 'playwright-core'
-import { listen, testApp, type TestApp } from '../support/app'
-import { closeBrowser, person, screenshot, skipBrowserTests, type Person, type Probe } from '../support/browser'
+import { captureLogs, listen, testApp, type TestApp } from '../support/app'
+import { closeBrowser, person, screenshot, skipBrowserTests, watchPage, type Person, type Probe } from '../support/browser'
 import { account, call, conversation, send, type Account } from '../support/http'
 
 // The web UI in a real Chromium: every test runs its own server and one browser context per user.
@@ -641,4 +641,28 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     await messageIn(alices.page, 'sent while your page loaded').waitFor({ timeout: 5_000 })
     noProblems(alices)
   }, 30_000)
+
+  test('a tab over the sockets-per-user limit is refused, and goes live by itself once another tab closes', async () => {
+    const logs = captureLogs()
+    await using t = testApp({ WS_MAX_SOCKETS_PER_USER: '1' }, { logger: logs.logger })
+    const { http } = listen(t.app)
+    const alice = await account(t.app, 'alice', 'Alice Liddell')
+    const bob = await account(t.app, 'bob', 'Bob Builder')
+    const { id } = await conversation(t.app, alice, [bob])
+    await using alices = await person('alice')
+    await logIn(alices, http, 'alice')
+    const secondTab = await alices.context.newPage()
+    const secondTabProblems = watchPage(secondTab, 'alice, second tab')
+    await secondTab.goto(`${http}/c/${id}`)
+    await logs.waitFor((l) => l.msg === 'websocket refused' && l.user_id === alice.id)
+
+    const connected = () => logs.lines.filter((l) => l.msg === 'websocket connected' && l.user_id === alice.id).length
+    const connectedBefore = connected()
+    await alices.page.close()
+    await logs.waitFor(() => connected() > connectedBefore)
+    await send(t.app, bob, id, 'for the tab that waited')
+    await messageIn(secondTab, 'for the tab that waited').waitFor()
+    expect(secondTabProblems.all()).toEqual([])
+    noProblems(alices)
+  }, 40_000)
 })
