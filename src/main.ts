@@ -5,6 +5,7 @@ import { createTokens } from './auth/tokens'
 import { ConfigError, loadConfig } from './config'
 import { openDatabase } from './db/client'
 import { createMessageWriter } from './messages/writer'
+import { watchFileDescriptors } from './observability/descriptors'
 import { createLogger, stdoutDestination } from './observability/logger'
 import { createMetrics } from './observability/metrics'
 import { startTracing } from './observability/tracing'
@@ -38,12 +39,14 @@ const bus = createLocalBus((error) => logger.error({ err: error }, 'event listen
 
 const app = createApp({ config, db: database.db, sqlite: database.sqlite, storage: database.storage, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
 logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
+const stopWatchingDescriptors = watchFileDescriptors(logger)
 
 let stopping = false
 async function shutdown(signal: string) {
   if (stopping) return
   stopping = true
   logger.info({ signal }, 'shutting down')
+  stopWatchingDescriptors()
   await stopGracefully(app)
   await writer.close()
   database.close()
