@@ -1,6 +1,7 @@
 import type { Server, ServerWebSocket } from 'bun'
 import { Elysia, serializeCookie, type Context, type Cookie } from 'elysia'
 import { parseSetCookies } from 'elysia/adapter/utils'
+import { decodeJwt } from 'jose'
 import { livePush } from '../../views/chat'
 import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
 import { authenticate, type Authenticated } from '../auth/service'
@@ -21,7 +22,7 @@ import type { DomainEvent } from '../shared/events'
 import { asksForWebSocket } from '../shared/http'
 import { validator } from '../shared/validation'
 import type { User } from '../users/model'
-import { errorFrame, frame, JoinFrame } from './frames'
+import { AuthFrame, errorFrame, frame, JoinFrame } from './frames'
 import { conversationTopic, userHtmlTopic } from './topics'
 
 /** Bun's per-socket limits, set deliberately rather than left at Bun's 16 MB / 120 s defaults. */
@@ -41,10 +42,18 @@ export const websocketOptions = (config: { wsIdleTimeoutSeconds: number }) =>
 type Socket = ServerWebSocket<unknown>
 
 const checkJoin = validator(JoinFrame)
+const checkAuth = validator(AuthFrame)
 
 /** Error-frame log lines per connection and minute; the rest are counted in one line. */
 export const ERROR_LINES_PER_MINUTE = 10
 const MINUTE_MS = 60_000
+const EXPIRY_CHECK_MS = 1000
+
+/** When a token verified before stops being valid (ms since the epoch). */
+const expiryOf = (token: string): number => (decodeJwt(token).exp ?? 0) * 1000
+
+/** Who opened a socket, until when its credentials hold, and whether they were the web UI's session cookies. */
+type Caller = Authenticated & { expiresAt: number; viaCookies: boolean }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
@@ -53,17 +62,39 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
  * session cookie. A cookie is sent by the browser whatever page opened the socket, so a
  * cookie-authenticated upgrade must come from a page of this server (same Origin).
  */
-async function upgradeCaller(deps: AppDeps, request: Request, token: string | undefined, cookie: Record<string, Cookie<unknown>>): Promise<Authenticated> {
+async function upgradeCaller(deps: AppDeps, request: Request, token: string | undefined, cookie: Record<string, Cookie<unknown>>): Promise<Caller> {
   const explicit = token || bearerToken(request.headers.get('authorization'))
-  if (explicit) return authenticate(deps.db, deps.tokens, explicit)
+  if (explicit) return { ...(await authenticate(deps.db, deps.tokens, explicit)), expiresAt: expiryOf(explicit), viaCookies: false }
   if (cookie[ACCESS_COOKIE]?.value || cookie[REFRESH_COOKIE]?.value) {
     const { allowedOrigins, trustProxyHops } = deps.config
     if (!hasAllowedOrigin(request, allowedOrigins, trustProxyHops)) throw new Forbidden('Cross-origin WebSocket upgrade refused')
     const caller = await browserSession(deps, cookie, isHttps(request, trustProxyHops))
-    if (caller) return caller
+    if (caller) return { ...caller, expiresAt: await browserSocketExpiry(deps, cookie, caller), viaCookies: true }
     throw new Unauthorized('Session expired: sign in again', 'invalid_token')
   }
   throw new Unauthorized('Missing token: use ?token=, an Authorization header or a session cookie', 'missing_token')
+}
+
+/**
+ * A web UI socket lasts as long as the browser session it was opened with: its holder holds the
+ * refresh cookie too, and could renew the access token at will. So it lives until that refresh
+ * token expires, unless the session ends first (logout, reuse of a refresh token: those close it
+ * at once), rather than dropping every ACCESS_TOKEN_TTL_SECONDS. Without a refresh cookie of the
+ * same session, the access token's lifetime.
+ */
+async function browserSocketExpiry(deps: AppDeps, cookie: Record<string, Cookie<unknown>>, caller: Authenticated): Promise<number> {
+  // Read after browserSession: a session renewed during the upgrade has its new tokens here.
+  const refresh = cookie[REFRESH_COOKIE]?.value
+  if (typeof refresh === 'string' && refresh !== '') {
+    try {
+      const claims = await deps.tokens.verify(refresh, 'refresh')
+      if (claims.userId === caller.user.id && claims.sessionId === caller.sessionId) return expiryOf(refresh)
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error
+    }
+  }
+  const access = cookie[ACCESS_COOKIE]?.value
+  return typeof access === 'string' && access !== '' ? expiryOf(access) : Date.now()
 }
 
 /** JSON frames for API clients; rendered HTML pushes for the web UI (`?format=html`). */
@@ -81,6 +112,7 @@ export function createGateway(deps: AppDeps) {
   let server: Server<unknown> | null = null
   const frameLimiter = createFrameLimiter(deps)
   const pingLimiter = createPingLimiter(deps)
+  let expiryChecks: Timer | undefined
   // The socket lines below hold only ids, codes and numbers, none of them a secret; redaction's
   // garbage was most of what an upgrade allocated, and so of an idle socket's memory (bench/).
   const log = unredacted(deps.logger)
@@ -108,8 +140,13 @@ export function createGateway(deps: AppDeps) {
     constructor(
       /** After open, used only for its id: a user's sockets share the first one's User. */
       public user: User,
-      readonly sessionId: string,
+      /** The session whose end closes this socket: the one it was opened with, or re-authenticated with. */
+      public sessionId: string,
       readonly format: Format,
+      /** When its credentials stop being valid (ms since the epoch): then it is closed, unless renewed by an `auth` frame. */
+      public expiresAt: number,
+      /** Opened with the session cookies, which a reconnect renews: told to reconnect when they expire. */
+      readonly viaCookies: boolean,
     ) {}
     open(ws: Socket): void {
       opened(this, ws)
@@ -222,6 +259,27 @@ export function createGateway(deps: AppDeps) {
     connection.ws.close(1008, 'Too many pings')
   }
 
+  /**
+   * Closes the sockets whose credentials have expired: a token must not outlive its lifetime on a
+   * socket. One opened with a token gets 1008: reconnecting with the same token would be refused.
+   * One opened with the session cookies gets 1013 (try again later), which the web UI reconnects
+   * on: its upgrade renews the cookies if the session is still open (another tab may have renewed
+   * it since), and is refused if not.
+   */
+  function closeExpired(): void {
+    const now = Date.now()
+    for (const connections of socketsByUser.values()) {
+      for (const connection of connections) {
+        if (connection.expiresAt > now) continue
+        sendError(connection, {
+          code: 'token_expired',
+          message: 'The token this socket was opened with has expired: send {"type":"auth","token":"<access token>"} before it does, or reconnect with a fresh one',
+        })
+        connection.ws.close(connection.viaCookies ? 1013 : 1008, 'Token expired')
+      }
+    }
+  }
+
   type Reply = () => void
 
   /**
@@ -293,9 +351,23 @@ export function createGateway(deps: AppDeps) {
       }
       case 'ping':
         return () => send(connection, frame({ type: 'pong' }))
+      case 'auth':
+        return reauthenticate(connection, checkAuth(data).token)
       default:
-        throw new DomainError(400, 'unknown_type', `Unknown frame type ${JSON.stringify(data.type)}; expected "message", "join" or "ping"`)
+        throw new DomainError(400, 'unknown_type', `Unknown frame type ${JSON.stringify(data.type)}; expected "message", "join", "ping" or "auth"`)
     }
+  }
+
+  /**
+   * A fresh access token of the socket's own user: the socket now closes when that one expires,
+   * and with that token's session. A bad token is an error frame, and changes nothing.
+   */
+  async function reauthenticate(connection: Connection, token: string): Promise<Reply> {
+    const caller = await authenticate(deps.db, deps.tokens, token)
+    if (caller.user.id !== connection.user.id) throw new Forbidden('This token belongs to another user: a socket stays with the user who opened it')
+    connection.sessionId = caller.sessionId
+    connection.expiresAt = Math.max(connection.expiresAt, expiryOf(token))
+    return () => send(connection, frame({ type: 'authenticated' }))
   }
 
   /**
@@ -379,7 +451,7 @@ export function createGateway(deps: AppDeps) {
     try {
       const caller = await upgradeCaller(deps, request, query.token, cookie)
       actingUser(request, caller.user.id)
-      connection = new Connection(caller.user, caller.sessionId, query.format === 'html' ? 'html' : 'json')
+      connection = new Connection(caller.user, caller.sessionId, query.format === 'html' ? 'html' : 'json', caller.expiresAt, caller.viaCookies)
     } catch (failure) {
       if (failure instanceof DomainError) return status(failure.status as 401, failure.toBody())
       const storage = storageUnavailable(failure)
@@ -419,7 +491,13 @@ export function createGateway(deps: AppDeps) {
     /** Called once the server listens: server.publish reaches every subscriber, the sender included. */
     attach(listening: Server<unknown>) {
       server = listening
+      // One timer for every socket: a timer each would cost each socket memory (bench/).
+      expiryChecks ??= setInterval(closeExpired, EXPIRY_CHECK_MS).unref()
     },
-    close: unsubscribe,
+    close() {
+      unsubscribe()
+      clearInterval(expiryChecks)
+      expiryChecks = undefined
+    },
   }
 }

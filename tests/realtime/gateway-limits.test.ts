@@ -1,7 +1,11 @@
 import { describe, expect, test } from 'bun:test'
+import { decodeJwt } from 'jose'
+import { ACCESS_COOKIE } from '../../src/auth/credentials'
+import { createTokens } from '../../src/auth/tokens'
 import { ERROR_LINES_PER_MINUTE } from '../../src/realtime/gateway'
-import { captureLogs, listen, testApp, type TestApp } from '../support/app'
-import { account, type Account } from '../support/http'
+import { REFRESH_COOKIE } from '../../src/ui/session'
+import { captureLogs, listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
+import { account, call, type Account } from '../support/http'
 import { RawSocket, TestSocket, type Frame } from '../support/ws'
 
 // What one client may cost the server: protocol pings, log lines, sockets, a socket's lifetime,
@@ -21,6 +25,13 @@ async function refusedSocket(url: string): Promise<{ frames: Frame[]; code: numb
     new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not refused within 5 s; frames: ${JSON.stringify(frames)}`)), 5000))),
   ]).finally(() => clearTimeout(timer))
   return { frames, code: closed.code, reason: closed.reason }
+}
+
+/** An access token of `who`'s session that expires `seconds` from now, signed as the server signs them. */
+async function accessTokenFor(who: Account, seconds: number): Promise<string> {
+  const { sub, sid, ver } = decodeJwt(who.token) as { sub: string; sid: string; ver: number }
+  const tokens = createTokens({ secret: TEST_SECRET, accessTtlSeconds: seconds, refreshTtlSeconds: 3600 })
+  return (await tokens.issuePair({ userId: sub, sessionId: sid, version: ver }, { refreshJti: crypto.randomUUID(), issuedAt: Date.now() })).access_token
 }
 
 const scrape = async (t: TestApp) => (await t.app.handle(new Request('http://localhost/metrics'))).text()
@@ -158,4 +169,71 @@ describe('/ws sockets per user', () => {
     expect(valueOf(metrics, 'pneumatic_websocket_errors_total\\{code="too_many_sockets"\\}')).toBe(1)
     expect([await first.drain(), await second.drain()]).toEqual([[], []])
   })
+})
+
+describe('/ws token expiry', () => {
+  test('a socket is closed when its access token expires (token_expired, then 1008), unless an auth frame with a fresh token came first', async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    const bob = await account(t.app)
+    const shortLived = await accessTokenFor(alice, 2)
+    // Two sockets on the same token: one renews it, the other shows when it expired.
+    using renewed = await TestSocket.open(`${ws}?token=${shortLived}`)
+    using expiring = await TestSocket.open(`${ws}?token=${shortLived}`)
+
+    renewed.send({ type: 'auth', token: 'not.a.token' })
+    expect(await renewed.next()).toMatchObject({ type: 'error', error: { code: 'invalid_token' } })
+    renewed.send({ type: 'auth', token: bob.token })
+    expect(await renewed.next()).toMatchObject({ type: 'error', error: { code: 'forbidden' } })
+    renewed.send({ type: 'auth' })
+    expect(await renewed.next()).toMatchObject({ type: 'error', error: { code: 'validation_failed', details: [{ field: 'token' }] } })
+    renewed.send({ type: 'auth', token: await accessTokenFor(alice, 3600) })
+    expect(await renewed.next()).toEqual({ type: 'authenticated' })
+
+    const closed = await expiring.closed
+    expect({ code: closed.code, reason: closed.reason }).toEqual({ code: 1008, reason: 'Token expired' })
+    expect(Date.now()).toBeGreaterThanOrEqual(decodeJwt(shortLived).exp! * 1000)
+    expect(expiring.received.at(-1)).toMatchObject({ type: 'error', error: { code: 'token_expired' } })
+    // The renewed socket outlived the token it was opened with.
+    expect(await renewed.drain()).toEqual([])
+  }, 15_000)
+
+  test('an auth frame moves the socket to the session of its token: that session ending closes it', async () => {
+    await using t = testApp()
+    const { ws } = listen(t.app)
+    const alice = await account(t.app)
+    const secondLogin = await call(t.app, 'POST', '/auth/login', { body: { username: alice.username, password: 'correct horse battery' } })
+    using socket = await connect(ws, alice)
+
+    socket.send({ type: 'auth', token: secondLogin.body.access_token })
+    expect(await socket.next()).toEqual({ type: 'authenticated' })
+    expect((await call(t.app, 'POST', '/auth/logout', { token: alice.token })).status).toBe(204)
+    expect(await socket.drain()).toEqual([])
+    expect((await call(t.app, 'POST', '/auth/logout', { token: secondLogin.body.access_token })).status).toBe(204)
+
+    expect((await socket.closed).code).toBe(1008)
+  })
+
+  test('a web UI socket lives as long as its browser session, not its access token, and is then told to reconnect (1013)', async () => {
+    await using t = testApp()
+    const { http, ws } = listen(t.app)
+    const alice = await account(t.app)
+    const shortLived = await accessTokenFor(alice, 2)
+    const cookieSocket = (cookie: string) => TestSocket.open(`${ws}?format=html`, { headers: { cookie, origin: http } })
+    using session = await cookieSocket(`${ACCESS_COOKIE}=${shortLived}; ${REFRESH_COOKIE}=${alice.refresh}`)
+    using accessOnly = await cookieSocket(`${ACCESS_COOKIE}=${shortLived}`)
+    using api = await TestSocket.open(`${ws}?token=${shortLived}`)
+
+    expect((await api.closed).code).toBe(1008)
+    // Cookies are renewed by an upgrade: the web UI reconnects on 1013, and its cookies then decide.
+    const closed = await accessOnly.closed
+    expect({ code: closed.code, reason: closed.reason }).toEqual({ code: 1013, reason: 'Token expired' })
+    expect(accessOnly.received.at(-1)).toMatchObject({ type: 'error', error: { code: 'token_expired' } })
+    expect(await session.drain()).toEqual([])
+
+    // Its session ending still closes it at once.
+    expect((await call(t.app, 'POST', '/auth/logout', { token: alice.token })).status).toBe(204)
+    expect((await session.closed).code).toBe(1008)
+  }, 15_000)
 })

@@ -1,8 +1,10 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { Page } from 'playwright-core'
+import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { closeBrowser, person, screenshot, skipBrowserTests, watchPage, type Person, type Probe } from '../support/browser'
 import { account, call, conversation, send, type Account } from '../support/http'
+import { TestSocket } from '../support/ws'
 
 // The web UI in a real Chromium: every test runs its own server and one browser context per user.
 
@@ -641,6 +643,32 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     await messageIn(alices.page, 'sent while your page loaded').waitFor({ timeout: 5_000 })
     noProblems(alices)
   }, 30_000)
+
+  test('with access tokens of 10 s, the page keeps its one live socket past the token it connected with', async () => {
+    await using t = testApp({ ACCESS_TOKEN_TTL_SECONDS: '10' })
+    const { http, ws } = listen(t.app)
+    const alice = await account(t.app, 'alice', 'Alice Liddell')
+    const bob = await account(t.app, 'bob', 'Bob Builder')
+    const { id } = await conversation(t.app, alice, [bob])
+    await using alices = await person('alice')
+    await logIn(alices, http, 'alice')
+    await open(alices, http, id)
+    await markWindow(alices.page)
+
+    // An API socket on the page's access token shows when that token has expired: it is closed then.
+    const access = (await alices.context.cookies()).find((c) => c.name === ACCESS_COOKIE)!.value
+    using witness = await TestSocket.open(`${ws}?token=${access}`)
+    expect((await witness.closed).code).toBe(1008)
+
+    const relogin = await call(t.app, 'POST', '/auth/login', { body: { username: 'bob', password: PASSWORD } })
+    expect((await send(t.app, { ...bob, token: relogin.body.access_token }, id, 'after your token expired')).status).toBe(201)
+    await messageIn(alices.page, 'after your token expired').waitFor()
+    // Sending renews the page's cookies on the way.
+    await sendFromUi(alices.page, 'and still here')
+    expect((await alices.probe()).connections).toBe(1)
+    expect(await windowKept(alices.page)).toBe(true)
+    noProblems(alices)
+  }, 40_000)
 
   test('a tab over the sockets-per-user limit is refused, and goes live by itself once another tab closes', async () => {
     const logs = captureLogs()
