@@ -33,6 +33,8 @@ export type Config = Readonly<{
   wsPingLimitPerMinute: number
   /** Open WebSockets one user may have at once; one more is refused (close 1013). */
   wsMaxSocketsPerUser: number
+  /** Bytes buffered for slow readers across all sockets before the slowest are disconnected. */
+  wsSendBufferBudgetBytes: number
   /** How many proxies in front of us to believe in X-Forwarded-For (0: none, use the socket's address). */
   trustProxyHops: number
   /** Origins besides our own whose pages may open a cookie-authenticated WebSocket. */
@@ -165,6 +167,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     wsIdleTimeoutSeconds: integer(env, 'WS_IDLE_TIMEOUT_SECONDS', 60, 1, 960),
     wsPingLimitPerMinute: integer(env, 'WS_PING_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     wsMaxSocketsPerUser: integer(env, 'WS_MAX_SOCKETS_PER_USER', 20, 1, 100_000),
+    wsSendBufferBudgetBytes: integer(env, 'WS_SEND_BUFFER_BUDGET_MIB', 64, 1, 1_048_576) * 1024 * 1024,
     trustProxyHops: trustProxy(env),
     allowedOrigins: Object.freeze(allowedOrigins(env)),
     messageWriter,

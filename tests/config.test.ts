@@ -22,6 +22,7 @@ describe('loadConfig', () => {
       wsIdleTimeoutSeconds: 60,
       wsPingLimitPerMinute: 60,
       wsMaxSocketsPerUser: 20,
+      wsSendBufferBudgetBytes: 64 * 1024 * 1024,
       trustProxyHops: 0,
       allowedOrigins: [],
       messageWriter: 'inline',
@@ -79,6 +80,7 @@ describe('loadConfig', () => {
       RATE_LIMIT_PER_HOUR: '5000',
       WS_PING_LIMIT_PER_MINUTE: '12',
       WS_MAX_SOCKETS_PER_USER: '3',
+      WS_SEND_BUFFER_BUDGET_MIB: '8',
       LOG_LEVEL: 'DEBUG',
     })
     expect(config).toMatchObject({
@@ -94,6 +96,7 @@ describe('loadConfig', () => {
       rateLimitPerHour: 5000,
       wsPingLimitPerMinute: 12,
       wsMaxSocketsPerUser: 3,
+      wsSendBufferBudgetBytes: 8 * 1024 * 1024,
       logLevel: 'debug',
     })
   })
@@ -129,6 +132,8 @@ describe('loadConfig', () => {
     ['WS_PING_LIMIT_PER_MINUTE', '0'],
     ['WS_MAX_SOCKETS_PER_USER', '0'],
     ['WS_MAX_SOCKETS_PER_USER', 'many'],
+    ['WS_SEND_BUFFER_BUDGET_MIB', '0'],
+    ['WS_SEND_BUFFER_BUDGET_MIB', '1.5'],
     ['OTEL_TRACES_EXPORTER', 'jaeger'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not a url'],
   ])('refuses %s=%s with an error naming the variable', (variable, value) => {

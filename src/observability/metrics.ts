@@ -76,7 +76,7 @@ export function createMetrics(options: { now?: () => number } = {}) {
   })
   const backpressureCloses = new Counter({
     name: 'pneumatic_websocket_backpressure_closes_total',
-    help: 'WebSocket connections closed abnormally (1006) after a send to them was dropped: the backpressure limit. Overflows during topic fan-out are not seen here',
+    help: 'WebSocket connections disconnected (1006) for what was buffered for them: over the per-socket limit, the slowest when all together were over the budget, or after a dropped send',
     registers,
   })
 
@@ -122,11 +122,12 @@ export function createMetrics(options: { now?: () => number } = {}) {
     websocketSendDropped(): void {
       sendsDropped.inc()
     },
-    /** `afterDroppedSend`: whether a send to this socket was dropped before it closed. */
-    websocketClosed(code: number, afterDroppedSend: boolean): void {
+    /** `backpressured`: whether the gateway disconnected it for what was buffered for it, or a send to it was dropped. */
+    websocketClosed(code: number, backpressured: boolean): void {
       connectionsActive.dec()
-      // Bun closes a socket over its backpressure limit with 1006, and drops the send that crossed it.
-      if (code === 1006 && afterDroppedSend) backpressureCloses.inc()
+      // Both end the connection abnormally: the gateway terminates a slow reader, and Bun closes a
+      // socket over its own limit with 1006, dropping the send that crossed it.
+      if (code === 1006 && backpressured) backpressureCloses.inc()
     },
     frameReceived(): void {
       framesReceived.inc()

@@ -22,6 +22,7 @@ import type { DomainEvent } from '../shared/events'
 import { asksForWebSocket } from '../shared/http'
 import { validator } from '../shared/validation'
 import type { User } from '../users/model'
+import { BUN_BACKPRESSURE_LIMIT, PER_SOCKET_BYTES, slowestOverBudget, SWEEP_EVERY, type Buffered } from './buffers'
 import { AuthFrame, errorFrame, frame, JoinFrame } from './frames'
 import { conversationTopic, userHtmlTopic } from './topics'
 
@@ -29,7 +30,8 @@ import { conversationTopic, userHtmlTopic } from './topics'
 export const websocketOptions = (config: { wsIdleTimeoutSeconds: number }) =>
   ({
     maxPayloadLength: 64 * 1024,
-    backpressureLimit: 1024 * 1024,
+    // A backstop: the gateway disconnects a slow reader first, and counts it (see buffers.ts).
+    backpressureLimit: BUN_BACKPRESSURE_LIMIT,
     // A reader that stops reading is disconnected, never silently skipped: it reconnects and
     // catches up with ?after=<seq>.
     closeOnBackpressureLimit: true,
@@ -112,6 +114,8 @@ export function createGateway(deps: AppDeps) {
   let server: Server<unknown> | null = null
   const frameLimiter = createFrameLimiter(deps)
   const pingLimiter = createPingLimiter(deps)
+  /** Characters sent to backpressured sockets since buffers were last swept (see buffers.ts). */
+  let slowCharacters = 0
   let expiryChecks: Timer | undefined
   // The socket lines below hold only ids, codes and numbers, none of them a secret; redaction's
   // garbage was most of what an upgrade allocated, and so of an idle socket's memory (bench/).
@@ -129,8 +133,8 @@ export function createGateway(deps: AppDeps) {
     openedAt = 0
     /** The answer to the socket's latest frame, while it is still to be sent (see answer()). */
     answering: Promise<void> | undefined = undefined
-    /** Whether Bun has dropped a send to this socket (see send()). */
-    droppedSend = false
+    /** Whether the gateway disconnected it for what was buffered for it, or Bun dropped a send to it (see send()). */
+    backpressured = false
     frameWindowStart = 0
     framesInWindow = 0
     pingWindowStart = 0
@@ -176,7 +180,7 @@ export function createGateway(deps: AppDeps) {
     if (!record) return
     for (const member of record.members) {
       const topic = userHtmlTopic(member.id)
-      if (listening.subscriberCount(topic) > 0) listening.publish(topic, livePush(record, message, member.id))
+      if (listening.subscriberCount(topic) > 0) publish(listening, topic, livePush(record, message, member.id))
     }
   }
 
@@ -187,7 +191,7 @@ export function createGateway(deps: AppDeps) {
   function deliverTo(listening: Server<unknown>, event: DomainEvent): void {
     switch (event.type) {
       case 'message.created':
-        listening.publish(conversationTopic(event.message.conversation_id), frame({ type: 'message', message: event.message }))
+        publish(listening, conversationTopic(event.message.conversation_id), frame({ type: 'message', message: event.message }))
         if (htmlSockets > 0) pushHtml(listening, event.message)
         return
       case 'conversation.created': {
@@ -218,11 +222,70 @@ export function createGateway(deps: AppDeps) {
   /**
    * Every frame to one socket goes out here. Bun drops a send (send returns 0) to a socket over
    * its backpressure limit or closing; that is counted, and remembered to name the close after it.
+   * A send Bun had to buffer (-1) counts towards the next sweep of buffers (see buffers.ts).
    */
   function send(connection: Connection, data: string): void {
-    if (connection.ws.send(data) !== 0) return
-    connection.droppedSend = true
+    const status = connection.ws.send(data)
+    if (status > 0) return
+    if (status === -1) return sentSlowly(data.length)
+    connection.backpressured = true
     deps.metrics.websocketSendDropped()
+    // Over Bun's limit (the gateway's sweeps missed it): disconnect it now, counted. A socket
+    // already closing drops every answer still on its way; no sweep for those.
+    if (connection.ws.readyState === 1) sweepBuffers()
+  }
+
+  /**
+   * Every topic publish goes out here. One that Bun had to buffer for someone (-1) counts towards
+   * the next sweep; one it dropped for someone (0, with subscribers) means a sweep now.
+   */
+  function publish(listening: Server<unknown>, topic: string, data: string): void {
+    const status = listening.publish(topic, data)
+    if (status === -1) sentSlowly(data.length * listening.subscriberCount(topic))
+    else if (status === 0 && listening.subscriberCount(topic) > 0) sweepBuffers()
+  }
+
+  function sentSlowly(characters: number): void {
+    slowCharacters += characters
+    if (slowCharacters >= SWEEP_EVERY) sweepBuffers()
+  }
+
+  /**
+   * Disconnects the readers too slow for what is sent to them: each one with more than
+   * PER_SOCKET_BYTES buffered, and the slowest while all of them together hold more than the
+   * budget. Terminated rather than closed: a close frame would only queue behind what they do not
+   * read, and terminating frees their buffers at once. They reconnect and catch up with after=<seq>.
+   * Called in the middle of sends and publishes: a socket it closes is simply gone after it.
+   */
+  function sweepBuffers(): void {
+    slowCharacters = 0
+    const buffers: Buffered<Connection>[] = []
+    let total = 0
+    for (const connections of socketsByUser.values()) {
+      for (const connection of connections) {
+        const bytes = connection.ws.getBufferedAmount()
+        if (bytes === 0) continue
+        buffers.push({ socket: connection, bytes })
+        total += bytes
+      }
+    }
+    const { overSocketLimit, forBudget } = slowestOverBudget(buffers, deps.config.wsSendBufferBudgetBytes)
+    if (overSocketLimit.length + forBudget.length === 0) return
+    deps.logger.warn(
+      {
+        over_socket_limit: overSocketLimit.length,
+        for_budget: forBudget.length,
+        slow_sockets: buffers.length,
+        buffered_bytes: total,
+        socket_limit_bytes: PER_SOCKET_BYTES,
+        budget_bytes: deps.config.wsSendBufferBudgetBytes,
+      },
+      'websocket readers too slow: disconnecting',
+    )
+    for (const connection of [...overSocketLimit, ...forBudget]) {
+      connection.backpressured = true
+      connection.ws.terminate()
+    }
   }
 
   /** Every error frame goes out here, so each one is logged the same way. */
@@ -428,14 +491,17 @@ export function createGateway(deps: AppDeps) {
 
   function closed(connection: Connection, code: number): void {
     const { user, format } = connection
-    deps.metrics.websocketClosed(code, connection.droppedSend)
+    deps.metrics.websocketClosed(code, connection.backpressured)
     logUnloggedErrors(connection)
     const connections = socketsByUser.get(user.id)
     // A refused socket was never registered, nor logged as connected.
     if (!connections?.delete(connection)) return
     if (connections.size === 0) socketsByUser.delete(user.id)
     if (format === 'html') htmlSockets--
-    log.info({ user_id: user.id, format, code, duration_ms: Math.round(performance.now() - connection.openedAt) }, 'websocket disconnected')
+    log.info(
+      { user_id: user.id, format, code, duration_ms: Math.round(performance.now() - connection.openedAt), slow_reader: connection.backpressured || undefined },
+      'websocket disconnected',
+    )
   }
 
   /**

@@ -5,7 +5,7 @@ import { createTokens } from '../../src/auth/tokens'
 import { ERROR_LINES_PER_MINUTE } from '../../src/realtime/gateway'
 import { REFRESH_COOKIE } from '../../src/ui/session'
 import { captureLogs, listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
-import { account, call, type Account } from '../support/http'
+import { account, call, conversation, type Account } from '../support/http'
 import { RawSocket, TestSocket, type Frame } from '../support/ws'
 
 // What one client may cost the server: protocol pings, log lines, sockets, a socket's lifetime,
@@ -236,4 +236,48 @@ describe('/ws token expiry', () => {
     expect((await call(t.app, 'POST', '/auth/logout', { token: alice.token })).status).toBe(204)
     expect((await session.closed).code).toBe(1008)
   }, 15_000)
+})
+
+describe('/ws readers that stop reading', () => {
+  test('once all slow readers together hold more than the budget, the slowest are disconnected, each close counted, and the readers that read miss nothing', async () => {
+    const logs = captureLogs()
+    await using t = testApp({ WS_SEND_BUFFER_BUDGET_MIB: '2' }, { logger: logs.logger })
+    const { ws } = listen(t.app)
+    const sender = await account(t.app)
+    const readers = await Promise.all(Array.from({ length: 6 }, () => account(t.app)))
+    const group = await conversation(t.app, sender, readers, 'stalled readers')
+    const stalled = await Promise.all(readers.slice(1).map((reader) => RawSocket.open(`${ws}?token=${reader.token}`)))
+    for (const socket of stalled) {
+      await socket.until((s) => s.count('text') > 0, 'ready')
+      socket.pause()
+    }
+    using reading = await connect(ws, readers[0]!)
+    using sending = await connect(ws, sender)
+    const content = '😀'.repeat(4000) // 16 kB
+
+    // Batches of 16 kB messages until every stalled reader is gone (they also hold kernel buffers of a few MB each first).
+    let sent = 0
+    for (let batch = 0; batch < 600 && valueOf(await scrape(t), 'pneumatic_websocket_backpressure_closes_total') < stalled.length; batch++) {
+      for (let i = 0; i < 5; i++) sending.send({ type: 'message', message_id: `m-${sent + i}`, conversation_id: group.id, content })
+      sent += 5
+      await sending.drain()
+    }
+
+    const metrics = await scrape(t)
+    expect(valueOf(metrics, 'pneumatic_websocket_backpressure_closes_total')).toBe(stalled.length)
+    expect(valueOf(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
+    const sweeps = logs.lines.filter((l) => l.msg === 'websocket readers too slow: disconnecting')
+    expect(sweeps.length).toBeGreaterThan(0)
+    expect(sweeps[0]).toMatchObject({ budget_bytes: 2 * 1024 * 1024, socket_limit_bytes: 1024 * 1024 })
+    // What was buffered never went past the budget by more than a sweep's worth (see buffers.ts),
+    // where five readers at their own limit would hold 5 MiB: the budget closed some of them first.
+    for (const sweep of sweeps) expect(sweep.buffered_bytes).toBeLessThan(3 * 1024 * 1024)
+    expect(sweeps.reduce((n, sweep) => n + sweep.for_budget, 0)).toBeGreaterThan(0)
+    const disconnected = logs.lines.filter((l) => l.msg === 'websocket disconnected' && l.slow_reader === true)
+    expect(disconnected.map((l) => l.code)).toEqual(Array(stalled.length).fill(1006))
+    // The reader that reads has every message, in order.
+    await reading.drain()
+    expect(reading.received.filter((f) => f.type === 'message').map((f) => f.message.message_id)).toEqual(Array.from({ length: sent }, (_, i) => `m-${i}`))
+    for (const socket of stalled) socket.destroy()
+  }, 30_000)
 })
