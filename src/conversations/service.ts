@@ -79,7 +79,7 @@ export function create(deps: Deps, actor: User, input: unknown): { conversation:
         return { row: tx.select().from(conversations).where(eq(conversations.directKey, key!)).get()!, created: false }
       }
       tx.insert(conversationMembers)
-        .values([actor.id, ...others].map((userId) => ({ conversationId: inserted.id, userId, joinedAt: createdAt })))
+        .values([actor.id, ...others].map((userId) => ({ conversationId: inserted.id, userId, joinedAt: createdAt, lastActivityAt: createdAt })))
         .run()
       return { row: inserted, created: true }
     },

@@ -67,8 +67,19 @@ export const conversationMembers = sqliteTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     joinedAt: integer('joined_at').notNull(),
+    /**
+     * The conversation's latest activity (its newest message, or its creation), copied onto each
+     * member's row so that one user's conversations can be read in that order from an index, a
+     * page at a time. Written with the messages, in the same transaction, once per conversation
+     * per batch (messages/store.ts).
+     */
+    lastActivityAt: integer('last_activity_at').notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.conversationId, t.userId] }), index('conversation_members_user_idx').on(t.userId)],
+  (t) => [
+    primaryKey({ columns: [t.conversationId, t.userId] }),
+    // Also serves every lookup by user_id alone (its prefix), as the user_id index it replaced did.
+    index('conversation_members_user_activity_idx').on(t.userId, t.lastActivityAt, t.conversationId),
+  ],
 )
 
 export const messages = sqliteTable(

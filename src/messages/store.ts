@@ -1,7 +1,7 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, lt, sql } from 'drizzle-orm'
 import { perDatabase, type Db } from '../db/client'
 import { storageUnavailable } from '../db/storage'
-import { conversations, messages, type MessageRow } from '../db/schema'
+import { conversationMembers, conversations, messages, type MessageRow } from '../db/schema'
 import { newId } from '../shared/ids'
 
 /**
@@ -35,7 +35,14 @@ export type WriteOutcome =
  */
 export function commitBatch(db: Db, jobs: readonly WriteJob[]): WriteOutcome[] {
   try {
-    return db.transaction(() => jobs.map((job) => write(db, job)), { behavior: 'immediate' })
+    return db.transaction(
+      () => {
+        const outcomes = jobs.map((job) => write(db, job))
+        markActive(db, outcomes)
+        return outcomes
+      },
+      { behavior: 'immediate' },
+    )
   } catch (error) {
     if (jobs.length === 1 || storageUnavailable(error)) return jobs.map(() => failed(error))
     return jobs.flatMap((job) => commitBatch(db, [job]))
@@ -62,6 +69,22 @@ function write(db: Db, { senderId, conversationId, messageId, content, createdAt
   return { kind: 'stored', row, created: true }
 }
 
+/**
+ * Moves each conversation the batch stored messages in to its newest message's time on every
+ * member's row, which orders each member's conversation list. Once per conversation per batch, not
+ * per message: a group's rows are written once however many of its messages share the commit.
+ */
+function markActive(db: Db, outcomes: readonly WriteOutcome[]): void {
+  const newest = new Map<string, number>()
+  for (const outcome of outcomes) {
+    if (outcome.kind !== 'stored' || !outcome.created) continue
+    const { conversationId, createdAt } = outcome.row
+    newest.set(conversationId, Math.max(newest.get(conversationId) ?? 0, createdAt))
+  }
+  const { markActive } = statementsFor(db)
+  for (const [conversationId, at] of newest) markActive.run({ conversationId, at })
+}
+
 /** Prepared once per database: a batch runs them many times. */
 const statementsFor = perDatabase((db) => ({
   existing: db
@@ -74,6 +97,12 @@ const statementsFor = perDatabase((db) => ({
     .set({ lastSeq: sql`${conversations.lastSeq} + 1`, lastMessageAt: sql`${sql.placeholder('createdAt')}` })
     .where(eq(conversations.id, sql.placeholder('conversationId')))
     .returning({ seq: conversations.lastSeq })
+    .prepare(),
+  // Never back in time (a clock stepping back): a list being paged relies on activity only growing.
+  markActive: db
+    .update(conversationMembers)
+    .set({ lastActivityAt: sql`${sql.placeholder('at')}` })
+    .where(and(eq(conversationMembers.conversationId, sql.placeholder('conversationId')), lt(conversationMembers.lastActivityAt, sql.placeholder('at'))))
     .prepare(),
   insert: db
     .insert(messages)

@@ -3,7 +3,7 @@
  * and each is acknowledged only after that transaction commits. The same rules hold for both
  * writers: inline (the default) and worker (MESSAGE_WRITER=worker).
  */
-import { describe, expect, test } from 'bun:test'
+import { describe, expect, setSystemTime, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'
 import { observeQueries } from '../../src/db/client'
 import * as messages from '../../src/messages/service'
@@ -98,6 +98,39 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
     const settled = await Promise.allSettled(posts)
     expect(settled.map((s) => (s.status === 'fulfilled' ? s.value.message.content : String(s.reason.message)))).toEqual(['one', 'refused by trigger', 'two', 'three'])
     expect(storedSeqs(t)).toEqual([1, 2, 3])
+  })
+
+  test("a batch moves each conversation's activity on its member rows once, to its newest message, whatever the number of messages", async () => {
+    await using t = testApp({}, { writer })
+    const { people, room } = group(t)
+    const pair = conversations.create(t.deps, people[0]!, { member_ids: [people[1]!.id] }).conversation
+    // A trigger in the file, so the worker's own connection counts too.
+    t.deps.sqlite.run('CREATE TABLE member_updates (conversation_id TEXT, at INTEGER)')
+    t.deps.sqlite.run('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.conversation_id, NEW.last_activity_at); END')
+    const updates = () => t.deps.sqlite.query('SELECT conversation_id AS id, count(*) AS n, max(at) AS at FROM member_updates GROUP BY 1 ORDER BY 1').all()
+    const start = Date.now() + 10_000
+    const posted = await (async () => {
+      try {
+        return await Promise.all(
+          Array.from({ length: 40 }, (_, i) => {
+            setSystemTime(start + i) // each message made a millisecond after the last
+            return messages.post(t.deps, people[i % 2]!, { message_id: `m${i}`, conversation_id: i % 4 === 0 ? pair.id : room.id, content: 'hi' })
+          }),
+        )
+      } finally {
+        setSystemTime()
+      }
+    })()
+    const newest = (id: string) => Math.max(...posted.filter((p) => p.message.conversation_id === id).map((p) => Date.parse(p.message.created_at)))
+    expect(updates()).toEqual(
+      [
+        { id: room.id, n: 5, at: newest(room.id) },
+        { id: pair.id, n: 2, at: newest(pair.id) },
+      ].toSorted((a, b) => (a.id < b.id ? -1 : 1)),
+    )
+    // A retry stores nothing new, so nothing becomes more active.
+    expect((await messages.post(t.deps, people[0]!, { message_id: 'm0', conversation_id: pair.id, content: 'hi' })).created).toBe(false)
+    expect((t.deps.sqlite.query('SELECT count(*) AS n FROM member_updates').get() as { n: number }).n).toBe(7)
   })
 
   test('posts that arrive in different turns of the event loop are not held back for each other', async () => {

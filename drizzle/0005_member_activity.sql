@@ -1,0 +1,1 @@
+ALTER TABLE `conversation_members` ADD `last_activity_at` integer DEFAULT 0 NOT NULL;
