@@ -1,4 +1,4 @@
-import { conversationFor, type ConversationRecord } from '../src/conversations/model'
+import { conversationFor, type ConversationPage, type ConversationRecord } from '../src/conversations/model'
 import type { Message, MessagePage } from '../src/messages/model'
 import type { User } from '../src/users/model'
 import { displayName } from '../src/users/service'
@@ -28,6 +28,27 @@ export function conversationRow(record: ConversationRecord, viewerId: string, op
 }
 
 export const conversationList = (records: ConversationRecord[], viewerId: string): SafeHtml => join(records.map((r) => conversationRow(r, viewerId)))
+
+/**
+ * Below the Conversations list while more pages follow: htmx appends the next page to the list
+ * and replaces this control; without JavaScript it is a link to a page whose sidebar shows it.
+ */
+export function loadMoreConversations(nextCursor: string | null, oob = false): SafeHtml {
+  const oobAttr = oob ? html` hx-swap-oob="outerHTML"` : ''
+  if (nextCursor === null) return html`<div id="load-more-conversations"${oobAttr}></div>`
+  return html`<div id="load-more-conversations"${oobAttr}>
+  <a class="load-more" href="/?cursor=${nextCursor}" hx-get="/ui/sidebar?cursor=${nextCursor}" hx-swap="none">Load more conversations</a>
+</div>`
+}
+
+/**
+ * A page of the Conversations list as a fragment: the first page replaces the list (after a
+ * reconnect), a later one is appended to it; the Load more control follows either way.
+ */
+export function conversationPage(page: ConversationPage, viewerId: string, append: boolean): string {
+  return html`<hx-partial hx-target="#conversation-list" hx-swap="${append ? 'beforeend' : 'innerHTML'}">${conversationList(page.conversations, viewerId)}</hx-partial>
+${loadMoreConversations(page.nextCursor, true)}`.value
+}
 
 /**
  * Someone as others see them: the full name, isolated so its direction cannot reorder what
@@ -114,7 +135,7 @@ function groupForm(state: GroupFormState): SafeHtml {
 export type ChatView = {
   me: User
   nonce: string
-  conversations: ConversationRecord[]
+  conversations: ConversationPage
   users: User[]
   open?: { record: ConversationRecord; page: MessagePage; composer: ComposerState }
   groupForm?: GroupFormState
@@ -167,7 +188,8 @@ export function chatPage(view: ChatView): string {
   <nav class="sidebar" aria-label="Conversations and people">
     ${groupForm(view.groupForm ?? {})}
     <h2>Conversations</h2>
-    <ul id="conversation-list" class="conversation-list">${conversationList(view.conversations, me.id)}</ul>
+    <ul id="conversation-list" class="conversation-list">${conversationList(view.conversations.conversations, me.id)}</ul>
+    ${loadMoreConversations(view.conversations.nextCursor)}
     <h2>Users</h2>
     <ul class="user-list">${join(view.users.map(userRow))}</ul>
   </nav>

@@ -38,7 +38,42 @@ export const Conversation = t.Object({
 })
 export type Conversation = typeof Conversation.static
 
-export const ConversationList = t.Object({ conversations: t.Array(Conversation) })
+export const LIST_DEFAULT_LIMIT = 50
+export const LIST_MAX_LIMIT = 200
+/**
+ * A page of conversations stops before the member ids it carries would pass this many (it always
+ * holds one conversation): every item keeps its whole member list, and a page's work stays bounded
+ * whatever `limit` asks for and however large the groups on it are.
+ */
+export const LIST_MAX_MEMBERS = 5_000
+
+export const ConversationListQuery = t.Object({
+  limit: t.Optional(
+    t.Integer({
+      title: 'limit',
+      minimum: 1,
+      maximum: LIST_MAX_LIMIT,
+      default: LIST_DEFAULT_LIMIT,
+      error: `must be a whole number from 1 to ${LIST_MAX_LIMIT}`,
+      description: `At most this many conversations (fewer when their members together pass ${LIST_MAX_MEMBERS.toLocaleString('en-US')})`,
+    }),
+  ),
+  cursor: t.Optional(
+    t.String({
+      title: 'cursor',
+      pattern: '^[A-Za-z0-9_-]{1,200}$',
+      error: 'must be the next_cursor of an earlier page',
+      description: 'The `next_cursor` of the previous page; without it, the first page',
+    }),
+  ),
+})
+export type ConversationListQuery = typeof ConversationListQuery.static
+
+export const ConversationList = t.Object({
+  conversations: t.Array(Conversation, { description: 'Most recently active first' }),
+  next_cursor: t.Nullable(t.String({ description: 'Pass as `cursor` for the next page; null on the last page' })),
+})
+export type ConversationList = typeof ConversationList.static
 
 /** A conversation as stored, with its members: the same for every viewer. */
 export type ConversationRecord = {
@@ -50,6 +85,9 @@ export type ConversationRecord = {
   lastMessageAt: number | null
   members: User[]
 }
+
+/** A page of a user's conversations, and where the next one starts (null: this is the last). */
+export type ConversationPage = { conversations: ConversationRecord[]; nextCursor: string | null }
 
 /** How `viewerId` sees a conversation: a 1-on-1 is named after the other person. */
 export function conversationFor(record: ConversationRecord, viewerId: string): Conversation {

@@ -4,17 +4,33 @@ import type { AppDeps } from '../deps'
 import { HistoryQuery, MessagePage } from '../messages/model'
 import { historyJson } from '../messages/history'
 import { errors, markReplayed, prebuiltJson, served } from '../shared/http'
-import { Conversation, ConversationList, conversationFor, CreateConversation } from './model'
+import { Conversation, ConversationList, ConversationListQuery, conversationFor, CreateConversation, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, LIST_MAX_MEMBERS } from './model'
 import * as conversations from './service'
 
 export const conversationRoutes = (deps: AppDeps) =>
   new Elysia({ prefix: '/conversations', detail: { tags: ['conversations'] } })
     .use(authGuard(deps))
-    .get('', ({ user }) => ({ conversations: conversations.listFor(deps.db, user).map((c) => conversationFor(c, user.id)) }), {
-      auth: true,
-      response: { 200: served(ConversationList), ...errors(401) },
-      detail: { summary: "The caller's conversations, most recently active first" },
-    })
+    .get(
+      '',
+      ({ user, query }) => {
+        const page = conversations.pageFor(deps.db, user, query)
+        return { conversations: page.conversations.map((c) => conversationFor(c, user.id)), next_cursor: page.nextCursor }
+      },
+      {
+        auth: true,
+        query: ConversationListQuery,
+        response: { 200: served(ConversationList), ...errors(401, 422) },
+        detail: {
+          summary: "The caller's conversations, most recently active first, a page at a time",
+          description: [
+            "Ordered by each conversation's latest activity: its newest message, or its creation when it has none; ties go to the larger id.",
+            `A page holds at most \`limit\` conversations (default ${LIST_DEFAULT_LIMIT}, at most ${LIST_MAX_LIMIT}), each with all its members, and fewer once their members together would pass ${LIST_MAX_MEMBERS.toLocaleString('en-US')} (a page always holds one).`,
+            'Pass `next_cursor` back as `cursor` for the next page; it is null on the last page. A cursor is opaque: a malformed one is 422 on `cursor`.',
+            'A page continues after the position where the previous page ended. A conversation that becomes active while you page moves to the front: later pages do not show it again, and may not show it at all, but its message reaches you live (a `message` frame on /ws; a `conversation` frame for one you were just added to). Start again without a cursor for the current order.',
+          ].join('\n\n'),
+        },
+      },
+    )
     .post(
       '',
       ({ user, body, set, status }) => {

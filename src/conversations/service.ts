@@ -8,14 +8,33 @@ import { now } from '../shared/time'
 import { checkMaxCharacters, validator } from '../shared/validation'
 import type { User } from '../users/model'
 import * as userService from '../users/service'
-import { CreateConversation, MAX_TITLE_CHARACTERS, type ConversationRecord } from './model'
+import {
+  ConversationListQuery,
+  CreateConversation,
+  LIST_DEFAULT_LIMIT,
+  LIST_MAX_MEMBERS,
+  MAX_TITLE_CHARACTERS,
+  type ConversationPage,
+  type ConversationRecord,
+} from './model'
 
 export type Deps = { db: Db; bus: EventSink }
 
 const checkCreate = validator(CreateConversation)
+const checkList = validator(ConversationListQuery)
 
 /** The two members of a 1-on-1, order-independent: the key that makes the pair unique. */
 const directKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`)
+
+const toRecord = (r: ConversationRow, members: User[]): ConversationRecord => ({
+  id: r.id,
+  title: r.title,
+  isGroup: r.isGroup,
+  createdAt: r.createdAt,
+  lastSeq: r.lastSeq,
+  lastMessageAt: r.lastMessageAt,
+  members,
+})
 
 function withMembers(db: Db, rows: ConversationRow[]): ConversationRecord[] {
   if (rows.length === 0) return []
@@ -26,15 +45,7 @@ function withMembers(db: Db, rows: ConversationRow[]): ConversationRecord[] {
     list.push(userService.toUser(m))
     members.set(m.conversationId, list)
   }
-  return rows.map((r) => ({
-    id: r.id,
-    title: r.title,
-    isGroup: r.isGroup,
-    createdAt: r.createdAt,
-    lastSeq: r.lastSeq,
-    lastMessageAt: r.lastMessageAt,
-    members: members.get(r.id) ?? [],
-  }))
+  return rows.map((r) => toRecord(r, members.get(r.id) ?? []))
 }
 
 /**
@@ -91,12 +102,52 @@ export function create(deps: Deps, actor: User, input: unknown): { conversation:
   return { conversation: conversation!, created: result.created }
 }
 
-/** The actor's conversations, most recently active first. */
-export function listFor(db: Db, actor: User): ConversationRecord[] {
-  const rows = lookups(db)
-    .conversationsOf.all({ userId: actor.id })
-    .map((r) => r.conversation)
-  return withMembers(db, rows)
+/** Where a page starts: after this (activity, id) in the list's order. The first page starts above everything. */
+type Position = { at: number; id: string }
+const FIRST: Position = { at: Number.MAX_SAFE_INTEGER, id: '' }
+
+const BAD_CURSOR = 'must be the next_cursor of an earlier page'
+
+/** Opaque to clients, so the order's key can change without breaking their code. */
+const encodeCursor = ({ at, id }: Position): string => Buffer.from(`${at}.${id}`).toString('base64url')
+
+function decodeCursor(cursor: string): Position {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8')
+  const match = /^(\d{1,16})\.([\x21-\x7E]{1,64})$/.exec(text)
+  // Base64 decoding skips what it cannot read; only the exact encoding of a position is one.
+  if (!match || encodeCursor({ at: Number(match[1]), id: match[2]! }) !== cursor || !Number.isSafeInteger(Number(match[1]))) {
+    throw Invalid.field('cursor', BAD_CURSOR)
+  }
+  return { at: Number(match[1]), id: match[2]! }
+}
+
+/**
+ * One page of the actor's conversations, most recently active first (a conversation's activity is
+ * its newest message, or its creation; ties go to the larger id), read from the member's index in
+ * that order (tests/messages/query-plan.test.ts): the work is the page's, however many
+ * conversations the actor is in. At most `limit`, and fewer once their members pass
+ * LIST_MAX_MEMBERS. A page continues after the position where the previous one ended, so a
+ * conversation that became active meanwhile moved in front of it and is not repeated (nor shown
+ * by later pages: the live push brings it).
+ */
+export function pageFor(db: Db, actor: User, query: unknown = {}): ConversationPage {
+  const parsed = checkList(query)
+  const limit = Number(parsed.limit ?? LIST_DEFAULT_LIMIT) // a query string's "10" is a valid limit
+  const { cursor } = parsed
+  const from = cursor === undefined ? FIRST : decodeCursor(cursor)
+  const { activeOf, membersOf } = lookups(db)
+  const rows = activeOf.all({ userId: actor.id, at: from.at, id: from.id, limit: limit + 1 })
+  const conversations: ConversationRecord[] = []
+  let memberIds = 0
+  for (const row of rows.slice(0, limit)) {
+    const members = membersOf.all({ conversationId: row.conversation.id }).map(userService.toUser)
+    if (conversations.length > 0 && memberIds + members.length > LIST_MAX_MEMBERS) break
+    memberIds += members.length
+    conversations.push(toRecord(row.conversation, members))
+  }
+  const last = rows[conversations.length - 1]
+  const more = rows.length > conversations.length
+  return { conversations, nextCursor: more && last ? encodeCursor({ at: last.activity, id: last.conversation.id }) : null }
 }
 
 /** Ids of the conversations a user belongs to (for subscribing their sockets). */
@@ -122,12 +173,28 @@ const lookups = perDatabase((db) => ({
     .where(sql`${conversationMembers.conversationId} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`)
     .orderBy(sql`${conversationMembers}.rowid`)
     .prepare(),
-  conversationsOf: db
-    .select({ conversation: conversations })
+  // One conversation's members, in the same order.
+  membersOf: db
+    .select({ id: users.id, username: users.username, fullName: users.fullName })
+    .from(conversationMembers)
+    .innerJoin(users, eq(users.id, conversationMembers.userId))
+    .where(eq(conversationMembers.conversationId, sql.placeholder('conversationId')))
+    .orderBy(sql`${conversationMembers}.rowid`)
+    .prepare(),
+  // A user's conversations after a position in the list's order: a range of their rows in the
+  // (user_id, last_activity_at, conversation_id) index, read backwards, no sort.
+  activeOf: db
+    .select({ conversation: conversations, activity: conversationMembers.lastActivityAt })
     .from(conversationMembers)
     .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
-    .where(eq(conversationMembers.userId, sql.placeholder('userId')))
-    .orderBy(desc(sql`coalesce(${conversations.lastMessageAt}, ${conversations.createdAt})`), desc(conversations.id))
+    .where(
+      and(
+        eq(conversationMembers.userId, sql.placeholder('userId')),
+        sql`(${conversationMembers.lastActivityAt}, ${conversationMembers.conversationId}) < (${sql.placeholder('at')}, ${sql.placeholder('id')})`,
+      ),
+    )
+    .orderBy(desc(conversationMembers.lastActivityAt), desc(conversationMembers.conversationId))
+    .limit(sql.placeholder('limit'))
     .prepare(),
   memberOf: db
     .select({ id: conversationMembers.conversationId })

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { signInPage } from '../../views/auth'
-import { chatPage, composer, conversationList, loadOlder, messagesUpsert, type ComposerState, type GroupFormState } from '../../views/chat'
+import { chatPage, composer, conversationPage, loadOlder, messagesUpsert, type ComposerState, type GroupFormState } from '../../views/chat'
 import { html } from '../../views/html'
 import { page } from '../../views/layout'
 import * as auth from '../auth/service'
@@ -59,11 +59,17 @@ function errorPage(status: number, message: string, nonce: string): string {
 
 /** The web UI: server-rendered pages and fragments over the same services as the API. */
 export const uiRoutes = (deps: AppDeps) => {
-  function renderChat(me: User, nonce: string, open?: { id: string; composer?: ComposerState }, groupForm?: GroupFormState): string {
+  function renderChat(
+    me: User,
+    nonce: string,
+    open?: { id: string; composer?: ComposerState },
+    groupForm?: GroupFormState,
+    listQuery: { cursor?: string } = {},
+  ): string {
     return chatPage({
       me,
       nonce,
-      conversations: conversations.listFor(deps.db, me),
+      conversations: conversations.pageFor(deps.db, me, listQuery),
       users: users.listExcept(deps.db, me),
       groupForm,
       open: open && {
@@ -92,7 +98,13 @@ export const uiRoutes = (deps: AppDeps) => {
       .get('/', async ({ request, cookie, query, secure, nonce, set }) => {
         const me = await signedIn(request, cookie, secure)
         if (!me) return htmlResponse(set, signInPage({ tab: query.tab === 'signup' ? 'signup' : 'login', nonce }), nonce)
-        return htmlResponse(set, renderChat(me, nonce), nonce)
+        // ?cursor= is where "Load more conversations" leads without JavaScript: the sidebar shows that page.
+        try {
+          return htmlResponse(set, renderChat(me, nonce, undefined, undefined, query.cursor === undefined ? {} : { cursor: query.cursor }), nonce)
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          return htmlResponse(set, errorPage(error.status, errorText(error), nonce), nonce, error.status)
+        }
       })
       .post('/ui/login', async ({ body, request, server, cookie, secure, nonce, set, redirect }) => {
         try {
@@ -190,8 +202,10 @@ export const uiRoutes = (deps: AppDeps) => {
           return htmlResponse(set, renderChat(me!, nonce, undefined, form), nonce, error.status)
         }
       })
-      .get('/ui/sidebar', ({ me, set }) =>
-        fragment(set, html`<hx-partial hx-target="#conversation-list" hx-swap="innerHTML">${conversationList(conversations.listFor(deps.db, me!), me!.id)}</hx-partial>`.value),
-      )
+      // The first page (replacing the list, as after a reconnect), or with ?cursor= the next one, appended.
+      .get('/ui/sidebar', ({ me, query, set }) => {
+        const listQuery = query.cursor === undefined ? {} : { cursor: query.cursor }
+        return fragment(set, conversationPage(conversations.pageFor(deps.db, me!, listQuery), me!.id, query.cursor !== undefined))
+      })
   )
 }

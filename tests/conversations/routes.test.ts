@@ -302,11 +302,66 @@ describe('GET /conversations', () => {
     expect(carolsView.get(bobCarol.id)).toEqual({ ...bobCarol, display_name: bob.username })
   })
 
-  test('someone in no conversation gets an empty list', async () => {
+  test('someone in no conversation gets an empty last page', async () => {
     await using t = testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     await create(t, alice, { member_ids: [bob.id] })
-    expect(await call(t.app, 'GET', '/conversations', { token: carol.token })).toMatchObject({ status: 200, body: { conversations: [] } })
+    expect(await call(t.app, 'GET', '/conversations', { token: carol.token })).toMatchObject({ status: 200, body: { conversations: [], next_cursor: null } })
+  })
+
+  test('?limit= pages through next_cursor, newest first, each conversation once, to a null cursor', async () => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    const start = Date.now()
+    const created: string[] = []
+    try {
+      for (let i = 0; i < 5; i++) {
+        setSystemTime(start + i * 1_000)
+        created.push((await create(t, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true })).body.id)
+      }
+    } finally {
+      setSystemTime()
+    }
+    const pages: string[][] = []
+    let path = '/conversations?limit=2'
+    for (let i = 0; i < 10; i++) {
+      const reply = await call(t.app, 'GET', path, { token: alice.token })
+      expect(reply.status).toBe(200)
+      pages.push(reply.body.conversations.map((c: { id: string }) => c.id))
+      if (reply.body.next_cursor === null) break
+      expect(reply.body.next_cursor).toMatch(/^[A-Za-z0-9_-]+$/)
+      path = `/conversations?limit=2&cursor=${reply.body.next_cursor}`
+    }
+    const newestFirst = created.toReversed()
+    expect(pages).toEqual([newestFirst.slice(0, 2), newestFirst.slice(2, 4), newestFirst.slice(4)])
+  })
+
+  test('without a limit a page holds 50 conversations', async () => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    for (let i = 0; i < 51; i++) expect((await create(t, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true })).status).toBe(201)
+    const first = await call(t.app, 'GET', '/conversations', { token: alice.token })
+    expect(first.body.conversations.length).toBe(50)
+    const rest = await call(t.app, 'GET', `/conversations?cursor=${first.body.next_cursor}`, { token: alice.token })
+    expect([rest.body.conversations.length, rest.body.next_cursor]).toEqual([1, null])
+  })
+
+  test.each([
+    ['a cursor of characters base64url does not use', 'cursor=abc%2B%2F%3D'],
+    ['a cursor that decodes to no position', `cursor=${Buffer.from('hello world').toString('base64url')}`],
+    ['an empty cursor', 'cursor='],
+    ['a cursor given twice', 'cursor=a&cursor=b'],
+    ['a limit of 0', 'limit=0'],
+    ['a limit of 201', 'limit=201'],
+    ['a limit that is not a number', 'limit=many'],
+  ])('%s is 422 naming the parameter, never a 500', async (_, query) => {
+    await using t = testApp()
+    const { alice, bob } = await threeAccounts(t)
+    await create(t, alice, { member_ids: [bob.id] })
+    const reply = await call(t.app, 'GET', `/conversations?${query}`, { token: alice.token })
+    expect(reply.status).toBe(422)
+    expect(reply.body.error.code).toBe('validation_failed')
+    expect(reply.body.error.details.map((d: { field: string }) => d.field)).toEqual([query.split('=')[0]])
   })
 
   test('most recently active first: a new message moves an older conversation above a newer one', async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'bun:test'
+import { describe, expect, setSystemTime, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'
 import * as messages from '../../src/messages/service'
 import type { User } from '../../src/users/model'
@@ -159,36 +159,151 @@ describe('conversations.create', () => {
   })
 })
 
-describe('conversations.listFor', () => {
-  test("only the actor's conversations, most recently active first", async () => {
+/** Runs `fn` with the clock at `at` (epoch ms), so that creation and message times are chosen, not raced. */
+async function at<T>(when: number, fn: () => T | Promise<T>): Promise<T> {
+  setSystemTime(when)
+  try {
+    return await fn()
+  } finally {
+    setSystemTime()
+  }
+}
+
+/** Every page of `actor`'s list, following next_cursor; the ids of each page. */
+function allPages(t: TestApp, actor: User, limit: number): string[][] {
+  const pages: string[][] = []
+  let cursor: string | undefined
+  for (let i = 0; i < 100; i++) {
+    const page = conversations.pageFor(t.deps.db, actor, { limit, ...(cursor ? { cursor } : {}) })
+    pages.push(page.conversations.map((c) => c.id))
+    if (page.nextCursor === null) return pages
+    cursor = page.nextCursor
+  }
+  throw new Error('more than 100 pages')
+}
+
+const ids = (page: { conversations: { id: string }[] }) => page.conversations.map((c) => c.id)
+
+describe('conversations.pageFor', () => {
+  test("only the actor's conversations, most recently active first: a new message moves one to the front", async () => {
     await using t = testApp()
-    const alice = user(t)
-    const bob = user(t)
-    const carol = user(t)
-    const a = conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation
-    const b = conversations.create(t.deps, alice, { title: 'B', member_ids: [carol.id], is_group: true }).conversation
-    const c = conversations.create(t.deps, bob, { member_ids: [carol.id] }).conversation
-    // Fixed timestamps: a created first, b after it, then a message in a after both.
-    t.deps.sqlite.run('UPDATE conversations SET created_at = ? WHERE id = ?', [1_000, a.id])
-    t.deps.sqlite.run('UPDATE conversations SET created_at = ? WHERE id = ?', [2_000, b.id])
-    expect(conversations.listFor(t.deps.db, alice).map((r) => r.id)).toEqual([b.id, a.id])
-    await messages.post(t.deps, bob, { message_id: 'x', conversation_id: a.id, content: 'news' })
-    const list = conversations.listFor(t.deps.db, alice)
-    expect(list.map((r) => r.id)).toEqual([a.id, b.id])
-    expect(list[0]).toEqual({ ...a, createdAt: 1_000, lastSeq: 1, lastMessageAt: expect.any(Number) })
-    expect(conversations.listFor(t.deps.db, carol).map((r) => r.id).sort()).toEqual([b.id, c.id].sort())
+    const [alice, bob, carol] = [user(t), user(t), user(t)]
+    const a = await at(1_000, () => conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation)
+    const b = await at(2_000, () => conversations.create(t.deps, alice, { title: 'B', member_ids: [carol.id], is_group: true }).conversation)
+    const c = await at(3_000, () => conversations.create(t.deps, bob, { member_ids: [carol.id] }).conversation)
+    expect(conversations.pageFor(t.deps.db, alice)).toEqual({ conversations: [b, a], nextCursor: null })
+
+    await at(4_000, () => messages.post(t.deps, bob, { message_id: 'x', conversation_id: a.id, content: 'news' }))
+    const page = conversations.pageFor(t.deps.db, alice)
+    expect(ids(page)).toEqual([a.id, b.id])
+    expect(page.conversations[0]).toEqual({ ...a, lastSeq: 1, lastMessageAt: 4_000 })
+    expect(ids(conversations.pageFor(t.deps.db, carol))).toEqual([c.id, b.id])
   })
 
   test('a conversation whose message is older than another conversation is newer stays below it', async () => {
     await using t = testApp()
+    const [alice, bob] = [user(t), user(t)]
+    const a = await at(1_000, () => conversations.create(t.deps, alice, { title: 'A', member_ids: [bob.id], is_group: true }).conversation)
+    await at(2_000, () => messages.post(t.deps, alice, { message_id: 'x', conversation_id: a.id, content: 'old news' }))
+    const b = await at(3_000, () => conversations.create(t.deps, alice, { title: 'B', member_ids: [bob.id], is_group: true }).conversation)
+    expect(ids(conversations.pageFor(t.deps.db, alice))).toEqual([b.id, a.id])
+  })
+
+  test('someone in no conversation gets an empty last page', async () => {
+    await using t = testApp()
+    expect(conversations.pageFor(t.deps.db, user(t))).toEqual({ conversations: [], nextCursor: null })
+  })
+
+  test('pages of `limit` follow each other through next_cursor, in order, each conversation once, the last with a null cursor', async () => {
+    await using t = testApp()
+    const [alice, bob] = [user(t), user(t)]
+    const created: string[] = []
+    for (let i = 0; i < 7; i++) created.push(await at(1_000 + i, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    const newestFirst = created.toReversed()
+    expect(allPages(t, alice, 3)).toEqual([newestFirst.slice(0, 3), newestFirst.slice(3, 6), newestFirst.slice(6)])
+    expect(allPages(t, alice, 7)).toEqual([newestFirst])
+    expect(allPages(t, alice, 200)).toEqual([newestFirst])
+    // As a query string gives it, too.
+    expect(conversations.pageFor(t.deps.db, alice, { limit: '3' })).toEqual(conversations.pageFor(t.deps.db, alice, { limit: 3 }))
+    // A page that ends exactly at the end still says there is no more.
+    expect(conversations.pageFor(t.deps.db, alice, { limit: 7 }).nextCursor).toBeNull()
+  })
+
+  test('without a limit a page holds 50', async () => {
+    await using t = testApp()
+    const [alice, bob] = [user(t), user(t)]
+    for (let i = 0; i < 51; i++) conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true })
+    const first = conversations.pageFor(t.deps.db, alice)
+    expect(first.conversations.length).toBe(50)
+    expect(conversations.pageFor(t.deps.db, alice, { cursor: first.nextCursor! }).conversations.length).toBe(1)
+  })
+
+  test('conversations active at the same millisecond go larger id first, and a cursor between them loses none', async () => {
+    await using t = testApp()
+    const [alice, bob] = [user(t), user(t)]
+    const tied = await at(5_000, () => Array.from({ length: 5 }, (_, i) => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    const byIdDescending = tied.toSorted().toReversed()
+    expect(allPages(t, alice, 1)).toEqual(byIdDescending.map((id) => [id]))
+    expect(allPages(t, alice, 2)).toEqual([byIdDescending.slice(0, 2), byIdDescending.slice(2, 4), byIdDescending.slice(4)])
+  })
+
+  test('a conversation that becomes active while the list is paged moves to the front: later pages neither repeat nor show it', async () => {
+    await using t = testApp()
+    const [alice, bob] = [user(t), user(t)]
+    const created: string[] = []
+    for (let i = 0; i < 6; i++) created.push(await at(1_000 + i, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    const [g0, g1, g2, g3, g4, g5] = created as [string, string, string, string, string, string]
+    const first = conversations.pageFor(t.deps.db, alice, { limit: 2 })
+    expect(ids(first)).toEqual([g5, g4])
+    // One already seen and one not yet seen both get a message.
+    await at(2_000, () => messages.post(t.deps, bob, { message_id: 'a', conversation_id: g4, content: 'seen' }))
+    await at(2_001, () => messages.post(t.deps, bob, { message_id: 'b', conversation_id: g1, content: 'not yet seen' }))
+    const second = conversations.pageFor(t.deps.db, alice, { limit: 2, cursor: first.nextCursor! })
+    const third = conversations.pageFor(t.deps.db, alice, { limit: 2, cursor: second.nextCursor! })
+    expect([ids(second), ids(third), third.nextCursor]).toEqual([[g3, g2], [g0], null])
+    // Starting again shows the current order.
+    expect(allPages(t, alice, 50)).toEqual([[g1, g4, g5, g3, g2, g0]])
+  })
+
+  test('every item keeps all its members; a page stops before its members pass 5,000, and always holds one', async () => {
+    await using t = testApp()
     const alice = user(t)
-    const bob = user(t)
-    const a = conversations.create(t.deps, alice, { title: 'A', member_ids: [bob.id], is_group: true }).conversation
-    const b = conversations.create(t.deps, alice, { title: 'B', member_ids: [bob.id], is_group: true }).conversation
-    await messages.post(t.deps, alice, { message_id: 'x', conversation_id: a.id, content: 'old news' })
-    t.deps.sqlite.run('UPDATE conversations SET created_at = 1000, last_message_at = 2000 WHERE id = ?', [a.id])
-    t.deps.sqlite.run('UPDATE conversations SET created_at = 3000 WHERE id = ?', [b.id])
-    expect(conversations.listFor(t.deps.db, alice).map((r) => r.id)).toEqual([b.id, a.id])
+    const others = Array.from({ length: 500 }, () => user(t).id)
+    const big: string[] = []
+    for (let i = 0; i < 11; i++) big.push(await at(1_000 + i, () => conversations.create(t.deps, alice, { title: `big ${i}`, member_ids: others }).conversation.id))
+    const small = await at(2_000, () => conversations.create(t.deps, alice, { member_ids: [others[0]!] }).conversation.id)
+
+    // 501 members each: the 1-on-1 (2) and nine groups (4,509) fit in 5,000; a tenth group would not.
+    const first = conversations.pageFor(t.deps.db, alice, { limit: 200 })
+    expect(ids(first)).toEqual([small, ...big.toReversed().slice(0, 9)])
+    expect(first.conversations.slice(1).every((c) => c.members.length === 501)).toBe(true)
+    expect(first.conversations[1]!.members.map((m) => m.id)).toEqual([alice.id, ...others])
+    const second = conversations.pageFor(t.deps.db, alice, { limit: 200, cursor: first.nextCursor! })
+    expect([ids(second), second.nextCursor]).toEqual([big.toReversed().slice(9), null])
+  })
+
+  test.each([
+    ['not base64url', '!!!!'],
+    ['base64url of text that is no position', Buffer.from('hello').toString('base64url')],
+    ['a position without an id', Buffer.from('1000.').toString('base64url')],
+    ['a time past the largest safe integer', Buffer.from('99999999999999999.abc').toString('base64url')],
+    ['a position written with leading zeros', Buffer.from('01000.abc').toString('base64url')],
+    ['a valid cursor with a character added', Buffer.from('1000.abc').toString('base64url') + 'A'],
+    ['empty', ''],
+    ['too long', 'A'.repeat(201)],
+    ['a number', 42],
+  ])('a cursor that is %s is 422 on cursor', async (_, cursor) => {
+    await using t = testApp()
+    const error = thrown(() => conversations.pageFor(t.deps.db, user(t), { cursor }))
+    expect(error).toMatchObject({ status: 422, code: 'validation_failed' })
+    expect(error.details?.map((d) => d.field)).toEqual(['cursor'])
+  })
+
+  test.each([0, 201, 1.5, '1.5', 'ten'])('a limit of %p is 422 on limit', async (limit) => {
+    await using t = testApp()
+    const error = thrown(() => conversations.pageFor(t.deps.db, user(t), { limit }))
+    expect(error).toMatchObject({ status: 422, code: 'validation_failed' })
+    expect(error.details?.map((d) => d.field)).toEqual(['limit'])
   })
 })
 

@@ -7,6 +7,7 @@ import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
 import { refresh } from '../../src/auth/service'
 import { createTokens } from '../../src/auth/tokens'
+import * as conversations from '../../src/conversations/service'
 import { openDatabase } from '../../src/db/client'
 import { TEST_SECRET } from '../support/app'
 
@@ -105,6 +106,40 @@ describe('migration 0004: the readiness table', () => {
       await storage.probe()
       expect(sqlite.query('SELECT id, checked_at > 0 AS written FROM readiness').all()).toEqual([{ id: 1, written: 1 }])
       expect(sqlite.query('SELECT id, username FROM users').all()).toEqual([{ id: 'u1', username: 'ada' }])
+    } finally {
+      close()
+    }
+  })
+})
+
+describe('migrations 0005–0007: each member row carries its conversation\'s activity, indexed per user', () => {
+  test('a database of the previous release gets the column filled from its conversations, the new index, and lists in activity order', () => {
+    const { path } = databaseAt(5)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1)")
+    // c1: created first, a message later than everything; c2: created last, no message; c3: in between.
+    old.run(
+      "INSERT INTO conversations (id, title, is_group, created_by, created_at, last_seq, last_message_at) VALUES ('c1', 'one', 1, 'u1', 1000, 1, 9000), ('c2', 'two', 1, 'u1', 5000, 0, NULL), ('c3', 'three', 1, 'u2', 3000, 0, NULL)",
+    )
+    old.run("INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES ('c1', 'u1', 1000), ('c1', 'u2', 1000), ('c2', 'u1', 5000), ('c3', 'u2', 3000), ('c3', 'u1', 3000)")
+    expect(indexColumns(old, 'conversation_members_user_idx')).toEqual(['user_id'])
+    old.close()
+
+    const { db, sqlite, close } = openDatabase(path)
+    try {
+      expect(sqlite.query('SELECT conversation_id, user_id, last_activity_at FROM conversation_members ORDER BY rowid').all()).toEqual([
+        { conversation_id: 'c1', user_id: 'u1', last_activity_at: 9000 },
+        { conversation_id: 'c1', user_id: 'u2', last_activity_at: 9000 },
+        { conversation_id: 'c2', user_id: 'u1', last_activity_at: 5000 },
+        { conversation_id: 'c3', user_id: 'u2', last_activity_at: 3000 },
+        { conversation_id: 'c3', user_id: 'u1', last_activity_at: 3000 },
+      ])
+      const indexes = sqlite.query("SELECT name FROM pragma_index_list('conversation_members') WHERE origin = 'c' ORDER BY name").all()
+      expect(indexes).toEqual([{ name: 'conversation_members_user_activity_idx' }])
+      expect(indexColumns(sqlite, 'conversation_members_user_activity_idx')).toEqual(['user_id', 'last_activity_at', 'conversation_id'])
+      const ada = { id: 'u1', username: 'ada', full_name: null }
+      expect(conversations.pageFor(db, ada).conversations.map((c) => c.id)).toEqual(['c1', 'c2', 'c3'])
+      expect(conversations.pageFor(db, { ...ada, id: 'u2' }).conversations.map((c) => c.id)).toEqual(['c1', 'c3'])
     } finally {
       close()
     }

@@ -69,5 +69,11 @@ describe('API docs', () => {
     expect(create.requestBody.content['application/json'].schema.properties.is_group).toMatchObject({ type: 'boolean', description: expect.stringContaining('group') })
     const history = spec.paths['/conversations/{id}/messages'].get.parameters.map((p: { name: string }) => p.name)
     expect(history).toEqual(expect.arrayContaining(['id', 'limit', 'before', 'after']))
+    const list = spec.paths['/conversations'].get
+    expect(list.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['limit', 'cursor']))
+    expect(list.description).toContain('next_cursor')
+    expect(Object.keys(list.responses)).toEqual(expect.arrayContaining(['200', '401', '422']))
+    const page = list.responses['200'].content['application/json'].schema
+    expect(Object.keys(page.properties).sort()).toEqual(['conversations', 'next_cursor'])
   })
 })

@@ -1,9 +1,9 @@
-import { Database, type Statement } from 'bun:sqlite'
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import * as messages from '../../src/messages/service'
 import * as users from '../../src/users/service'
 import { testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, type Account } from '../support/http'
+import { plansOf, recordStatements } from '../support/query-plans'
 
 /**
  * The history page must stay as fast with a million messages as with a thousand (issue 6), which
@@ -15,50 +15,10 @@ import { account, call, conversation, send, type Account } from '../support/http
  * test follows the service however it builds its queries (query builder, prepared statement, raw SQL).
  */
 
-type Executed = { sql: string; params: unknown[] }
-const executed: Executed[] = []
-const originals = { prepare: Database.prototype.prepare, query: Database.prototype.query }
-
-/** Every statement this process prepares records its SQL and bound parameters each time it runs. */
-function recordExecutions(statement: Statement<any, any>, sql: string) {
-  for (const method of ['all', 'get', 'values', 'run', 'iterate'] as const) {
-    const run = (statement as any)[method].bind(statement)
-    ;(statement as any)[method] = (...params: unknown[]) => {
-      executed.push({ sql, params })
-      return run(...params)
-    }
-  }
-  return statement
-}
-
-beforeAll(() => {
-  Database.prototype.prepare = function (this: Database, sql: string, ...rest: unknown[]) {
-    return recordExecutions((originals.prepare as any).call(this, sql, ...rest), sql)
-  } as typeof Database.prototype.prepare
-  const recorded = new WeakSet<object>() // query() hands out the same cached statement again
-  Database.prototype.query = function (this: Database, sql: string) {
-    const statement = originals.query.call(this, sql)
-    if (recorded.has(statement)) return statement
-    recorded.add(statement)
-    return recordExecutions(statement, sql)
-  } as typeof Database.prototype.query
-})
-
-afterAll(() => {
-  Database.prototype.prepare = originals.prepare
-  Database.prototype.query = originals.query
-})
+recordStatements()
 
 /** The reads of messages that `run` made, each with its EXPLAIN QUERY PLAN details. */
-async function plansOf(t: TestApp, run: () => Promise<unknown> | unknown) {
-  executed.length = 0
-  await run()
-  const reads = executed.filter((e) => /^\s*(select|with)\b/i.test(e.sql) && /\bfrom\s+["`]?messages["`]?/i.test(e.sql))
-  return reads.map(({ sql, params }) => ({
-    sql,
-    plan: (t.deps.sqlite.query(`EXPLAIN QUERY PLAN ${sql}`).all(...(params as any[])) as { detail: string }[]).map((row) => row.detail),
-  }))
-}
+const messageReadsOf = (t: TestApp, run: () => Promise<unknown> | unknown) => plansOf(t.deps.sqlite, run, (sql) => /\bfrom\s+["`]?messages["`]?/i.test(sql))
 
 const INDEX_SEARCH = /^SEARCH messages USING (COVERING )?INDEX messages_conversation_seq_idx \(conversation_id=\?/
 
@@ -95,7 +55,7 @@ describe('the history query plan', () => {
     ['a page between two seqs', '?before=5&after=1', { before: 5, after: 1 }],
   ] as const) {
     test(`${shape}, as JSON for the API, searches the (conversation_id, seq) index and sorts nothing`, async () => {
-      const reads = await plansOf(t, async () => {
+      const reads = await messageReadsOf(t, async () => {
         expect((await call(t.app, 'GET', `/conversations/${roomId}/messages${query}`, { token: alice.token })).status).toBe(200)
       })
       expect(reads.some(({ sql }) => sql.includes('json_group_array'))).toBe(true)
@@ -103,13 +63,13 @@ describe('the history query plan', () => {
     })
 
     test(`${shape}, as objects for the web UI, searches the (conversation_id, seq) index and sorts nothing`, async () => {
-      const reads = await plansOf(t, () => messages.history(t.deps.db, users.byId(t.deps.db, alice.id)!, roomId, parsed))
+      const reads = await messageReadsOf(t, () => messages.history(t.deps.db, users.byId(t.deps.db, alice.id)!, roomId, parsed))
       expectIndexSearchesOnly(reads)
     })
   }
 
   test("storing a message looks for its sender's earlier use of the message_id through the index keyed message_id first", async () => {
-    const reads = await plansOf(t, async () => expect((await send(t.app, alice, roomId, 'keyed')).status).toBe(201))
+    const reads = await messageReadsOf(t, async () => expect((await send(t.app, alice, roomId, 'keyed')).status).toBe(201))
     const lookups = reads.filter(({ sql }) => /message_id/.test(sql) && !sql.includes('json_group_array'))
     expect(lookups.length).toBe(1)
     // Key first, so time-ordered keys (UUIDv7) are inserted on the index's last pages (bench/chat.ts).

@@ -1,7 +1,9 @@
-import { describe, expect, test } from 'bun:test'
+import { describe, expect, setSystemTime, test } from 'bun:test'
 import { connect as tcpConnect } from 'node:net'
 import { SignJWT } from 'jose'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
+import * as conversations from '../../src/conversations/service'
+import * as users from '../../src/users/service'
 import { REFRESH_COOKIE } from '../../src/ui/session'
 import { listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
@@ -279,6 +281,82 @@ describe('conversations in the UI', () => {
     const fragment = await client.get('/c/x/messages?after=0', { 'hx-request': 'true' })
     expect(fragment.status).toBe(401)
     expect(fragment.headers.get('hx-redirect')).toBe('/')
+  })
+})
+
+describe('the Conversations list in pages', () => {
+  /** Alice in `count` groups with Bob, created a second apart: ids newest first. */
+  async function manyGroups(t: TestApp, count: number) {
+    const alice = await person(t)
+    const bob = await person(t)
+    const me = users.byId(t.deps.db, alice.id)!
+    const start = Date.now()
+    const ids: string[] = []
+    try {
+      for (let i = 0; i < count; i++) {
+        setSystemTime(start - (count - i) * 1_000)
+        ids.push(conversations.create(t.deps, me, { title: `group ${i}`, member_ids: [bob.id], is_group: true }).conversation.id)
+      }
+    } finally {
+      setSystemTime()
+    }
+    return { alice, newestFirst: ids.toReversed() }
+  }
+
+  const rowIds = (markup: string) => [...markup.matchAll(/<li id="conv-([^"]+)" class="conversation"/g)].map((m) => m[1]!)
+  const cursorIn = (markup: string) => markup.match(/hx-get="\/ui\/sidebar\?cursor=([A-Za-z0-9_-]+)"/)?.[1]
+
+  test('the page shows the first 50 and a Load more control, a link to the next page without JavaScript', async () => {
+    await using t = testApp()
+    const { alice, newestFirst } = await manyGroups(t, 53)
+    const page = (await alice.client.get('/')).body
+    expect(rowIds(page)).toEqual(newestFirst.slice(0, 50))
+    const cursor = cursorIn(page)!
+    expect(page).toContain(`<a class="load-more" href="/?cursor=${cursor}" hx-get="/ui/sidebar?cursor=${cursor}" hx-swap="none">Load more conversations</a>`)
+    // Without JavaScript the link is a page whose sidebar lists the rest, and has no Load more.
+    const next = await alice.client.get(`/?cursor=${cursor}`)
+    expect(next.status).toBe(200)
+    expect(rowIds(next.body)).toEqual(newestFirst.slice(50))
+    expect(next.body).toContain('<div id="load-more-conversations"></div>')
+  })
+
+  test('Load more appends the next page to the list and replaces itself; the last page leaves it empty', async () => {
+    await using t = testApp()
+    const { alice, newestFirst } = await manyGroups(t, 53)
+    const cursor = cursorIn((await alice.client.get('/')).body)!
+    const more = await alice.client.get(`/ui/sidebar?cursor=${cursor}`, { 'hx-request': 'true' })
+    expect(more.status).toBe(200)
+    expect(more.body).toStartWith('<hx-partial hx-target="#conversation-list" hx-swap="beforeend">')
+    expect(rowIds(more.body)).toEqual(newestFirst.slice(50))
+    expect(more.body).toContain('<div id="load-more-conversations" hx-swap-oob="outerHTML"></div>')
+  })
+
+  test('the sidebar without a cursor (the refetch after a reconnect) replaces the list with the first page and resets Load more', async () => {
+    await using t = testApp()
+    const { alice, newestFirst } = await manyGroups(t, 53)
+    const first = await alice.client.get('/ui/sidebar', { 'hx-request': 'true' })
+    expect(first.body).toStartWith('<hx-partial hx-target="#conversation-list" hx-swap="innerHTML">')
+    expect(rowIds(first.body)).toEqual(newestFirst.slice(0, 50))
+    expect(first.body).toContain('<div id="load-more-conversations" hx-swap-oob="outerHTML">')
+    expect(cursorIn(first.body)).toBe(cursorIn((await alice.client.get('/')).body)!)
+  })
+
+  test('fewer than a page: no Load more', async () => {
+    await using t = testApp()
+    const { alice, newestFirst } = await manyGroups(t, 3)
+    const page = (await alice.client.get('/')).body
+    expect(rowIds(page)).toEqual(newestFirst)
+    expect(page).toContain('<div id="load-more-conversations"></div>')
+    expect(page).not.toContain('Load more conversations')
+  })
+
+  test('a malformed cursor is 422, as a page and as a fragment, never a 500', async () => {
+    await using t = testApp()
+    const { alice } = await manyGroups(t, 1)
+    const page = await alice.client.get('/?cursor=not-a-cursor')
+    expect(page.status).toBe(422)
+    expect(page.body).toContain('role="alert">cursor')
+    expect((await alice.client.get('/ui/sidebar?cursor=%2B%2B', { 'hx-request': 'true' })).status).toBe(422)
   })
 })
 

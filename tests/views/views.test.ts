@@ -3,7 +3,7 @@ import type { ConversationRecord } from '../../src/conversations/model'
 import type { Message } from '../../src/messages/model'
 import type { User } from '../../src/users/model'
 import { signInPage } from '../../views/auth'
-import { chatPage, composer, conversationRow, livePush, loadOlder, messageItem, messagesUpsert, senderNameIn } from '../../views/chat'
+import { chatPage, composer, conversationPage, conversationRow, livePush, loadOlder, messageItem, messagesUpsert, senderNameIn } from '../../views/chat'
 import { html, SafeHtml } from '../../views/html'
 import { page } from '../../views/layout'
 
@@ -98,7 +98,7 @@ describe('every view is inert to hostile values', () => {
     const markup = chatPage({
       me,
       nonce: 'n',
-      conversations: [group, direct],
+      conversations: { conversations: [group, direct], nextCursor: evil(5) },
       users: them,
       open: { record: group, page: { messages, has_more: true }, composer: { messageId: 'id', content: evil(4), error: evil(0) } },
       groupForm: { open: true, error: evil(1), title: evil(2), usernames: evil(3) },
@@ -107,10 +107,11 @@ describe('every view is inert to hostile values', () => {
     for (const payload of PAYLOADS) expect(markup).toContain(Bun.escapeHTML(payload))
   })
 
-  test('a message, a conversation row, a history page, load-older, the composer and a live push', async () => {
+  test('a message, a conversation row, a page of conversations, load-older, the composer and a live push', async () => {
     for (const message of messages) await expectInert(messageItem(message, senderNameIn(group, message.sender_id)).value)
     await expectInert(conversationRow(group, me.id, { unread: true, lastSenderId: evil(0) }).value)
     await expectInert(conversationRow(direct, me.id).value)
+    for (const append of [false, true]) await expectInert(conversationPage({ conversations: [group, direct], nextCursor: evil(1) }, me.id, append))
     await expectInert(messagesUpsert(group, messages).value)
     await expectInert(loadOlder(group, { messages, has_more: true }).value)
     await expectInert(composer(group, { messageId: evil(2), content: evil(4), error: evil(5) }).value)
@@ -124,7 +125,7 @@ describe('every view is inert to hostile values', () => {
 
 describe('one message view everywhere', () => {
   test('the full page, a history page and a live push render a message the same way', () => {
-    const pageMarkup = chatPage({ me, nonce: 'n', conversations: [group], users: [], open: { record: group, page: { messages: [messages[0]!], has_more: false }, composer: { messageId: 'x' } } })
+    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [group], nextCursor: null }, users: [], open: { record: group, page: { messages: [messages[0]!], has_more: false }, composer: { messageId: 'x' } } })
     const inGroup = messageItem(messages[0]!, senderNameIn(group, messages[0]!.sender_id)).value
     expect(inGroup).toStartWith(`<li id="msg-${messages[0]!.id}" class="message" data-seq="1" data-sender="${them[0]!.id}">`)
     expect(pageMarkup).toContain(inGroup)
@@ -152,7 +153,7 @@ describe('one message view everywhere', () => {
   })
 
   test("a 1-on-1's header names the other person with their @username", () => {
-    const markup = chatPage({ me, nonce: 'n', conversations: [direct], users: [], open: { record: direct, page: { messages: [], has_more: false }, composer: { messageId: 'x' } } })
+    const markup = chatPage({ me, nonce: 'n', conversations: { conversations: [direct], nextCursor: null }, users: [], open: { record: direct, page: { messages: [], has_more: false }, composer: { messageId: 'x' } } })
     expect(markup).toContain(`<h2><bdi>${Bun.escapeHTML(them[2]!.full_name!)}</bdi> <span class="username">@user2</span></h2>`)
   })
 
@@ -174,7 +175,7 @@ describe('a copied full name', () => {
   const senderOf = (markup: string, message: Message) => markup.slice(markup.indexOf(`id="msg-${message.id}"`)).match(/<span class="sender">(.*?)<\/span><\/span>/)![1]
 
   test('is told apart by the @username beside it: in the page, a page of history and a live push', () => {
-    const pageMarkup = chatPage({ me, nonce: 'n', conversations: [team], users: [real, impostor], open: { record: team, page: { messages: sent, has_more: false }, composer: { messageId: 'x' } } })
+    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [team], nextCursor: null }, users: [real, impostor], open: { record: team, page: { messages: sent, has_more: false }, composer: { messageId: 'x' } } })
     const history = messagesUpsert(team, sent).value
     for (const markup of [pageMarkup, history]) {
       expect(senderOf(markup, sent[0]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@alice_smith')
