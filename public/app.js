@@ -27,11 +27,21 @@
     if (s) s.scrollTop = s.scrollHeight
   }
 
+  // A conversation's row is in the list once. A page of older conversations fetched before a
+  // message moved one of them to the top can still carry it: the row already on top is the newer.
+  function keepTopmostRow(row) {
+    const list = row.parentElement
+    if (list?.id !== 'conversation-list' || !row.id) return
+    const same = list.querySelectorAll(`:scope > li[id="${CSS.escape(row.id)}"]`)
+    for (let i = 1; i < same.length; i++) same[i].remove()
+  }
+
   new MutationObserver((records) => {
     let grew = false
     for (const r of records) {
       for (const node of r.addedNodes) {
         if (node.nodeType !== 1) continue
+        if (node.classList.contains('conversation')) keepTopmostRow(node)
         localize(node.parentElement ?? node)
         if (node.classList.contains('message') && node === node.parentElement?.lastElementChild) grew = true
         // A fresh composer after a send keeps the focus where the writer was.

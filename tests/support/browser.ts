@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page, type ViewportSize } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page, type ViewportSize } from 'playwright-core'
 
 /**
  * Real-browser tests run Debian's Chromium through playwright-core; no browser is ever downloaded.
@@ -109,8 +109,8 @@ export type Person = {
 }
 
 /** A new context and page for one user; dispose it (`await using`) to close the context. */
-export async function person(label: string, viewport: ViewportSize = { width: 1440, height: 900 }): Promise<Person> {
-  const context = await (await browser()).newContext({ viewport })
+export async function person(label: string, viewport: ViewportSize = { width: 1440, height: 900 }, options: Omit<BrowserContextOptions, 'viewport'> = {}): Promise<Person> {
+  const context = await (await browser()).newContext({ ...options, viewport })
   context.setDefaultTimeout(10_000)
   await context.addInitScript(PROBE)
   const page = await context.newPage()

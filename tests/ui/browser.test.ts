@@ -301,6 +301,119 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     noProblems(bobs)
   }, 60_000)
 
+  /** Bob in 53 groups with Alice (more than a page), and the order the API lists them in for him. */
+  async function moreThanAPage(t: TestApp) {
+    const alice = await account(t.app, 'alice', 'Alice Liddell')
+    const bob = await account(t.app, 'bob', 'Bob Builder')
+    for (let i = 0; i < 53; i++) expect((await call(t.app, 'POST', '/conversations', { token: alice.token, body: { title: `Group ${i}`, member_ids: [bob.id], is_group: true } })).status).toBe(201)
+    const first = await call(t.app, 'GET', '/conversations', { token: bob.token })
+    const rest = await call(t.app, 'GET', `/conversations?cursor=${first.body.next_cursor}`, { token: bob.token })
+    expect(rest.body.next_cursor).toBeNull()
+    const order = [...first.body.conversations, ...rest.body.conversations].map((c: { id: string }) => `conv-${c.id}`)
+    expect(order.length).toBe(53)
+    return { alice, bob, order }
+  }
+
+  const listedIds = (page: Page) => page.locator('#conversation-list > li.conversation').evaluateAll((rows) => rows.map((r) => r.id))
+
+  test('more than a page of conversations: the sidebar shows the first 50, Load more shows the rest in order, each once', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const { alice, order } = await moreThanAPage(t)
+    await using bobs = await person('bob')
+    await logIn(bobs, http, 'bob')
+    expect(await listedIds(bobs.page)).toEqual(order.slice(0, 50))
+    await markWindow(bobs.page)
+
+    await bobs.page.getByRole('link', { name: 'Load more conversations' }).click()
+    await bobs.page.locator('#conversation-list > li.conversation').nth(52).waitFor()
+    await settled(bobs)
+    expect(await listedIds(bobs.page)).toEqual(order)
+    expect(await bobs.page.getByRole('link', { name: 'Load more conversations' }).count()).toBe(0)
+    expect(await windowKept(bobs.page)).toBe(true) // appended in place, not a navigation
+
+    // A live message in a conversation of the second page moves its row to the top, not a copy of it.
+    const last = order.at(-1)!.slice('conv-'.length)
+    await send(t.app, alice, last, 'From the bottom of the list')
+    await bobs.page.locator(`#conversation-list > li.conversation:first-child[id="conv-${last}"]`).waitFor()
+    expect(await listedIds(bobs.page)).toEqual([`conv-${last}`, ...order.slice(0, -1)])
+    noProblems(bobs)
+  }, 60_000)
+
+  test('a conversation that moves to the top while Load more is in flight is listed once, at the top', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const { alice, order } = await moreThanAPage(t)
+    await using bobs = await person('bob')
+    await logIn(bobs, http, 'bob')
+    const onSecondPage = order[51]!.slice('conv-'.length)
+
+    // The next page is read by the server now, before the message, and reaches the page after its push.
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    let read!: () => void
+    const pageRead = new Promise<void>((resolve) => (read = resolve))
+    await bobs.page.route('**/ui/sidebar?cursor=*', async (route) => {
+      const response = await route.fetch()
+      read()
+      await released
+      await route.fulfill({ response })
+    })
+    await bobs.page.getByRole('link', { name: 'Load more conversations' }).click()
+    await pageRead
+    await send(t.app, alice, onSecondPage, 'While you were scrolling')
+    await bobs.page.locator(`#conversation-list > li.conversation:first-child[id="conv-${onSecondPage}"]`).waitFor()
+    release()
+    await bobs.page.locator('#conversation-list > li.conversation').nth(52).waitFor()
+    await settled(bobs)
+    expect(await listedIds(bobs.page)).toEqual([`conv-${onSecondPage}`, ...order.filter((id) => id !== `conv-${onSecondPage}`)])
+    // The row kept is the live one, with its unread dot.
+    expect(await row(bobs.page, onSecondPage).locator('.unread-dot').isVisible()).toBe(true)
+    noProblems(bobs)
+  }, 60_000)
+
+  test('after a reconnect the sidebar is fetched again: the first page, with a Load more that still works', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const { alice, order } = await moreThanAPage(t)
+    await using bobs = await person('bob')
+    await logIn(bobs, http, 'bob')
+    await bobs.page.getByRole('link', { name: 'Load more conversations' }).click()
+    await bobs.page.locator('#conversation-list > li.conversation').nth(52).waitFor()
+    await markWindow(bobs.page)
+
+    await using t2 = await t.restart()
+    // Missed while the page was away: a message that moves a second-page conversation to the top.
+    const login = await call(t2.app, 'POST', '/auth/login', { body: { username: 'alice', password: PASSWORD } })
+    const moved = order[52]!.slice('conv-'.length)
+    expect((await send(t2.app, { ...alice, token: login.body.access_token }, moved, 'while you were away')).status).toBe(201)
+    await reconnected(bobs)
+    await bobs.page.locator(`#conversation-list > li.conversation:first-child[id="conv-${moved}"]`).waitFor()
+    await settled(bobs)
+    const now = [`conv-${moved}`, ...order.slice(0, 52)]
+    expect(await listedIds(bobs.page)).toEqual(now.slice(0, 50))
+    await bobs.page.getByRole('link', { name: 'Load more conversations' }).click()
+    await bobs.page.locator('#conversation-list > li.conversation').nth(52).waitFor()
+    await settled(bobs)
+    expect(await listedIds(bobs.page)).toEqual(now)
+    expect(await windowKept(bobs.page)).toBe(true)
+    noProblems(bobs)
+  }, 60_000)
+
+  test('without JavaScript, Load more is a link to a page listing the next conversations', async () => {
+    await using t = testApp()
+    const { http } = listen(t.app)
+    const { order } = await moreThanAPage(t)
+    await using bobs = await person('bob', undefined, { javaScriptEnabled: false })
+    await submitLogin(bobs.page, http, 'bob')
+    await bobs.page.getByRole('button', { name: 'Logout' }).waitFor()
+    expect(await listedIds(bobs.page)).toEqual(order.slice(0, 50))
+    await bobs.page.getByRole('link', { name: 'Load more conversations' }).click()
+    await bobs.page.waitForURL(/\/\?cursor=/)
+    expect(await listedIds(bobs.page)).toEqual(order.slice(50))
+    noProblems(bobs)
+  }, 60_000)
+
   test('a reload shows the same messages in the same order', async () => {
     await using t = testApp()
     const { http } = listen(t.app)
