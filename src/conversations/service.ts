@@ -124,7 +124,7 @@ function decodeCursor(cursor: string): Position {
 /**
  * One page of the actor's conversations, most recently active first (a conversation's activity is
  * its newest message, or its creation; ties go to the larger id), read from the member's index in
- * that order (tests/messages/query-plan.test.ts): the work is the page's, however many
+ * that order (tests/conversations/query-plan.test.ts): the work is the page's, however many
  * conversations the actor is in. At most `limit`, and fewer once their members pass
  * LIST_MAX_MEMBERS. A page continues after the position where the previous one ended, so a
  * conversation that became active meanwhile moved in front of it and is not repeated (nor shown
