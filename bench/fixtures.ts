@@ -43,18 +43,25 @@ function insertUsers(db: Database, names: string[], hash: string, at: number): s
   })
 }
 
-function insertConversation(db: Database, title: string, memberIds: string[], at: number): string {
-  const id = Bun.randomUUIDv7()
-  db.prepare('INSERT INTO conversations (id, title, is_group, direct_key, created_by, created_at, last_seq, last_message_at) VALUES (?, ?, 1, NULL, ?, ?, 0, NULL)').run(
-    id,
-    title,
-    memberIds[0]!,
-    at,
+/** Inserts group conversations created at `at`, with their members (the first is the creator); statements prepared once. */
+function conversationWriter(db: Database): (title: string, memberIds: string[], at: number) => string {
+  const conversation = db.prepare(
+    'INSERT INTO conversations (id, title, is_group, direct_key, created_by, created_at, last_seq, last_message_at) VALUES (?, ?, 1, NULL, ?, ?, 0, NULL)',
   )
-  const member = db.prepare('INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)')
-  for (const userId of memberIds) member.run(id, userId, at)
-  return id
+  // A new conversation's activity is its creation, on every member's row, as Pneumatic writes it.
+  // The members go in as one JSON array, in order: one statement per conversation, not per member.
+  const members = db.prepare(
+    'INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at) SELECT ?1, value, ?2, ?2 FROM json_each(?3) ORDER BY key',
+  )
+  return (title, memberIds, at) => {
+    const id = Bun.randomUUIDv7()
+    conversation.run(id, title, memberIds[0]!, at)
+    members.run(id, at, JSON.stringify(memberIds))
+    return id
+  }
 }
+
+const insertConversation = (db: Database, title: string, memberIds: string[], at: number): string => conversationWriter(db)(title, memberIds, at)
 
 export type ChatFixture = {
   /** username and id of user i */
@@ -128,7 +135,11 @@ export async function historyFixture(dir: string, file: string, total: number): 
         insert.run(Bun.randomUUIDv7(), conversations[c]!, seq, users[i % 10]!, `m${i}`, `message ${i}: the quick brown fox jumps over the lazy dog`, start + i)
       }
       const update = db.prepare('UPDATE conversations SET last_seq = ?, last_message_at = ? WHERE id = ?')
-      conversations.forEach((id, c) => update.run(lastSeq[c]!, start + total, id))
+      const active = db.prepare('UPDATE conversation_members SET last_activity_at = ? WHERE conversation_id = ?')
+      conversations.forEach((id, c) => {
+        update.run(lastSeq[c]!, start + total, id)
+        active.run(start + total, id)
+      })
       return { username: names[0]!, conversation: conversations[0]!, lastSeq: lastSeq[0]! }
     })()
   } finally {
@@ -138,3 +149,47 @@ export async function historyFixture(dir: string, file: string, total: number): 
 
 /** What the chat scenarios share: the fixture, the server on it, and every user's access token. */
 export type ChatContext = { dir: string; server: Pneumatic; fixture: ChatFixture; tokens: string[] }
+
+export type ListFixture = {
+  /** In `conversations` groups of LIST_GROUP_MEMBERS */
+  many: string
+  /** In LIST_FEW groups of LIST_GROUP_MEMBERS */
+  few: string
+}
+
+export const LIST_GROUP_MEMBERS = 500
+export const LIST_FEW = 10
+const LIST_POOL = 5_000
+
+/**
+ * The database of the conversation-list scenario: one user in `conversations` groups of 500 and
+ * one in 10 groups of 500, the other 499 members of each group drawn in turn from 5,000 users
+ * (so they are in many groups too), each group created a millisecond after the last. With 10,000
+ * groups that is 5 million membership rows, written in one transaction without a journal.
+ */
+export async function listFixture(dir: string, file: string, conversations: number): Promise<ListFixture> {
+  await migrate(dir, file)
+  const hash = await cheapHash()
+  const db = bulkWriter(file)
+  try {
+    // Memberships' own indexes are built once at the end, from sorted rows, as their definitions
+    // stand in the schema: far quicker than keeping them up to date through millions of inserts.
+    const indexes = db.query("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'conversation_members' AND sql IS NOT NULL").all() as { name: string; sql: string }[]
+    return db.transaction(() => {
+      for (const { name } of indexes) db.run(`DROP INDEX ${name}`)
+      const start = Date.now() - conversations - LIST_FEW
+      const [many, few] = ['lists_many', 'lists_few']
+      const [manyId, fewId] = insertUsers(db, [many!, few!], hash, start)
+      const pool = insertUsers(db, Array.from({ length: LIST_POOL }, (_, i) => `lists_member_${i}`), hash, start)
+      const others = LIST_GROUP_MEMBERS - 1
+      const group = conversationWriter(db)
+      const membersOf = (owner: string, c: number) => [owner, ...Array.from({ length: others }, (_, k) => pool[(c * others + k) % LIST_POOL]!)]
+      for (let c = 0; c < conversations; c++) group(`many ${c}`, membersOf(manyId!, c), start + c)
+      for (let c = 0; c < LIST_FEW; c++) group(`few ${c}`, membersOf(fewId!, c), start + conversations + c)
+      for (const { sql } of indexes) db.run(sql)
+      return { many: many!, few: few! }
+    })()
+  } finally {
+    finish(db)
+  }
+}

@@ -1,11 +1,12 @@
 /**
- * bun run bench [--quick] [--only=durable,http,fan-out,latency,memory,data size]
+ * bun run bench [--quick] [--only=durable,http,fan-out,latency,memory,data size,lists]
  *
  * Measures Pneumatic against baselines in the same run, as ratios (the machine is shared and
  * noisy): each scenario alternates the order A B, B A … over several rounds, with the servers on
  * one core and this load generator on the other when taskset is available. Prints a table and
  * writes bench/results.json. Talks only to 127.0.0.1; every loop is bounded in count and time.
- * --quick runs shorter rounds, 2,000 sockets for memory and 100,000 messages for data size.
+ * --quick runs shorter rounds, 2,000 sockets for memory, 100,000 messages for data size and
+ * 1,000 groups for conversation lists.
  * Fixtures (users, conversations, the million messages) are written straight into the database
  * by bench/fixtures.ts, in the run's temporary directory, removed at the end.
  *
@@ -16,11 +17,14 @@
  *   latency.ts    open loop at 25/50/75% of a probed max rate: p50 and p99 send→receive
  *   memory.ts     RSS per idle authenticated WebSocket at 10,000 sockets vs the bare server
  *   data-size.ts  history page p99 with 1,000,000 messages vs 1,000
+ * And of the "Hardening II" issue:
+ *   conversations.ts  GET /conversations p99 in 10,000 groups of 500 members vs in 10
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chatFixture, login, type ChatContext } from './fixtures'
 import { canPin, machine, pinLoadGenerator, printTable, quick, removeDir, ROUNDS, SECONDS, serverLogReport, startPneumatic, temporaryDir, warnings, type Result } from './lib'
+import { conversationLists } from './scenarios/conversations'
 import { dataSize } from './scenarios/data-size'
 import { durableSends } from './scenarios/durable'
 import { fanOut } from './scenarios/fanout'
@@ -62,6 +66,7 @@ try {
   }
   await step('memory', () => memory(dir, database, tokens))
   await step('data size', () => dataSize(dir))
+  await step('conversation lists', () => conversationLists(dir))
 } finally {
   const logs = serverLogReport()
   if (logs.error || logs.fatal || logs.stderr.length) warnings.push(`server logs: ${logs.error} error and ${logs.fatal} fatal lines; stderr: ${logs.stderr.join(' | ').slice(0, 500) || 'none'}`)
