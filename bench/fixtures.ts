@@ -8,6 +8,7 @@
  * logging in through the real API is quick; everything after login is the real thing.
  */
 import { Database } from 'bun:sqlite'
+import { wholeSecond } from '../src/shared/time'
 import { api, inParallel, startPneumatic, type Pneumatic } from './lib'
 
 export const PASSWORD = 'bench-password'
@@ -48,15 +49,15 @@ function conversationWriter(db: Database): (title: string, memberIds: string[], 
   const conversation = db.prepare(
     'INSERT INTO conversations (id, title, is_group, direct_key, created_by, created_at, last_seq, last_message_at) VALUES (?, ?, 1, NULL, ?, ?, 0, NULL)',
   )
-  // A new conversation's activity is its creation, on every member's row, as Pneumatic writes it.
-  // The members go in as one JSON array, in order: one statement per conversation, not per member.
+  // A new conversation's activity is its creation's second, on every member's row, as Pneumatic
+  // writes it. The members go in as one JSON array, in order: one statement per conversation.
   const members = db.prepare(
-    'INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at) SELECT ?1, value, ?2, ?2 FROM json_each(?3) ORDER BY key',
+    'INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at) SELECT ?1, value, ?2, ?3 FROM json_each(?4) ORDER BY key',
   )
   return (title, memberIds, at) => {
     const id = Bun.randomUUIDv7()
     conversation.run(id, title, memberIds[0]!, at)
-    members.run(id, at, JSON.stringify(memberIds))
+    members.run(id, at, wholeSecond(at), JSON.stringify(memberIds))
     return id
   }
 }
@@ -138,7 +139,7 @@ export async function historyFixture(dir: string, file: string, total: number): 
       const active = db.prepare('UPDATE conversation_members SET last_activity_at = ? WHERE conversation_id = ?')
       conversations.forEach((id, c) => {
         update.run(lastSeq[c]!, start + total, id)
-        active.run(start + total, id)
+        active.run(wholeSecond(start + total), id)
       })
       return { username: names[0]!, conversation: conversations[0]!, lastSeq: lastSeq[0]! }
     })()
@@ -164,7 +165,7 @@ const LIST_POOL = 5_000
 /**
  * The database of the conversation-list scenario: one user in `conversations` groups of 500 and
  * one in 10 groups of 500, the other 499 members of each group drawn in turn from 5,000 users
- * (so they are in many groups too), each group created a millisecond after the last. With 10,000
+ * (so they are in many groups too), each group created a second after the last. With 10,000
  * groups that is 5 million membership rows, written in one transaction without a journal.
  */
 export async function listFixture(dir: string, file: string, conversations: number): Promise<ListFixture> {
@@ -177,15 +178,15 @@ export async function listFixture(dir: string, file: string, conversations: numb
     const indexes = db.query("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'conversation_members' AND sql IS NOT NULL").all() as { name: string; sql: string }[]
     return db.transaction(() => {
       for (const { name } of indexes) db.run(`DROP INDEX ${name}`)
-      const start = Date.now() - conversations - LIST_FEW
+      const start = Date.now() - (conversations + LIST_FEW) * 1_000
       const [many, few] = ['lists_many', 'lists_few']
       const [manyId, fewId] = insertUsers(db, [many!, few!], hash, start)
       const pool = insertUsers(db, Array.from({ length: LIST_POOL }, (_, i) => `lists_member_${i}`), hash, start)
       const others = LIST_GROUP_MEMBERS - 1
       const group = conversationWriter(db)
       const membersOf = (owner: string, c: number) => [owner, ...Array.from({ length: others }, (_, k) => pool[(c * others + k) % LIST_POOL]!)]
-      for (let c = 0; c < conversations; c++) group(`many ${c}`, membersOf(manyId!, c), start + c)
-      for (let c = 0; c < LIST_FEW; c++) group(`few ${c}`, membersOf(fewId!, c), start + conversations + c)
+      for (let c = 0; c < conversations; c++) group(`many ${c}`, membersOf(manyId!, c), start + c * 1_000)
+      for (let c = 0; c < LIST_FEW; c++) group(`few ${c}`, membersOf(fewId!, c), start + (conversations + c) * 1_000)
       for (const { sql } of indexes) db.run(sql)
       return { many: many!, few: few! }
     })()

@@ -23,7 +23,7 @@ export const conversationRoutes = (deps: AppDeps) =>
         detail: {
           summary: "The caller's conversations, most recently active first, a page at a time",
           description: [
-            "Ordered by each conversation's latest activity: its newest message, or its creation when it has none; ties go to the larger id.",
+            "Ordered by each conversation's latest activity, to the second: its newest message, or its creation when it has none; within the same second the larger id goes first.",
             `A page holds at most \`limit\` conversations (default ${LIST_DEFAULT_LIMIT}, at most ${LIST_MAX_LIMIT}), each with all its members, and fewer once their members together would pass ${LIST_MAX_MEMBERS.toLocaleString('en-US')} (a page always holds one).`,
             'Pass `next_cursor` back as `cursor` for the next page; it is null on the last page. A cursor is opaque: a malformed one is 422 on `cursor`.',
             'A page continues after the position where the previous page ended. A conversation that becomes active while you page moves to the front: later pages do not show it again, and may not show it at all, but its message reaches you live (a `message` frame on /ws; a `conversation` frame for one you were just added to). Start again without a cursor for the current order.',

@@ -4,7 +4,7 @@ import { conversationMembers, conversations, users, type ConversationRow } from 
 import { Forbidden, Invalid, NotFound } from '../shared/errors'
 import type { EventSink } from '../shared/events'
 import { newId } from '../shared/ids'
-import { now } from '../shared/time'
+import { now, wholeSecond } from '../shared/time'
 import { checkMaxCharacters, validator } from '../shared/validation'
 import type { User } from '../users/model'
 import * as userService from '../users/service'
@@ -90,7 +90,7 @@ export function create(deps: Deps, actor: User, input: unknown): { conversation:
         return { row: tx.select().from(conversations).where(eq(conversations.directKey, key!)).get()!, created: false }
       }
       tx.insert(conversationMembers)
-        .values([actor.id, ...others].map((userId) => ({ conversationId: inserted.id, userId, joinedAt: createdAt, lastActivityAt: createdAt })))
+        .values([actor.id, ...others].map((userId) => ({ conversationId: inserted.id, userId, joinedAt: createdAt, lastActivityAt: wholeSecond(createdAt) })))
         .run()
       return { row: inserted, created: true }
     },
@@ -123,12 +123,12 @@ function decodeCursor(cursor: string): Position {
 
 /**
  * One page of the actor's conversations, most recently active first (a conversation's activity is
- * its newest message, or its creation; ties go to the larger id), read from the member's index in
- * that order (tests/conversations/query-plan.test.ts): the work is the page's, however many
- * conversations the actor is in. At most `limit`, and fewer once their members pass
- * LIST_MAX_MEMBERS. A page continues after the position where the previous one ended, so a
- * conversation that became active meanwhile moved in front of it and is not repeated (nor shown
- * by later pages: the live push brings it).
+ * the second of its newest message, or of its creation; within a second the larger id goes
+ * first), read from the member's index in that order (tests/conversations/query-plan.test.ts):
+ * the work is the page's, however many conversations the actor is in. At most `limit`, and fewer
+ * once their members pass LIST_MAX_MEMBERS. A page continues after the position where the
+ * previous one ended, so a conversation that became active meanwhile moved in front of it and is
+ * not repeated (nor shown by later pages: the live push brings it).
  */
 export function pageFor(db: Db, actor: User, query: unknown = {}): ConversationPage {
   const parsed = checkList(query)

@@ -68,10 +68,11 @@ export const conversationMembers = sqliteTable(
       .references(() => users.id, { onDelete: 'cascade' }),
     joinedAt: integer('joined_at').notNull(),
     /**
-     * The conversation's latest activity (its newest message, or its creation), copied onto each
-     * member's row so that one user's conversations can be read in that order from an index, a
-     * page at a time. Written with the messages, in the same transaction, once per conversation
-     * per batch (messages/store.ts).
+     * The conversation's latest activity (its newest message, or its creation) to the whole second,
+     * copied onto each member's row so that one user's conversations can be read in that order
+     * from an index, a page at a time. Written with the messages, in the same transaction, at most
+     * once per conversation per batch and per second (messages/store.ts): every write moves one
+     * index entry per member.
      */
     lastActivityAt: integer('last_activity_at').notNull().default(0),
   },

@@ -3,6 +3,7 @@ import { perDatabase, type Db } from '../db/client'
 import { storageUnavailable } from '../db/storage'
 import { conversationMembers, conversations, messages, type MessageRow } from '../db/schema'
 import { newId } from '../shared/ids'
+import { wholeSecond } from '../shared/time'
 
 /**
  * The SQL of storing messages, shared by the inline writer (the default, on the event loop) and
@@ -70,16 +71,18 @@ function write(db: Db, { senderId, conversationId, messageId, content, createdAt
 }
 
 /**
- * Moves each conversation the batch stored messages in to its newest message's time on every
- * member's row, which orders each member's conversation list. Once per conversation per batch, not
- * per message: a group's rows are written once however many of its messages share the commit.
+ * Moves each conversation the batch stored messages in to the second of its newest message on
+ * every member's row, which orders each member's conversation list. Each write moves an index
+ * entry per member, so it happens once per conversation per batch, not per message, and not again
+ * within the same second: a busy group's rows are written at most once a second, however many of
+ * its messages are committed in it.
  */
 function markActive(db: Db, outcomes: readonly WriteOutcome[]): void {
   const newest = new Map<string, number>()
   for (const outcome of outcomes) {
     if (outcome.kind !== 'stored' || !outcome.created) continue
     const { conversationId, createdAt } = outcome.row
-    newest.set(conversationId, Math.max(newest.get(conversationId) ?? 0, createdAt))
+    newest.set(conversationId, Math.max(newest.get(conversationId) ?? 0, wholeSecond(createdAt)))
   }
   const { markActive } = statementsFor(db)
   for (const [conversationId, at] of newest) markActive.run({ conversationId, at })
@@ -98,7 +101,8 @@ const statementsFor = perDatabase((db) => ({
     .where(eq(conversations.id, sql.placeholder('conversationId')))
     .returning({ seq: conversations.lastSeq })
     .prepare(),
-  // Never back in time (a clock stepping back): a list being paged relies on activity only growing.
+  // Rows already at that second are left alone; and never back in time (a clock stepping back): a
+  // list being paged relies on activity only growing.
   markActive: db
     .update(conversationMembers)
     .set({ lastActivityAt: sql`${sql.placeholder('at')}` })

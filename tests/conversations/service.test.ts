@@ -218,7 +218,7 @@ describe('conversations.pageFor', () => {
     await using t = testApp()
     const [alice, bob] = [user(t), user(t)]
     const created: string[] = []
-    for (let i = 0; i < 7; i++) created.push(await at(1_000 + i, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    for (let i = 0; i < 7; i++) created.push(await at(1_000 * i, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
     const newestFirst = created.toReversed()
     expect(allPages(t, alice, 3)).toEqual([newestFirst.slice(0, 3), newestFirst.slice(3, 6), newestFirst.slice(6)])
     expect(allPages(t, alice, 7)).toEqual([newestFirst])
@@ -238,10 +238,13 @@ describe('conversations.pageFor', () => {
     expect(conversations.pageFor(t.deps.db, alice, { cursor: first.nextCursor! }).conversations.length).toBe(1)
   })
 
-  test('conversations active at the same millisecond go larger id first, and a cursor between them loses none', async () => {
+  test('activity counts to the second: conversations active in the same second go larger id first, and a cursor between them loses none', async () => {
     await using t = testApp()
     const [alice, bob] = [user(t), user(t)]
-    const tied = await at(5_000, () => Array.from({ length: 5 }, (_, i) => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    const tied: string[] = []
+    for (let i = 0; i < 5; i++) tied.push(await at(5_000 + i * 100, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    // A message later in the same second moves nothing: the first conversation stays where its id puts it.
+    await at(5_900, () => messages.post(t.deps, bob, { message_id: 'late', conversation_id: tied[0]!, content: 'same second' }))
     const byIdDescending = tied.toSorted().toReversed()
     expect(allPages(t, alice, 1)).toEqual(byIdDescending.map((id) => [id]))
     expect(allPages(t, alice, 2)).toEqual([byIdDescending.slice(0, 2), byIdDescending.slice(2, 4), byIdDescending.slice(4)])
@@ -251,13 +254,13 @@ describe('conversations.pageFor', () => {
     await using t = testApp()
     const [alice, bob] = [user(t), user(t)]
     const created: string[] = []
-    for (let i = 0; i < 6; i++) created.push(await at(1_000 + i, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    for (let i = 0; i < 6; i++) created.push(await at(1_000 * i, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
     const [g0, g1, g2, g3, g4, g5] = created as [string, string, string, string, string, string]
     const first = conversations.pageFor(t.deps.db, alice, { limit: 2 })
     expect(ids(first)).toEqual([g5, g4])
     // One already seen and one not yet seen both get a message.
-    await at(2_000, () => messages.post(t.deps, bob, { message_id: 'a', conversation_id: g4, content: 'seen' }))
-    await at(2_001, () => messages.post(t.deps, bob, { message_id: 'b', conversation_id: g1, content: 'not yet seen' }))
+    await at(10_000, () => messages.post(t.deps, bob, { message_id: 'a', conversation_id: g4, content: 'seen' }))
+    await at(11_000, () => messages.post(t.deps, bob, { message_id: 'b', conversation_id: g1, content: 'not yet seen' }))
     const second = conversations.pageFor(t.deps.db, alice, { limit: 2, cursor: first.nextCursor! })
     const third = conversations.pageFor(t.deps.db, alice, { limit: 2, cursor: second.nextCursor! })
     expect([ids(second), ids(third), third.nextCursor]).toEqual([[g3, g2], [g0], null])
@@ -270,8 +273,8 @@ describe('conversations.pageFor', () => {
     const alice = user(t)
     const others = Array.from({ length: 500 }, () => user(t).id)
     const big: string[] = []
-    for (let i = 0; i < 11; i++) big.push(await at(1_000 + i, () => conversations.create(t.deps, alice, { title: `big ${i}`, member_ids: others }).conversation.id))
-    const small = await at(2_000, () => conversations.create(t.deps, alice, { member_ids: [others[0]!] }).conversation.id)
+    for (let i = 0; i < 11; i++) big.push(await at(1_000 * i, () => conversations.create(t.deps, alice, { title: `big ${i}`, member_ids: others }).conversation.id))
+    const small = await at(20_000, () => conversations.create(t.deps, alice, { member_ids: [others[0]!] }).conversation.id)
 
     // 501 members each: the 1-on-1 (2) and nine groups (4,509) fit in 5,000; a tenth group would not.
     const first = conversations.pageFor(t.deps.db, alice, { limit: 200 })

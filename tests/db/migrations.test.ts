@@ -113,13 +113,13 @@ describe('migration 0004: the readiness table', () => {
 })
 
 describe('migrations 0005–0007: each member row carries its conversation\'s activity, indexed per user', () => {
-  test('a database of the previous release gets the column filled from its conversations, the new index, and lists in activity order', () => {
+  test('a database of the previous release gets the column filled from its conversations (to the second), the new index, and lists in activity order', () => {
     const { path } = databaseAt(5)
     const old = new Database(path)
     old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1)")
     // c1: created first, a message later than everything; c2: created last, no message; c3: in between.
     old.run(
-      "INSERT INTO conversations (id, title, is_group, created_by, created_at, last_seq, last_message_at) VALUES ('c1', 'one', 1, 'u1', 1000, 1, 9000), ('c2', 'two', 1, 'u1', 5000, 0, NULL), ('c3', 'three', 1, 'u2', 3000, 0, NULL)",
+      "INSERT INTO conversations (id, title, is_group, created_by, created_at, last_seq, last_message_at) VALUES ('c1', 'one', 1, 'u1', 1000, 1, 9500), ('c2', 'two', 1, 'u1', 5999, 0, NULL), ('c3', 'three', 1, 'u2', 3001, 0, NULL)",
     )
     old.run("INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES ('c1', 'u1', 1000), ('c1', 'u2', 1000), ('c2', 'u1', 5000), ('c3', 'u2', 3000), ('c3', 'u1', 3000)")
     expect(indexColumns(old, 'conversation_members_user_idx')).toEqual(['user_id'])

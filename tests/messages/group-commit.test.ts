@@ -8,6 +8,7 @@ import * as conversations from '../../src/conversations/service'
 import { observeQueries } from '../../src/db/client'
 import * as messages from '../../src/messages/service'
 import type { MessageWriterKind } from '../../src/config'
+import { wholeSecond } from '../../src/shared/time'
 import { testApp, type TestApp } from '../support/app'
 import { events, rejected, user } from '../support/services'
 
@@ -100,7 +101,7 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
     expect(storedSeqs(t)).toEqual([1, 2, 3])
   })
 
-  test("a batch moves each conversation's activity on its member rows once, to its newest message, whatever the number of messages", async () => {
+  test("a batch moves each conversation's activity on its member rows once, to its newest message's second, whatever the number of messages", async () => {
     await using t = testApp({}, { writer })
     const { people, room } = group(t)
     const pair = conversations.create(t.deps, people[0]!, { member_ids: [people[1]!.id] }).conversation
@@ -108,7 +109,7 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
     t.deps.sqlite.run('CREATE TABLE member_updates (conversation_id TEXT, at INTEGER)')
     t.deps.sqlite.run('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.conversation_id, NEW.last_activity_at); END')
     const updates = () => t.deps.sqlite.query('SELECT conversation_id AS id, count(*) AS n, max(at) AS at FROM member_updates GROUP BY 1 ORDER BY 1').all()
-    const start = Date.now() + 10_000
+    const start = wholeSecond(Date.now()) + 10_500 // the 40 messages cross into the next second
     const posted = await (async () => {
       try {
         return await Promise.all(
@@ -121,7 +122,7 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
         setSystemTime()
       }
     })()
-    const newest = (id: string) => Math.max(...posted.filter((p) => p.message.conversation_id === id).map((p) => Date.parse(p.message.created_at)))
+    const newest = (id: string) => wholeSecond(Math.max(...posted.filter((p) => p.message.conversation_id === id).map((p) => Date.parse(p.message.created_at))))
     expect(updates()).toEqual(
       [
         { id: room.id, n: 5, at: newest(room.id) },
@@ -131,6 +132,28 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
     // A retry stores nothing new, so nothing becomes more active.
     expect((await messages.post(t.deps, people[0]!, { message_id: 'm0', conversation_id: pair.id, content: 'hi' })).created).toBe(false)
     expect((t.deps.sqlite.query('SELECT count(*) AS n FROM member_updates').get() as { n: number }).n).toBe(7)
+  })
+
+  test('a later batch in the same second leaves the member rows alone; the next second moves them again', async () => {
+    await using t = testApp({}, { writer })
+    const { people, room } = group(t)
+    t.deps.sqlite.run('CREATE TABLE member_updates (at INTEGER)')
+    t.deps.sqlite.run('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.last_activity_at); END')
+    const second = wholeSecond(Date.now()) + 60_000
+    const postAt = async (when: number, id: string) => {
+      setSystemTime(when)
+      try {
+        return await messages.post(t.deps, people[0]!, { message_id: id, conversation_id: room.id, content: 'hi' })
+      } finally {
+        setSystemTime()
+      }
+    }
+    for (const [offset, id] of [[0, 'a'], [400, 'b'], [999, 'c'], [1_000, 'd']] as const) await postAt(second + offset, id)
+    const writes = t.deps.sqlite.query('SELECT at, count(*) AS n FROM member_updates GROUP BY at ORDER BY at').all()
+    expect(writes).toEqual([
+      { at: second, n: 5 },
+      { at: second + 1_000, n: 5 },
+    ])
   })
 
   test('posts that arrive in different turns of the event loop are not held back for each other', async () => {

@@ -1,6 +1,8 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, setSystemTime, test } from 'bun:test'
 import type { Page } from 'playwright-core'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
+import * as conversations from '../../src/conversations/service'
+import * as users from '../../src/users/service'
 import { captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { closeBrowser, person, screenshot, skipBrowserTests, watchPage, type Person, type Probe } from '../support/browser'
 import { account, call, conversation, send, type Account } from '../support/http'
@@ -301,11 +303,23 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     noProblems(bobs)
   }, 60_000)
 
-  /** Bob in 53 groups with Alice (more than a page), and the order the API lists them in for him. */
+  /**
+   * Bob in 53 groups with Alice (more than a page), made a second apart a few minutes ago (so a
+   * message now is newer than all of them), and the order the API lists them in for him.
+   */
   async function moreThanAPage(t: TestApp) {
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
-    for (let i = 0; i < 53; i++) expect((await call(t.app, 'POST', '/conversations', { token: alice.token, body: { title: `Group ${i}`, member_ids: [bob.id], is_group: true } })).status).toBe(201)
+    const creator = users.byId(t.deps.db, alice.id)!
+    const start = Date.now() - 300_000
+    try {
+      for (let i = 0; i < 53; i++) {
+        setSystemTime(start + i * 1_000)
+        conversations.create(t.deps, creator, { title: `Group ${i}`, member_ids: [bob.id], is_group: true })
+      }
+    } finally {
+      setSystemTime()
+    }
     const first = await call(t.app, 'GET', '/conversations', { token: bob.token })
     const rest = await call(t.app, 'GET', `/conversations?cursor=${first.body.next_cursor}`, { token: bob.token })
     expect(rest.body.next_cursor).toBeNull()
