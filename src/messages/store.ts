@@ -2,6 +2,7 @@ import { and, eq, lt, sql } from 'drizzle-orm'
 import { perDatabase, type Db } from '../db/client'
 import { storageUnavailable } from '../db/storage'
 import { conversationMembers, conversations, messages, type MessageRow } from '../db/schema'
+import { rememberBounded } from '../shared/bounded'
 import { newId } from '../shared/ids'
 import { wholeSecond } from '../shared/time'
 
@@ -36,14 +37,17 @@ export type WriteOutcome =
  */
 export function commitBatch(db: Db, jobs: readonly WriteJob[]): WriteOutcome[] {
   try {
-    return db.transaction(
+    let marked: Map<string, number> = new Map()
+    const outcomes = db.transaction(
       () => {
-        const outcomes = jobs.map((job) => write(db, job))
-        markActive(db, outcomes)
-        return outcomes
+        const written = jobs.map((job) => write(db, job))
+        marked = markActive(db, written)
+        return written
       },
       { behavior: 'immediate' },
     )
+    for (const [conversationId, at] of marked) rememberBounded(markedAt(db), conversationId, at, MAX_MARKED)
+    return outcomes
   } catch (error) {
     if (jobs.length === 1 || storageUnavailable(error)) return jobs.map(() => failed(error))
     return jobs.flatMap((job) => commitBatch(db, [job]))
@@ -77,7 +81,7 @@ function write(db: Db, { senderId, conversationId, messageId, content, createdAt
  * within the same second: a busy group's rows are written at most once a second, however many of
  * its messages are committed in it.
  */
-function markActive(db: Db, outcomes: readonly WriteOutcome[]): void {
+function markActive(db: Db, outcomes: readonly WriteOutcome[]): Map<string, number> {
   const newest = new Map<string, number>()
   for (const outcome of outcomes) {
     if (outcome.kind !== 'stored' || !outcome.created) continue
@@ -85,8 +89,22 @@ function markActive(db: Db, outcomes: readonly WriteOutcome[]): void {
     newest.set(conversationId, Math.max(newest.get(conversationId) ?? 0, wholeSecond(createdAt)))
   }
   const { markActive } = statementsFor(db)
-  for (const [conversationId, at] of newest) markActive.run({ conversationId, at })
+  const known = markedAt(db)
+  for (const [conversationId, at] of newest) {
+    // Already there (written by an earlier commit here, and activity never goes back): no statement.
+    if ((known.get(conversationId) ?? -1) >= at) newest.delete(conversationId)
+    else markActive.run({ conversationId, at })
+  }
+  return newest
 }
+
+/**
+ * The second each conversation's member rows were last moved to by this connection's commits,
+ * remembered once committed: a busy conversation's later batches in that second skip the
+ * statement. Bounded: past MAX_MARKED the oldest is forgotten (and simply looked up again).
+ */
+const markedAt = perDatabase(() => new Map<string, number>())
+const MAX_MARKED = 10_000
 
 /** Prepared once per database: a batch runs them many times. */
 const statementsFor = perDatabase((db) => ({
