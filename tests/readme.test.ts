@@ -70,7 +70,7 @@ describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, 
   test('"Using the API" runs through in order: accounts, a 1-on-1, a group, a message and its replay, history, refresh, logout', async () => {
     const { code, stdout, stderr } = await run(blockAfter('## Using the API', 'bash'))
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
-    const [alice, bob, me, message, replayed, page, catchUp, list, ...statuses] = printed(stdout) as any[]
+    const [alice, bob, me, message, replayed, page, catchUp, list, secondPage, ...statuses] = printed(stdout) as any[]
     expect(alice).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
     expect(bob).toEqual({ id: expect.any(String), username: 'bob', full_name: null })
     expect(me).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
@@ -83,6 +83,10 @@ describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, 
       [true, 'Project Team'],
       [false, 'Alice Smith'],
     ])
+    expect(list.next_cursor).toBeNull()
+    // The same list a page of one at a time: the second page, through the first one's cursor, is the last.
+    expect(secondPage.conversations.map((c: { display_name: string }) => c.display_name)).toEqual(['Alice Smith'])
+    expect(secondPage.next_cursor).toBeNull()
     // Logout and logout-all say what the comments promise.
     expect(statuses).toEqual(['204', '204'])
   })
