@@ -88,12 +88,12 @@ function markActive(db: Db, outcomes: readonly WriteOutcome[]): Map<string, numb
     const { conversationId, createdAt } = outcome.row
     newest.set(conversationId, Math.max(newest.get(conversationId) ?? 0, wholeSecond(createdAt)))
   }
-  const { markActive } = statementsFor(db)
+  const { moveMembers } = statementsFor(db)
   const known = markedAt(db)
   for (const [conversationId, at] of newest) {
     // Already there (written by an earlier commit here, and activity never goes back): no statement.
     if ((known.get(conversationId) ?? -1) >= at) newest.delete(conversationId)
-    else markActive.run({ conversationId, at })
+    else moveMembers.run({ conversationId, at })
   }
   return newest
 }
@@ -121,7 +121,7 @@ const statementsFor = perDatabase((db) => ({
     .prepare(),
   // Rows already at that second are left alone; and never back in time (a clock stepping back): a
   // list being paged relies on activity only growing.
-  markActive: db
+  moveMembers: db
     .update(conversationMembers)
     .set({ lastActivityAt: sql`${sql.placeholder('at')}` })
     .where(and(eq(conversationMembers.conversationId, sql.placeholder('conversationId')), lt(conversationMembers.lastActivityAt, sql.placeholder('at'))))
