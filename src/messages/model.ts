@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import type { MessageRow } from '../db/schema'
+import type { MessageRow } from './store'
 import { iso } from '../shared/time'
 
 export const MAX_CONTENT_CHARACTERS = 4000

@@ -9,6 +9,7 @@ import { refresh } from '../../src/auth/service'
 import { createTokens } from '../../src/auth/tokens'
 import * as conversations from '../../src/conversations/service'
 import { openDatabase } from '../../src/db/client'
+import { openSqliteStore } from '../../src/db/store.sqlite'
 import { TEST_SECRET } from '../support/app'
 
 const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
@@ -76,19 +77,20 @@ describe('migration 0003: a session remembers the refresh token it replaced last
     old.run("INSERT INTO sessions (id, user_id, current_jti, created_at) VALUES ('s1', 'u1', 'j1', 1)")
     old.close()
 
-    const { db, sqlite, close } = openDatabase(path)
+    const store = openSqliteStore(path)
+    const { sqlite } = store
     try {
       expect(sqlite.query('SELECT id, current_jti, previous_jti, rotated_at, revoked_at FROM sessions').all()).toEqual([
         { id: 's1', current_jti: 'j1', previous_jti: null, rotated_at: null, revoked_at: null },
       ])
       const tokens = createTokens({ secret: TEST_SECRET, accessTtlSeconds: 60, refreshTtlSeconds: 3600 })
-      const deps = { db, tokens, bus: { publish() {} }, config: { refreshReuseGraceSeconds: 30 } }
+      const deps = { store, tokens, bus: { publish() {} }, config: { refreshReuseGraceSeconds: 30 } }
       const issued = await tokens.issuePair({ userId: 'u1', sessionId: 's1', version: 0 }, { refreshJti: 'j1', issuedAt: Date.now() })
       const next = await refresh(deps, issued.refresh_token)
       expect(await refresh(deps, issued.refresh_token)).toEqual(next)
       expect(sqlite.query('SELECT previous_jti, revoked_at FROM sessions').get()).toEqual({ previous_jti: 'j1', revoked_at: null })
     } finally {
-      close()
+      await store.close()
     }
   })
 })
@@ -113,7 +115,7 @@ describe('migration 0004: the readiness table', () => {
 })
 
 describe('migrations 0005–0007: each member row carries its conversation\'s activity, indexed per user', () => {
-  test('a database of the previous release gets the column filled from its conversations (to the second), the new index, and lists in activity order', () => {
+  test('a database of the previous release gets the column filled from its conversations (to the second), the new index, and lists in activity order', async () => {
     const { path } = databaseAt(5)
     const old = new Database(path)
     old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1)")
@@ -125,7 +127,8 @@ describe('migrations 0005–0007: each member row carries its conversation\'s ac
     expect(indexColumns(old, 'conversation_members_user_idx')).toEqual(['user_id'])
     old.close()
 
-    const { db, sqlite, close } = openDatabase(path)
+    const store = openSqliteStore(path)
+    const { sqlite } = store
     try {
       expect(sqlite.query('SELECT conversation_id, user_id, last_activity_at FROM conversation_members ORDER BY rowid').all()).toEqual([
         { conversation_id: 'c1', user_id: 'u1', last_activity_at: 9000 },
@@ -138,10 +141,10 @@ describe('migrations 0005–0007: each member row carries its conversation\'s ac
       expect(indexes).toEqual([{ name: 'conversation_members_user_activity_idx' }])
       expect(indexColumns(sqlite, 'conversation_members_user_activity_idx')).toEqual(['user_id', 'last_activity_at', 'conversation_id'])
       const ada = { id: 'u1', username: 'ada', full_name: null }
-      expect(conversations.pageFor(db, ada).conversations.map((c) => c.id)).toEqual(['c1', 'c2', 'c3'])
-      expect(conversations.pageFor(db, { ...ada, id: 'u2' }).conversations.map((c) => c.id)).toEqual(['c1', 'c3'])
+      expect((await conversations.pageFor(store, ada)).conversations.map((c) => c.id)).toEqual(['c1', 'c2', 'c3'])
+      expect((await conversations.pageFor(store, { ...ada, id: 'u2' })).conversations.map((c) => c.id)).toEqual(['c1', 'c3'])
     } finally {
-      close()
+      await store.close()
     }
   })
 })

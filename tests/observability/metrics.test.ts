@@ -75,7 +75,7 @@ async function stalledClient(wsUrl: string) {
 
 describe('GET /metrics', () => {
   test('is Prometheus text, needs no token, and is listed in the API docs under observability', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await call(t.app, 'GET', '/metrics')
     expect(reply.status).toBe(200)
     expect(reply.headers.get('content-type')).toBe(PROMETHEUS_TEXT)
@@ -86,7 +86,7 @@ describe('GET /metrics', () => {
   })
 
   test('counts WebSocket connections established and open, and a closed one is no longer open', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     using first = await connect(ws, alice)
@@ -106,7 +106,7 @@ describe('GET /metrics', () => {
   })
 
   test('counts each stored message once and averages them over the last 60 seconds', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
@@ -122,7 +122,7 @@ describe('GET /metrics', () => {
   })
 
   test('a retried message is not counted again; one sent over the WebSocket is', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -138,7 +138,7 @@ describe('GET /metrics', () => {
   })
 
   test('request durations are labelled with the route template, never the raw path; "unmatched" when no route took the request', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
@@ -164,7 +164,7 @@ describe('GET /metrics', () => {
   })
 
   test('WebSocket frames received are counted, and each error frame by its code', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     using socket = await connect(ws, alice)
@@ -188,7 +188,7 @@ describe('GET /metrics', () => {
   })
 
   test('a client that stops reading is disconnected, and the close is counted as backpressure', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -209,7 +209,7 @@ describe('GET /metrics', () => {
   })
 
   test('database statements are timed by operation, and whole transactions too', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
@@ -228,7 +228,7 @@ describe('GET /metrics', () => {
   })
 
   test("the process's CPU time and memory are reported, and no Node.js series", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const text = await scrape(t)
     for (const name of ['process_cpu_seconds_total', 'process_cpu_user_seconds_total', 'process_cpu_system_seconds_total']) {
       expect(typeOf(text, name)).toBe('counter')
@@ -248,8 +248,8 @@ describe('GET /metrics', () => {
   })
 
   test('each app has its own registry: one app counts nothing of another', async () => {
-    await using first = testApp()
-    await using second = testApp()
+    await using first = await testApp()
+    await using second = await testApp()
     const alice = await account(first.app)
     const bob = await account(first.app)
     const direct = await conversation(first.app, alice, [bob])
@@ -319,7 +319,7 @@ if (skipPromtool) {
 
 test.skipIf(skipPromtool)("the live server's /metrics passes `promtool check metrics` with no complaints", async () => {
   if (!PROMTOOL) throw new Error('promtool not found and CI=true, so this fails rather than skips: install it with `apt-get install -y prometheus`')
-  await using t = testApp()
+  await using t = await testApp()
   const { http, ws } = listen(t.app)
   // Some of everything, so every series has samples and labels.
   const alice = await account(t.app)
