@@ -5,7 +5,7 @@ export type DatabaseLocation = { kind: 'sqlite'; path: string }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
-export type TracesExporter = 'none' | 'console' | 'otlp'
+type TracesExporter = 'none' | 'console' | 'otlp'
 
 export type Config = Readonly<{
   port: number

@@ -1,5 +1,5 @@
 import type { Database } from 'bun:sqlite'
-import { accessSync, constants, existsSync, mkdirSync, rmSync, statfsSync, statSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, rmSync, type Stats, statfsSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { ConfigError } from '../config'
@@ -166,7 +166,7 @@ function requireAccess(path: string, mode: number, what: string, databasePath = 
  * naming DATABASE_URL, the path and the cause.
  */
 export function prepareLocation(path: string): { undo(): void } {
-  let file
+  let file: Stats | undefined
   try {
     file = statSync(path, { throwIfNoEntry: false })
   } catch (error) {

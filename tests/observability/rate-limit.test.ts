@@ -355,7 +355,7 @@ describe('WebSocket', () => {
     const alice = await signedIn(t)
     const { http, ws } = listen(t.app)
     await spend(t, 2, alice.token)
-    using socket = await TestSocket.open(`${ws}?token=${alice.token}`)
+    using _socket = await TestSocket.open(`${ws}?token=${alice.token}`)
     expect((await call(t.app, 'GET', '/auth/me', { token: alice.token })).status).toBe(429)
     const again = await attemptUpgrade(`${http}/ws?token=${alice.token}`)
     expect(again).toEqual({ status: 429, body: { error: { code: 'rate_limited', message: expect.any(String) } } })

@@ -35,7 +35,7 @@ async function accessTokenFor(who: Account, seconds: number): Promise<string> {
 }
 
 const scrape = async (t: TestApp) => (await t.app.handle(new Request('http://localhost/metrics'))).text()
-const valueOf = (text: string, series: string) => Number(text.match(new RegExp(`^${series} (\\S+)$`, 'm'))?.[1])
+const seriesValue = (text: string, series: string) => Number(text.match(new RegExp(`^${series} (\\S+)$`, 'm'))?.[1])
 
 describe('/ws protocol pings', () => {
   test('a client flooding ping control frames is closed with 1008 at the ping limit, though the frame limit is off', async () => {
@@ -165,8 +165,8 @@ describe('/ws sockets per user', () => {
     expect((await refusedSocket(`${ws}?token=${alice.token}`)).code).toBe(1013)
 
     const metrics = await scrape(t)
-    expect(valueOf(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
-    expect(valueOf(metrics, 'pneumatic_websocket_errors_total\\{code="too_many_sockets"\\}')).toBe(1)
+    expect(seriesValue(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
+    expect(seriesValue(metrics, 'pneumatic_websocket_errors_total\\{code="too_many_sockets"\\}')).toBe(1)
     expect([await first.drain(), await second.drain()]).toEqual([[], []])
   })
 })
@@ -257,15 +257,15 @@ describe('/ws readers that stop reading', () => {
 
     // Batches of 16 kB messages until every stalled reader is gone (they also hold kernel buffers of a few MB each first).
     let sent = 0
-    for (let batch = 0; batch < 600 && valueOf(await scrape(t), 'pneumatic_websocket_backpressure_closes_total') < stalled.length; batch++) {
+    for (let batch = 0; batch < 600 && seriesValue(await scrape(t), 'pneumatic_websocket_backpressure_closes_total') < stalled.length; batch++) {
       for (let i = 0; i < 5; i++) sending.send({ type: 'message', message_id: `m-${sent + i}`, conversation_id: group.id, content })
       sent += 5
       await sending.drain()
     }
 
     const metrics = await scrape(t)
-    expect(valueOf(metrics, 'pneumatic_websocket_backpressure_closes_total')).toBe(stalled.length)
-    expect(valueOf(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
+    expect(seriesValue(metrics, 'pneumatic_websocket_backpressure_closes_total')).toBe(stalled.length)
+    expect(seriesValue(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
     const sweeps = logs.lines.filter((l) => l.msg === 'websocket readers too slow: disconnecting')
     expect(sweeps.length).toBeGreaterThan(0)
     expect(sweeps[0]).toMatchObject({ budget_bytes: 2 * 1024 * 1024, socket_limit_bytes: 1024 * 1024 })

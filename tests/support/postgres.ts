@@ -5,7 +5,7 @@ import postgres from 'postgres'
  * PNEUMATIC_TEST_POSTGRES names another server's maintenance database. Each test file gets a
  * fresh database of its own there, dropped when it is done.
  */
-export const POSTGRES_ADMIN_URL = process.env.PNEUMATIC_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432/postgres'
+const POSTGRES_ADMIN_URL = process.env.PNEUMATIC_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432/postgres'
 
 async function reachable(): Promise<boolean> {
   const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, connect_timeout: 3, onnotice: () => {} })
@@ -19,7 +19,7 @@ async function reachable(): Promise<boolean> {
   }
 }
 
-export const postgresMissing = !(await reachable())
+const postgresMissing = !(await reachable())
 
 /** Skip tests that need PostgreSQL when it is not running here; under CI=true they fail instead. */
 export const skipPostgresTests = postgresMissing && process.env.CI !== 'true'
