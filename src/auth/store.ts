@@ -1,7 +1,7 @@
 import type { UserRecord } from '../users/store'
 
 /** A login session as the token checks read it, with its user. */
-export type SessionState = {
+type SessionState = {
   user: UserRecord & { tokenVersion: number }
   revokedAt: number | null
   currentJti: string

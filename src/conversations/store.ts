@@ -14,7 +14,7 @@ export type ConversationRow = {
   lastMessageAt: number | null
 }
 
-export type NewConversation = Omit<ConversationRow, 'lastSeq' | 'lastMessageAt'> & {
+type NewConversation = Omit<ConversationRow, 'lastSeq' | 'lastMessageAt'> & {
   /** Every member, the creator first: their order is the order members are listed in. */
   memberIds: readonly string[]
   /** The members' rows' activity (to the second), which orders each member's list. */

@@ -16,7 +16,7 @@ export type MessageWriter = {
 }
 
 /** Bounds one transaction's length: how long a batch holds its thread, and its callers wait. */
-export const MAX_BATCH = 256
+const MAX_BATCH = 256
 
 /** The writer for a store: one batch in flight at a time, through the store's commit. */
 export function createMessageWriter(store: Pick<Store, 'messages'>): MessageWriter {
@@ -43,7 +43,9 @@ export function createMessageWriter(store: Pick<Store, 'messages'>): MessageWrit
       inFlight = result
         .then(
           (outcomes) => settle(batch, outcomes),
-          (error) => batch.forEach((waiting) => waiting.reject(error)),
+          (error) => {
+            for (const waiting of batch) waiting.reject(error)
+          },
         )
         .finally(() => {
           inFlight = null
@@ -53,7 +55,7 @@ export function createMessageWriter(store: Pick<Store, 'messages'>): MessageWrit
   }
 
   function settle(batch: Waiting[], outcomes: WriteOutcome[]): void {
-    batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!))
+    for (const [i, waiting] of batch.entries()) waiting.resolve(outcomes[i]!)
   }
 
   return {

@@ -241,7 +241,10 @@ export function createGateway(deps: AppDeps) {
   function send(connection: Connection, data: string): void {
     const status = connection.ws.send(data)
     if (status > 0) return
-    if (status === -1) return sentSlowly(data.length)
+    if (status === -1) {
+      sentSlowly(data.length)
+      return
+    }
     connection.backpressured = true
     deps.metrics.websocketSendDropped()
     // Over Bun's limit (the gateway's sweeps missed it): disconnect it now, counted. A socket
@@ -366,7 +369,10 @@ export function createGateway(deps: AppDeps) {
    */
   function answer(connection: Connection, reply: Reply | Promise<Reply>): void {
     const earlier = connection.answering
-    if (earlier === undefined && typeof reply === 'function') return reply()
+    if (earlier === undefined && typeof reply === 'function') {
+      reply()
+      return
+    }
     const done = Promise.all([earlier, reply])
       .then(([, send]) => send())
       .catch((error) => deps.logger.error({ err: error }, 'websocket reply failed'))
@@ -477,7 +483,10 @@ export function createGateway(deps: AppDeps) {
     deps.metrics.websocketOpened()
     const { user, format } = connection
     let connections = socketsByUser.get(user.id)
-    if (connections && connections.size >= deps.config.wsMaxSocketsPerUser) return tooManySockets(connection, connections.size)
+    if (connections && connections.size >= deps.config.wsMaxSocketsPerUser) {
+      tooManySockets(connection, connections.size)
+      return
+    }
     if (!connections) socketsByUser.set(user.id, (connections = new Set()))
     for (const other of connections) {
       connection.user = other.user
@@ -487,7 +496,8 @@ export function createGateway(deps: AppDeps) {
     if (format === 'html') htmlSockets++
     if (format === 'html') {
       ws.subscribe(userHtmlTopic(user.id))
-      return ready(connection)
+      ready(connection)
+      return
     }
     // Registered before its conversations are read, so a conversation created meanwhile is either
     // in what is read or announced to this socket (and subscribed) by the registry: never lost in
@@ -522,7 +532,10 @@ export function createGateway(deps: AppDeps) {
   function received(connection: Connection, incoming: string | Buffer): void {
     deps.metrics.frameReceived()
     const refusal = frameLimiter.count(connection)
-    if (!refusal) return answer(connection, replyTo(connection, incoming))
+    if (!refusal) {
+      answer(connection, replyTo(connection, incoming))
+      return
+    }
     answer(connection, () => sendError(connection, refusal))
     // Bun delivers nothing more from a socket once it is closed, so later frames go unanswered.
     if (refusal.close) connection.ws.close(1008, 'Too many frames')

@@ -49,7 +49,7 @@ const SIGN_UP_LABELS = { username: 'Username', password: 'Password', full_name: 
 const GROUP_LABELS = { title: 'Group name', usernames: 'Participants', member_ids: 'Participants' }
 const COMPOSER_LABELS = { content: 'Message', message_id: 'Message id' }
 
-function errorPage(status: number, message: string, nonce: string): string {
+function errorPage(message: string, nonce: string): string {
   return page({
     title: 'Pneumatic',
     nonce,
@@ -103,7 +103,7 @@ export const uiRoutes = (deps: AppDeps) => {
           return htmlResponse(set, await renderChat(me, nonce, undefined, undefined, query.cursor === undefined ? {} : { cursor: query.cursor }), nonce)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          return htmlResponse(set, errorPage(error.status, errorText(error), nonce), nonce, error.status)
+          return htmlResponse(set, errorPage(errorText(error), nonce), nonce, error.status)
         }
       })
       .post('/ui/login', async ({ body, request, server, cookie, secure, nonce, set, redirect }) => {
@@ -151,7 +151,7 @@ export const uiRoutes = (deps: AppDeps) => {
           return htmlResponse(set, await renderChat(me!, nonce, { id: params.id }), nonce)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          return htmlResponse(set, errorPage(error.status, error.message, nonce), nonce, error.status)
+          return htmlResponse(set, errorPage(error.message, nonce), nonce, error.status)
         }
       })
       .get('/c/:id/messages', async ({ me, params, query, set }) => {
@@ -185,7 +185,7 @@ export const uiRoutes = (deps: AppDeps) => {
           return redirect(`/c/${conversation.id}`, 303)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          return htmlResponse(set, errorPage(error.status, error.message, nonce), nonce, error.status)
+          return htmlResponse(set, errorPage(error.message, nonce), nonce, error.status)
         }
       })
       .post('/ui/groups', async ({ me, body, nonce, set, redirect }) => {

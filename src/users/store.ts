@@ -2,9 +2,9 @@
 export type UserRecord = { id: string; username: string; fullName: string | null }
 
 /** A user as stored, with the password hash: only for the login check. */
-export type Credentials = UserRecord & { passwordHash: string }
+type Credentials = UserRecord & { passwordHash: string }
 
-export type NewUser = Credentials & { createdAt: number }
+type NewUser = Credentials & { createdAt: number }
 
 /** Every query of the users context; one implementation per engine (store.sqlite.ts, store.postgres.ts). */
 export type UserStore = {
