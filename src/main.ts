@@ -28,8 +28,12 @@ const stdout = stdoutDestination()
 const logger = createLogger(config.logLevel, stdout)
 for (const warning of config.warnings) logger.warn(warning)
 const tracing = startTracing(config.tracing)
-const database = orExit(() => openDatabase(config.database.path))
-const writer = createMessageWriter(database, config.database.path, config.messageWriter)
+const databasePath = orExit(() => {
+  if (config.database.kind === 'sqlite') return config.database.path
+  throw new ConfigError('DATABASE_URL', 'points to PostgreSQL, which this server cannot serve yet')
+})
+const database = orExit(() => openDatabase(databasePath))
+const writer = createMessageWriter(database, databasePath, config.messageWriter)
 const tokens = createTokens({
   secret: resolveJwtSecret(config, logger),
   accessTtlSeconds: config.accessTokenTtlSeconds,
@@ -38,7 +42,7 @@ const tokens = createTokens({
 const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
 
 const app = createApp({ config, db: database.db, sqlite: database.sqlite, storage: database.storage, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
-logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
+logger.info({ url: `http://${config.host}:${app.server!.port}`, database: databasePath }, 'pneumatic listening')
 const stopWatchingDescriptors = watchFileDescriptors(logger)
 
 let stopping = false

@@ -52,6 +52,7 @@ export type TestAppOptions = {
 export function testApp(env: Record<string, string> = {}, options: TestAppOptions = {}): TestApp {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'pneumatic-test-'))
   const config = loadConfig({ DATABASE_URL: `sqlite:${join(dir, 'test.db')}`, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', ...NO_RATE_LIMITS, ...env })
+  if (config.database.kind !== 'sqlite') throw new Error('testApp opens SQLite only, so far')
   const database = openDatabase(config.database.path)
   const deps: AppDeps = {
     config,
