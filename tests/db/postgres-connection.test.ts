@@ -20,6 +20,15 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection, it resolved')
 }
 
+/** The test server's URL with another user, password and database. */
+function testServerUrl({ user = 'postgres', password = 'hunter2', database }: { user?: string; password?: string; database: string }): string {
+  const url = new URL(POSTGRES_ADMIN_URL)
+  url.username = user
+  url.password = password
+  url.pathname = `/${database}`
+  return url.toString()
+}
+
 /** A TCP port on 127.0.0.1 where nothing listens: one the system just handed out and that was closed again. */
 function closedPort(): number {
   const listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
@@ -159,8 +168,8 @@ describe.skipIf(skipPostgresTests)('openPostgres refuses a database it cannot us
     const port = closedPort()
     const cases = {
       closedPort: await refusal(`postgres://postgres:hunter2@127.0.0.1:${port}/pneumatic`),
-      missingDatabase: await refusal('postgresql://postgres:hunter2@127.0.0.1:5432/pneumatic_no_such_database'),
-      unknownRole: await refusal('postgres://no_such_role:hunter2@127.0.0.1:5432/postgres'),
+      missingDatabase: await refusal(testServerUrl({ database: 'pneumatic_no_such_database' })),
+      unknownRole: await refusal(testServerUrl({ user: 'no_such_role', database: 'postgres' })),
       unknownHost: await refusal('postgres://postgres:hunter2@no-such-host.invalid:5432/pneumatic'),
     }
     for (const error of Object.values(cases)) {
@@ -180,7 +189,7 @@ describe.skipIf(skipPostgresTests)('openPostgres refuses a database it cannot us
   test('on PostgreSQL, a refused open leaves no connection behind', async () => {
     const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, onnotice: () => {} })
     try {
-      await refusal('postgres://postgres@127.0.0.1:5432/pneumatic_no_such_database')
+      await refusal(testServerUrl({ database: 'pneumatic_no_such_database' }))
       expect(await admin`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'pneumatic_no_such_database'`).toEqual([{ n: 0 }] as never)
     } finally {
       await admin.end({ timeout: 1 })
