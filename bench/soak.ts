@@ -39,6 +39,7 @@ log(`making ${USERS} accounts and a session each`)
 const users: { id: string; token: string }[] = []
 {
   const config = loadConfig(env)
+  if (config.database.kind !== 'sqlite') throw new Error('the soak makes its accounts in SQLite')
   const store = openSqliteStore(config.database.path)
   const tokens = createTokens({ secret: env.JWT_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds })
   for (let i = 0; i < USERS; i++) {

@@ -2,7 +2,7 @@ import { createApp, stopGracefully } from './app'
 import { resolveJwtSecret } from './auth/secret'
 import { createAuthThrottle } from './auth/throttle'
 import { createTokens } from './auth/tokens'
-import { ConfigError, loadConfig } from './config'
+import { ConfigError, loadConfig, maskedUrl } from './config'
 import { openStore } from './db/store'
 import { createMessageWriter } from './messages/writer'
 import { watchFileDescriptors } from './observability/descriptors'
@@ -38,7 +38,7 @@ const tokens = createTokens({
 const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
 
 const app = createApp({ config, store, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
-logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
+logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.kind === 'sqlite' ? config.database.path : maskedUrl(config.database.url) }, 'pneumatic listening')
 const stopWatchingDescriptors = watchFileDescriptors(logger)
 
 let stopping = false

@@ -9,7 +9,7 @@ export type Db = ReturnType<typeof drizzle<typeof schema>>
 
 export type DbHandle = { db: Db; sqlite: Database; storage: Storage; close(): void }
 
-const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
+const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle', 'sqlite')
 
 /**
  * Opens the database, sets the pragmas every connection needs and applies pending migrations.

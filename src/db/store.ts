@@ -28,6 +28,10 @@ export type StoreOptions = { messageWriter?: MessageWriterKind }
 
 /** Opens (creating and migrating as needed) the database DATABASE_URL names; a ConfigError when it cannot. */
 export async function openStore(location: DatabaseLocation, options: StoreOptions = {}): Promise<Store> {
+  if (location.kind === 'postgres') {
+    const { openPostgresStore } = await import('./store.postgres')
+    return openPostgresStore(location.url, location.poolSize)
+  }
   const { openSqliteStore } = await import('./store.sqlite')
   return openSqliteStore(location.path, options)
 }

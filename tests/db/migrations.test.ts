@@ -12,7 +12,7 @@ import { openDatabase } from '../../src/db/client'
 import { openSqliteStore } from '../../src/db/store.sqlite'
 import { TEST_SECRET } from '../support/app'
 
-const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
+const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle', 'sqlite')
 const dirs: string[] = []
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
@@ -36,6 +36,25 @@ function databaseAt(count: number): { dir: string; path: string } {
 }
 
 const indexColumns = (sqlite: Database, index: string) => (sqlite.query(`PRAGMA index_info(${index})`).all() as { name: string }[]).map((c) => c.name)
+
+describe('the SQLite migrations folder moved to drizzle/sqlite', () => {
+  test('a database fully migrated from the old drizzle/ folder applies nothing again and keeps its rows', () => {
+    const journal = JSON.parse(readFileSync(join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+    const { path } = databaseAt(journal.entries.length)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1)")
+    const applied = old.query('SELECT id, hash, created_at FROM __drizzle_migrations ORDER BY id').all()
+    old.close()
+
+    const { sqlite, close } = openDatabase(path)
+    try {
+      expect(sqlite.query('SELECT id, hash, created_at FROM __drizzle_migrations ORDER BY id').all()).toEqual(applied)
+      expect(sqlite.query('SELECT id, username FROM users').all()).toEqual([{ id: 'u1', username: 'ada' }])
+    } finally {
+      close()
+    }
+  })
+})
 
 describe('migration 0002: the idempotency index is keyed message_id first', () => {
   test('a database of the previous release keeps its messages, gets the new index, and still refuses a second message with the same key', () => {

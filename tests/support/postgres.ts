@@ -5,7 +5,7 @@ import postgres from 'postgres'
  * PNEUMATIC_TEST_POSTGRES names another server's maintenance database. Each test file gets a
  * fresh database of its own there, dropped when it is done.
  */
-const POSTGRES_ADMIN_URL = process.env.PNEUMATIC_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432/postgres'
+export const POSTGRES_ADMIN_URL = process.env.PNEUMATIC_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432/postgres'
 
 async function reachable(): Promise<boolean> {
   const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, connect_timeout: 3, onnotice: () => {} })
