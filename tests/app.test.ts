@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { MAX_BODY_BYTES, stopGracefully } from '../src/app'
-import { sqliteOf, listen, testApp } from './support/app'
+import { listen, testApp } from './support/app'
 import { account, call } from './support/http'
 
 describe('errors', () => {
@@ -37,7 +37,7 @@ describe('errors', () => {
   test('a server-side failure is a 500 with no stack trace or internals', async () => {
     await using t = await testApp()
     const alice = await account(t.app)
-    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
+    await t.sql('DROP TABLE conversation_members')
     const reply = await call(t.app, 'GET', '/conversations', { token: alice.token })
     expect(reply.status).toBe(500)
     expect(reply.body).toEqual({ error: { code: 'internal_error', message: 'Internal server error' } })
@@ -105,8 +105,10 @@ describe('GET /health and GET /ready', () => {
 
   test('ready is 503 with a reason when the database is unavailable, and health stays up', async () => {
     await using t = await testApp()
-    sqliteOf(t).sqlite.close()
-    expect(await call(t.app, 'GET', '/ready')).toMatchObject({ status: 503, body: { status: 'unavailable', reason: 'database unavailable' } })
+    await t.deps.store.close()
+    const ready = await call(t.app, 'GET', '/ready')
+    expect({ status: ready.status, body: { status: ready.body.status } }).toEqual({ status: 503, body: { status: 'unavailable' } })
+    expect(ready.body.reason).toBeString()
     expect((await call(t.app, 'GET', '/health')).status).toBe(200)
   })
 })

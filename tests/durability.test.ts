@@ -1,17 +1,14 @@
-import { Database } from 'bun:sqlite'
 import { expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { onPostgres, testDatabase } from './support/app'
 import { startServer } from './support/process'
 
 const SENDS = 1000
 const KILL_AFTER_ACKS = 150
 
 test('kill -9 during 1,000 concurrent sends: every acknowledged message survives exactly once, the database is sound, and retries add no duplicates', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pneumatic-crash-'))
+  await using database = await testDatabase()
   const env = {
-    DATABASE_URL: `sqlite:${join(dir, 'chat.db')}`,
+    DATABASE_URL: database.url,
     JWT_SECRET: 'crash-test-secret-of-at-least-32-chars',
     RATE_LIMIT_PER_MINUTE: '0',
     RATE_LIMIT_PER_HOUR: '0',
@@ -77,14 +74,11 @@ test('kill -9 during 1,000 concurrent sends: every acknowledged message survives
     expect(final).toHaveLength(SENDS)
     expect(new Set(final).size).toBe(SENDS)
 
-    const db = new Database(join(dir, 'chat.db'), { readonly: true })
-    expect(db.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
-    const seqs = db.query('SELECT seq FROM messages WHERE conversation_id = ? ORDER BY seq').all(conversationId) as { seq: number }[]
+    if (!onPostgres) expect(await database.sql('PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }])
+    const seqs = await database.sql<{ seq: number }>('SELECT seq FROM messages WHERE conversation_id = ? ORDER BY seq', conversationId)
     expect(seqs.map((r) => r.seq)).toEqual(Array.from({ length: SENDS }, (_, i) => i + 1))
-    db.close()
   } finally {
     server.process.kill('SIGKILL')
     await server.process.exited
-    rmSync(dir, { recursive: true, force: true })
   }
 }, 120_000)

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
-import { sqliteOf, listen, testApp, type TestApp } from './support/app'
+import { listen, onPostgres, sqliteOf, testApp, type TestApp } from './support/app'
 import { account, call, conversation, send, type Account } from './support/http'
 import { TestSocket } from './support/ws'
 
@@ -96,14 +96,14 @@ describe('random and malformed input never breaks a route', () => {
 })
 
 describe('content round-trips byte-exactly', () => {
-  test('any well-formed text of 1–4000 characters comes back exactly as sent, in the reply and in the history', async () => {
+  test('any well-formed text of 1–4000 characters without NUL comes back exactly as sent, in the reply and in the history; the rest is 422', async () => {
     await using t = await testApp()
     const { alice, ids } = await world(t)
     const text = fc.oneof(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 300 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 300 }), fc.constantFrom(...EDGE_STRINGS))
     let sent = 0
     await fc.assert(
       fc.asyncProperty(text, async (content) => {
-        const valid = content.isWellFormed() && content.trim() !== ''
+        const valid = content.isWellFormed() && !content.includes('\0') && content.trim() !== ''
         const reply = await send(t.app, alice, ids.conversation, content)
         if (!valid) {
           expect(reply.status).toBe(422)
@@ -118,7 +118,7 @@ describe('content round-trips byte-exactly', () => {
       { numRuns: RUNS },
     )
     expect(sent).toBeGreaterThan(0)
-    expect(sqliteOf(t).sqlite.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
+    if (!onPostgres) expect(sqliteOf(t).sqlite.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
   }, 60_000)
 })
 

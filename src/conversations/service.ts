@@ -1,7 +1,7 @@
 import type { Store } from '../db/store'
 import { Forbidden, Invalid, NotFound } from '../shared/errors'
 import type { EventSink } from '../shared/events'
-import { newId } from '../shared/ids'
+import { isPossibleId, newId } from '../shared/ids'
 import { perKey } from '../shared/memo'
 import { now, wholeSecond } from '../shared/time'
 import { checkMaxCharacters, validator } from '../shared/validation'
@@ -158,6 +158,7 @@ export async function requireMember(store: Store, actor: User, conversationId: s
   const known = confirmed(store)
   const key = `${conversationId} ${actor.id}`
   if (known.has(key)) return
+  if (!isPossibleId(conversationId)) throw new NotFound('Conversation not found')
   if (!(await store.conversations.isMember(conversationId, actor.id))) {
     if (!(await store.conversations.byId(conversationId))) throw new NotFound('Conversation not found')
     throw new Forbidden('You are not a member of this conversation')

@@ -61,9 +61,22 @@ const POSTGRES_SQLSTATE_FAILURES: ReadonlyArray<[prefix: string, failure: Storag
   ['XX002', { subject: SERVER, reason: 'holds a corrupt index', lasting: true }],
 ]
 
+/**
+ * The driver's own error under the wrappers around it (Drizzle's "Failed query" keeps it as its
+ * cause): the first in the chain that carries a string code, or the error itself.
+ */
+export function driverError(error: unknown): unknown {
+  let at = error
+  for (let depth = 0; depth < 5 && at !== null && typeof at === 'object'; depth++) {
+    if (typeof (at as { code?: unknown }).code === 'string') return at
+    at = (at as { cause?: unknown }).cause
+  }
+  return error
+}
+
 /** The storage failure a driver error reports, or null when the error is about something else. */
 function storageFailure(error: unknown): StorageFailure | null {
-  const code = (error as { code?: unknown } | null)?.code
+  const code = (driverError(error) as { code?: unknown } | null)?.code
   if (typeof code !== 'string') return null
   for (const [prefix, failure] of SQLITE_FAILURES) {
     if (code === prefix || code.startsWith(`${prefix}_`)) return failure

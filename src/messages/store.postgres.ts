@@ -1,12 +1,14 @@
 import { type SQL, sql } from 'drizzle-orm'
 import type { PostgresDb } from '../db/postgres/connection'
 import { messages } from '../db/postgres/schema'
-import { storageUnavailable } from '../db/storage'
+import { driverError, storageUnavailable } from '../db/storage'
 import { rememberBounded } from '../shared/bounded'
 import { newId } from '../shared/ids'
 import { wholeSecond } from '../shared/time'
 import { toMessage } from './model'
 import { failedOutcome, type MessageRow, type MessageStore, type PageRange, type WriteJob, type WriteOutcome } from './store'
+
+const UNIQUE_VIOLATION = '23505'
 
 type Tx = Parameters<Parameters<PostgresDb['transaction']>[0]>[0]
 
@@ -31,7 +33,7 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
   const markedAt = new Map<string, number>()
   const MAX_MARKED = 10_000
 
-  async function commit(jobs: readonly WriteJob[]): Promise<WriteOutcome[]> {
+  async function commit(jobs: readonly WriteJob[], retried = false): Promise<WriteOutcome[]> {
     try {
       let marked = new Map<string, number>()
       const outcomes = await db.transaction(async (tx) => {
@@ -42,6 +44,10 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
       for (const [conversationId, at] of marked) rememberBounded(markedAt, conversationId, at, MAX_MARKED)
       return outcomes
     } catch (error) {
+      // One job that met the unique (message_id, sender_id) index: the same key, for another
+      // conversation, was being stored by another process, which has committed by now. Tried once
+      // more, it finds that message and answers as a reuse (a conflict), not as a failure.
+      if (jobs.length === 1 && !retried && (driverError(error) as { code?: unknown }).code === UNIQUE_VIOLATION) return commit(jobs, true)
       if (jobs.length === 1 || storageUnavailable(error)) return jobs.map(() => failedOutcome(error))
       const outcomes: WriteOutcome[] = []
       for (const job of jobs) outcomes.push(...(await commit([job])))

@@ -1,3 +1,5 @@
+import { driverError } from '../db/storage'
+
 /** A message as stored. */
 export type MessageRow = {
   id: string
@@ -48,7 +50,10 @@ export type MessageStore = {
 
 /** A failure as plain data, so that it can cross a thread boundary and be classified (db/storage.ts) on the other side. */
 export function failedOutcome(error: unknown): WriteOutcome {
-  const e = error instanceof Error ? error : new Error(String(error))
+  // The driver's error, not a wrapper's: its code classifies it, and a wrapper's message may quote the
+  // statement's parameters (the message itself).
+  const cause = driverError(error)
+  const e = cause instanceof Error ? cause : new Error(String(cause))
   const code = (e as { code?: unknown }).code
   return { kind: 'failed', error: { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) } }
 }

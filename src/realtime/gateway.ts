@@ -502,8 +502,9 @@ export function createGateway(deps: AppDeps) {
     // Registered before its conversations are read, so a conversation created meanwhile is either
     // in what is read or announced to this socket (and subscribed) by the registry: never lost in
     // between. `ready` tells the client its subscriptions are in place: what it reads after it, it
-    // gets live after it too.
-    conversations.idsFor(deps.store, user.id).then(
+    // gets live after it too. Frames it sent meanwhile are handled at once and answered after
+    // `ready`, in order (see answer()).
+    const subscribed = conversations.idsFor(deps.store, user.id).then(
       (ids) => {
         if (ws.readyState !== 1) return
         for (const id of ids) ws.subscribe(conversationTopic(id))
@@ -517,6 +518,10 @@ export function createGateway(deps: AppDeps) {
         if (ws.readyState === 1) ws.close(storage ? 1013 : 1011, storage ? 'Try again later' : 'Internal error')
       },
     )
+    connection.answering = subscribed
+    void subscribed.then(() => {
+      if (connection.answering === subscribed) connection.answering = undefined
+    })
   }
 
   function ready(connection: Connection): void {

@@ -113,21 +113,30 @@ export function checkMaxCharacters(field: string, text: string, max: number): vo
   if (characterCount(text, max) > max) throw Invalid.field(field, `must be at most ${max} characters`)
 }
 
-/**
- * The path of the first string that is not well-formed UTF-16 (a lone surrogate, which JSON's
- * "\ud800" escape can carry). SQLite stores UTF-8 and would silently replace it, so such text
- * could never round-trip: it is refused instead.
- */
-function malformedStringPath(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'string') return value.isWellFormed() ? undefined : path
+/** Why no engine can store this text as it is, or undefined when any can. */
+export function unstorableText(text: string): string | undefined {
+  // A lone surrogate (which JSON's "\ud800" escape can carry): both engines store UTF-8 and SQLite
+  // would silently replace it, so it could never round-trip.
+  if (!text.isWellFormed()) return 'must be valid Unicode text (it has a lone surrogate)'
+  // PostgreSQL's text cannot hold NUL at all; refused on SQLite too, so both engines take the same text.
+  if (text.includes('\0')) return 'must not contain the NUL character (U+0000)'
+  return undefined
+}
+
+/** The path of the first string no engine can store as it is, and why (see unstorableText). */
+function unstorableStringPath(value: unknown, path = ''): { path: string; reason: string } | undefined {
+  if (typeof value === 'string') {
+    const reason = unstorableText(value)
+    return reason === undefined ? undefined : { path, reason }
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const found = malformedStringPath(value[i], `${path}/${i}`)
+      const found = unstorableStringPath(value[i], `${path}/${i}`)
       if (found !== undefined) return found
     }
   } else if (typeof value === 'object' && value !== null) {
     for (const [key, item] of Object.entries(value)) {
-      const found = malformedStringPath(item, `${path}/${key}`)
+      const found = unstorableStringPath(item, `${path}/${key}`)
       if (found !== undefined) return found
     }
   }
@@ -144,8 +153,8 @@ export function validator<T extends TSchema>(schema: T): (value: unknown) => Sta
   const compiled = TypeCompiler.Compile(CloneType(schema))
   return (value) => {
     if (compiled.Check(value)) {
-      const malformed = malformedStringPath(value)
-      if (malformed !== undefined) throw Invalid.field(fieldName(malformed), 'must be valid Unicode text (it has a lone surrogate)')
+      const unstorable = unstorableStringPath(value)
+      if (unstorable !== undefined) throw Invalid.field(fieldName(unstorable.path), unstorable.reason)
       return value
     }
     const details: FieldIssue[] = []

@@ -2,7 +2,7 @@ import type { Store } from '../db/store'
 import { Conflict, Invalid } from '../shared/errors'
 import { newId } from '../shared/ids'
 import { now } from '../shared/time'
-import { checkMaxCharacters } from '../shared/validation'
+import { checkMaxCharacters, unstorableText } from '../shared/validation'
 import { MAX_FULL_NAME_CHARACTERS, type User } from './model'
 import type { UserRecord } from './store'
 
@@ -75,8 +75,9 @@ export async function byIds(store: Store, ids: readonly string[]): Promise<User[
 
 /** Users by username (any case), and the names that match nobody. */
 export async function byUsernames(store: Store, usernames: readonly string[]): Promise<{ found: User[]; unknown: string[] }> {
-  const wanted = [...new Set(usernames.map((u) => u.toLowerCase()))]
-  if (wanted.length === 0) return { found: [], unknown: [] }
+  // A name no engine can store matches nobody (usernames are ASCII letters, digits and _ . -).
+  const wanted = [...new Set(usernames.filter((u) => unstorableText(u) === undefined).map((u) => u.toLowerCase()))]
+  if (wanted.length === 0) return { found: [], unknown: [...usernames] }
   const found = (await store.users.byLowerUsernames(wanted)).map(toUser)
   const known = new Set(found.map((u) => u.username.toLowerCase()))
   return { found, unknown: usernames.filter((u) => !known.has(u.toLowerCase())) }

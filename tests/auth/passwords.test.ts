@@ -1,9 +1,7 @@
 import { describe, expect, spyOn, test } from 'bun:test'
-import { eq } from 'drizzle-orm'
 import { HASHING_CONCURRENCY, hashingLimit, hashingLoad } from '../../src/auth/passwords'
-import { users } from '../../src/db/schema'
 import { ServiceUnavailable } from '../../src/shared/errors'
-import { sqliteOf, testApp } from '../support/app'
+import { testApp } from '../support/app'
 import { account, call, conversation, send } from '../support/http'
 
 describe('the hashing limit', () => {
@@ -46,7 +44,7 @@ describe('logins under load', () => {
   test('an unknown user and a wrong password do the same work: one verification at the same cost parameters, and the same answer', async () => {
     await using t = await testApp()
     const alice = await account(t.app)
-    const stored = sqliteOf(t).db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, alice.id)).get()!.hash
+    const stored = (await t.sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = ?', alice.id))[0]!.password_hash
     const parameters = (hash: string) => hash.split('$').slice(1, 4).join('$') // argon2id, v=19, m=…,t=…,p=…
     const attempt = async (username: string) => {
       const verify = spyOn(Bun.password, 'verify')

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { account, call, uniqueName } from '../support/http'
-import { sqliteOf, TEST_SECRET, testApp } from '../support/app'
+import { TEST_SECRET, testApp } from '../support/app'
 
 const key = new TextEncoder().encode(TEST_SECRET)
 
@@ -18,7 +18,7 @@ describe('POST /auth/signup', () => {
     const reply = await call(t.app, 'POST', '/auth/signup', { body: { username: 'alice', password, full_name: 'Alice Smith' } })
     expect(reply.status).toBe(201)
     expect(reply.body).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
-    const row = sqliteOf(t).sqlite.query('SELECT password_hash FROM users WHERE id = ?').get(reply.body.id) as { password_hash: string }
+    const row = (await t.sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = ?', reply.body.id))[0]!
     expect(row.password_hash).toStartWith('$argon2id$')
   })
 
@@ -36,7 +36,7 @@ describe('POST /auth/signup', () => {
       expect(reply.body.error.code).toBe('validation_failed')
       expect(reply.body.error.details.map((d: { field: string }) => d.field)).toEqual(['full_name'])
     }
-    expect(sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM users').get()).toEqual({ n: 0 })
+    expect((await t.sql('SELECT count(*) AS n FROM users'))[0]).toEqual({ n: 0 })
   })
 
   test('a full_name with nothing visible (zero-width only) means none, so the username is shown', async () => {
@@ -115,7 +115,7 @@ describe('POST /auth/login', () => {
   test('a malformed stored hash is a failed login, not a 500', async () => {
     await using t = await testApp()
     const { body: user } = await call(t.app, 'POST', '/auth/signup', { body: { username: 'alice', password } })
-    sqliteOf(t).sqlite.run("UPDATE users SET password_hash = 'not-a-hash' WHERE id = ?", [user.id])
+    await t.sql("UPDATE users SET password_hash = 'not-a-hash' WHERE id = ?", user.id)
     const reply = await call(t.app, 'POST', '/auth/login', { body: { username: 'alice', password } })
     expect(reply.status).toBe(401)
     expect(reply.body.error.code).toBe('invalid_credentials')
@@ -199,7 +199,7 @@ describe('GET /auth/me', () => {
   test('a token for a deleted account is 401', async () => {
     await using t = await testApp()
     const alice = await account(t.app)
-    sqliteOf(t).sqlite.run('DELETE FROM users WHERE id = ?', [alice.id])
+    await t.sql('DELETE FROM users WHERE id = ?', alice.id)
     expect((await call(t.app, 'GET', '/auth/me', { token: alice.token })).status).toBe(401)
   })
 })

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, setSystemTime, test } from 'bun:test'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { authenticate } from '../../src/auth/service'
-import { observeQueries, type QueryOperation } from '../../src/db/client'
-import { sqliteOf, listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
+import type { QueryOperation } from '../../src/db/client'
+import { listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
 import { account, call, uniqueName } from '../support/http'
 import { attemptUpgrade, TestSocket } from '../support/ws'
@@ -116,7 +116,7 @@ describe('open sessions are remembered', () => {
     await using t = await testApp()
     const alice = await account(t.app)
     const reads: QueryOperation[] = []
-    observeQueries(sqliteOf(t).sqlite, { statement: (operation) => void reads.push(operation), transaction() {} })
+    t.deps.store.observe({ statement: (operation) => void reads.push(operation), transaction() {} })
     await authenticate(t.deps.store, t.deps.tokens, alice.token)
     expect(reads).toEqual(['select'])
     const again = await authenticate(t.deps.store, t.deps.tokens, alice.token)

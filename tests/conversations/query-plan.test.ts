@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { sqliteOf, testApp, type TestApp } from '../support/app'
+import { onPostgres, sqliteOf, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
 import { account, call, conversation, uniqueName, type Account } from '../support/http'
 import { explain, plansOf, recordStatements, type Plan } from '../support/query-plans'
@@ -36,7 +36,7 @@ function expectOnePageSearch(reads: Plan[], pageSize: number) {
   expect(reads.flatMap((r) => r.plan).filter((step) => /^SCAN /.test(step)), context).toEqual([])
 }
 
-describe('the conversation list query plan', () => {
+describe.skipIf(onPostgres)('the conversation list query plan (SQLite)', () => {
   let t: TestApp
   let alice: Account
   let browser: FormClient

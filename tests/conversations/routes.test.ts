@@ -1,10 +1,10 @@
 import { describe, expect, setSystemTime, test } from 'bun:test'
-import { sqliteOf, testApp, type TestApp } from '../support/app'
+import { testApp, type TestApp } from '../support/app'
 import { account, call, send, uniqueName, type Account } from '../support/http'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
-const conversationCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM conversations').get() as { n: number }).n
+const conversationCount = async (t: TestApp) => (await t.sql<{ n: number }>('SELECT count(*) AS n FROM conversations'))[0]!.n
 
 const create = (t: TestApp, who: Account, body: unknown) => call(t.app, 'POST', '/conversations', { token: who.token, body })
 
@@ -40,7 +40,7 @@ describe('POST /conversations: groups', () => {
     const reply = await create(t, alice, { title: 'Team', member_ids: [bob.id, alice.id, carol.id, bob.id, carol.id, alice.id] })
     expect(reply.status).toBe(201)
     expect(reply.body).toMatchObject({ members: [alice.id, bob.id, carol.id], member_count: 3 })
-    const rows = sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?').get(reply.body.id) as { n: number }
+    const rows = (await t.sql<{ n: number }>('SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?', reply.body.id))[0]!
     expect(rows.n).toBe(3)
   })
 
@@ -61,7 +61,7 @@ describe('POST /conversations: groups', () => {
     expect(group.status).toBe(201)
     expect(group.body).toMatchObject({ is_group: true, title: 'Just us', display_name: 'Just us', members: [alice.id, bob.id], member_count: 2 })
     expect(group.body.id).not.toBe(direct.body.id)
-    expect(conversationCount(t)).toBe(2)
+    expect(await conversationCount(t)).toBe(2)
     // The 1-on-1 is still found as the 1-on-1, not as the group.
     const again = await create(t, bob, { member_ids: [alice.id] })
     expect(again).toMatchObject({ status: 201, body: { id: direct.body.id, is_group: false } })
@@ -74,7 +74,7 @@ describe('POST /conversations: groups', () => {
     const second = await create(t, alice, { title: 'Team', member_ids: [bob.id, carol.id] })
     expect([first.status, second.status]).toEqual([201, 201])
     expect(second.body.id).not.toBe(first.body.id)
-    expect(conversationCount(t)).toBe(2)
+    expect(await conversationCount(t)).toBe(2)
   })
 })
 
@@ -113,7 +113,7 @@ describe('POST /conversations: 1-on-1', () => {
     expect(fromBob.body).toEqual({ ...first.body, display_name: 'Alice Smith' })
     expect(fromBobWithHimself).toMatchObject({ status: 201, body: fromBob.body })
     for (const replay of [again, fromBob, fromBobWithHimself]) expect(replay.headers.get('idempotent-replayed')).toBe('true')
-    expect(conversationCount(t)).toBe(1)
+    expect(await conversationCount(t)).toBe(1)
   })
 
   test("the guide's request shape, a title and one other member, opens the 1-on-1 from both sides and ignores the title", async () => {
@@ -125,7 +125,7 @@ describe('POST /conversations: 1-on-1', () => {
     expect(fromBob).toMatchObject({ status: 201, body: { id: fromAlice.body.id, is_group: false, title: null, display_name: 'Alice Smith' } })
     expect(fromAlice.headers.get('idempotent-replayed')).toBeNull()
     expect(fromBob.headers.get('idempotent-replayed')).toBe('true')
-    expect(conversationCount(t)).toBe(1)
+    expect(await conversationCount(t)).toBe(1)
   })
 
   test('the other side opening it first makes no difference', async () => {
@@ -160,11 +160,11 @@ describe('POST /conversations: 1-on-1', () => {
     }
     const replies = await Promise.all(requests)
 
-    expect(conversationCount(t)).toBe(1)
+    expect(await conversationCount(t)).toBe(1)
     expect(replies.map((r) => r.status)).toEqual(Array(20).fill(201))
     expect(replies.filter((r) => r.headers.get('idempotent-replayed') === 'true')).toHaveLength(19)
     expect(new Set(replies.map((r) => r.body.id)).size).toBe(1)
-    const members = sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM conversation_members').get() as { n: number }
+    const members = (await t.sql<{ n: number }>('SELECT count(*) AS n FROM conversation_members'))[0]!
     expect(members.n).toBe(2)
   })
 })
@@ -183,7 +183,7 @@ describe('POST /conversations: refusals', () => {
         details: [{ field: 'member_ids', message: expect.stringContaining(ghost) }],
       },
     })
-    expect(conversationCount(t)).toBe(0)
+    expect(await conversationCount(t)).toBe(0)
   })
 
   test('an unknown id as the only member is 422 too, not a 1-on-1 with nobody', async () => {
@@ -192,7 +192,7 @@ describe('POST /conversations: refusals', () => {
     const reply = await create(t, alice, { member_ids: ['nobody'] })
     expect(reply.status).toBe(422)
     expect(reply.body.error.details).toEqual([{ field: 'member_ids', message: expect.stringContaining('nobody') }])
-    expect(conversationCount(t)).toBe(0)
+    expect(await conversationCount(t)).toBe(0)
   })
 
   test.each([
@@ -204,7 +204,7 @@ describe('POST /conversations: refusals', () => {
     const reply = await create(t, alice, body(alice))
     expect(reply.status).toBe(422)
     expect(reply.body.error).toMatchObject({ code: 'validation_failed', details: [{ field: 'title', message: expect.any(String) }] })
-    expect(conversationCount(t)).toBe(0)
+    expect(await conversationCount(t)).toBe(0)
   })
 
   test('no title and two or more others is 422 on title', async () => {
@@ -213,7 +213,7 @@ describe('POST /conversations: refusals', () => {
     const reply = await create(t, alice, { member_ids: [bob.id, carol.id] })
     expect(reply.status).toBe(422)
     expect(reply.body.error).toMatchObject({ code: 'validation_failed', details: [{ field: 'title', message: expect.any(String) }] })
-    expect(conversationCount(t)).toBe(0)
+    expect(await conversationCount(t)).toBe(0)
   })
 
   test.each([
@@ -229,7 +229,7 @@ describe('POST /conversations: refusals', () => {
     expect(reply.status).toBe(422)
     expect(reply.body.error.code).toBe('validation_failed')
     expect(reply.body.error.details.map((d: { field: string }) => d.field)).toContain(field)
-    expect(conversationCount(t)).toBe(0)
+    expect(await conversationCount(t)).toBe(0)
   })
 
   test('a title of exactly 100 characters is accepted', async () => {
@@ -267,7 +267,7 @@ describe('POST /conversations: refusals', () => {
     const reply = await call(t.app, 'POST', '/conversations', { body: { member_ids: [bob.id] } })
     expect(reply.status).toBe(401)
     expect(reply.body.error.code).toBe('missing_token')
-    expect(conversationCount(t)).toBe(0)
+    expect(await conversationCount(t)).toBe(0)
   })
 
   test('malformed JSON is 400 in the error shape', async () => {

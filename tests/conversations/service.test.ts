@@ -2,10 +2,10 @@ import { describe, expect, setSystemTime, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'
 import * as messages from '../../src/messages/service'
 import type { User } from '../../src/users/model'
-import { sqliteOf, testApp, type TestApp } from '../support/app'
+import { testApp, type TestApp } from '../support/app'
 import { events, thrown, user } from '../support/services'
 
-const count = (t: TestApp, table: 'conversations' | 'conversation_members') => (sqliteOf(t).sqlite.query(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n
+const count = async (t: TestApp, table: 'conversations' | 'conversation_members') => (await t.sql<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n
 
 describe('conversations.create', () => {
   test('a group: created, the actor first then the members as given, User objects for members', async () => {
@@ -34,7 +34,7 @@ describe('conversations.create', () => {
     const [alice, bob, carol] = [await user(t), await user(t), await user(t)]
     const { conversation } = await conversations.create(t.deps, alice, { title: 'Team', member_ids: [alice.id, bob.id, bob.id, carol.id, alice.id] })
     expect(conversation.members).toEqual([alice, bob, carol])
-    expect(count(t, 'conversation_members')).toBe(3)
+    expect(await count(t, 'conversation_members')).toBe(3)
   })
 
   test('a 1-on-1 is created once and returned with created false from either side', async () => {
@@ -50,7 +50,7 @@ describe('conversations.create', () => {
     })
     expect(again).toEqual({ created: false, conversation: first.conversation })
     expect(fromBob).toEqual({ created: false, conversation: first.conversation })
-    expect(count(t, 'conversations')).toBe(1)
+    expect(await count(t, 'conversations')).toBe(1)
   })
 
   test('a reused 1-on-1 comes back with its current last_seq', async () => {
@@ -130,7 +130,7 @@ describe('conversations.create', () => {
     })
     expect(error.message).toMatch(/ghost-1.*ghost-2/)
     expect(error.message).not.toContain(bob.id)
-    expect(count(t, 'conversations')).toBe(0)
+    expect(await count(t, 'conversations')).toBe(0)
     expect(seen).toEqual([])
   })
 
@@ -145,7 +145,7 @@ describe('conversations.create', () => {
     const others = [await user(t), await user(t)]
     const error = await thrown(async () => await conversations.create(t.deps, alice, input(alice, others)))
     expect(error).toMatchObject({ status: 422, code: 'validation_failed', details: [{ field: 'title', message: expect.any(String) }] })
-    expect(count(t, 'conversations')).toBe(0)
+    expect(await count(t, 'conversations')).toBe(0)
   })
 
   test.each([

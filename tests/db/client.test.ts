@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { observeQueries, openDatabase, type QueryObserver } from '../../src/db/client'
-import { sqliteOf, testApp } from '../support/app'
+import { onPostgres, sqliteOf, testApp } from '../support/app'
 
-describe('openDatabase', () => {
+describe.skipIf(onPostgres)('openDatabase (SQLite)', () => {
   test('a database another program has locked for a moment is waited for, not refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pneumatic-locked-'))
     const path = join(dir, 'test.db')
@@ -51,7 +51,7 @@ const recorder = () => {
   return { seen, observer }
 }
 
-describe('observeQueries', () => {
+describe.skipIf(onPostgres)('observeQueries (SQLite)', () => {
   test('a connection is timed once however many observe it, and each observer hears every run, even of a statement prepared before it joined', async () => {
     await using t = await testApp()
     const sqlite = sqliteOf(t).sqlite // the app already observes it (metrics, tracing)

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { observeQueries } from '../../src/db/client'
 import { storageUnavailable } from '../../src/db/storage'
 import { StorageUnavailable } from '../../src/shared/errors'
-import { sqliteOf, captureLogs, listen, testApp, type TestApp } from '../support/app'
+import { onPostgres, sqliteOf, captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, type Account } from '../support/http'
 import { TestSocket } from '../support/ws'
 
@@ -125,7 +125,7 @@ describe('storageUnavailable: which driver errors say the storage failed', () =>
   })
 })
 
-describe('the readiness probe', () => {
+describe.skipIf(onPostgres)('the readiness probe (SQLite)', () => {
   test('a database that answers queries but refuses writes is not ready', async () => {
     await using t = await testApp()
     sqliteOf(t).sqlite.run('PRAGMA query_only = 1')
@@ -146,7 +146,7 @@ describe('the readiness probe', () => {
       clock.mockRestore()
     }
     expect(writes).toHaveLength(1)
-    expect(sqliteOf(t).sqlite.query('SELECT id, checked_at > 0 AS written FROM readiness').all()).toEqual([{ id: 1, written: 1 }])
+    expect(await t.sql('SELECT id, checked_at > 0 AS written FROM readiness')).toEqual([{ id: 1, written: 1 }])
   })
 })
 
@@ -162,7 +162,7 @@ async function populated(): Promise<{ t: TestApp; alice: Account; conversationId
   return { t, alice, conversationId, path: join(t.dir, 'test.db') }
 }
 
-describe('a corrupt database file', () => {
+describe.skipIf(onPostgres)('a corrupt database file (SQLite)', () => {
   test('a table page overwritten while the server was stopped: /ready says so before any request, and requests that read it get 503 storage_unavailable, not 500', async () => {
     const before = await populated()
     overwriteRootPage(before.path, 'messages')
@@ -215,7 +215,7 @@ describe('a corrupt database file', () => {
   })
 })
 
-describe('a WebSocket send the storage refuses', () => {
+describe.skipIf(onPostgres)('a WebSocket send the storage refuses (SQLite)', () => {
   test('is answered with a storage_unavailable error frame carrying its message_id; the socket stays open', async () => {
     await using t = await testApp()
     const { ws } = listen(t.app)

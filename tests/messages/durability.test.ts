@@ -1,15 +1,19 @@
 import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { listen, testApp, type TestApp } from '../support/app'
+import { listen, onPostgres, testApp, type TestApp } from '../support/app'
 import { account, conversation, send } from '../support/http'
 import { TestSocket } from '../support/ws'
 
-/** A second, independent connection to the same file: it sees only committed rows. */
+/** A second, independent connection to the same database: it sees only committed rows. */
 function observer(t: TestApp) {
+  if (onPostgres) {
+    // t.sql has a connection of its own, apart from the app's pool.
+    return { has: async (id: string) => (await t.sql('SELECT 1 FROM messages WHERE id = ?', id)).length > 0, [Symbol.dispose]() {} }
+  }
   const db = new Database(join(t.dir, 'test.db'), { readonly: true })
   return {
-    has: (id: string) => db.query('SELECT 1 FROM messages WHERE id = ?').get(id) !== null,
+    has: async (id: string) => db.query('SELECT 1 FROM messages WHERE id = ?').get(id) !== null,
     [Symbol.dispose]: () => db.close(),
   }
 }
@@ -23,7 +27,7 @@ describe('acknowledged means committed', () => {
     const direct = await conversation(t.app, alice, [bob])
     const reply = await send(t.app, alice, direct.id, 'on disk?')
     expect(reply.status).toBe(201)
-    expect(other.has(reply.body.id)).toBe(true)
+    expect(await other.has(reply.body.id)).toBe(true)
   })
 
   test('when a WebSocket delivers a message, another connection already sees the row', async () => {
@@ -35,14 +39,15 @@ describe('acknowledged means committed', () => {
     const direct = await conversation(t.app, alice, [bob])
     using bobSocket = await TestSocket.open(`${ws}?token=${bob.token}`)
     // Check inside the bus delivery itself, the moment the frame is produced.
-    const seenAtPublish: boolean[] = []
+    // (On PostgreSQL the other connection's query is sent then, and answered a moment later.)
+    const seenAtPublish: Promise<boolean>[] = []
     t.deps.bus.subscribe((event) => {
       if (event.type === 'message.created') seenAtPublish.push(other.has(event.message.id))
     })
     using aliceSocket = await TestSocket.open(`${ws}?token=${alice.token}`)
     aliceSocket.send({ type: 'message', message_id: 'durable-1', conversation_id: direct.id, content: 'committed first' })
     const delivered = await bobSocket.nextMessage()
-    expect(other.has(delivered.id)).toBe(true)
-    expect(seenAtPublish).toEqual([true])
+    expect(await other.has(delivered.id)).toBe(true)
+    expect(await Promise.all(seenAtPublish)).toEqual([true])
   })
 })

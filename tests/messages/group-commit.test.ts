@@ -5,24 +5,26 @@
  */
 import { describe, expect, setSystemTime, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'
-import { observeQueries } from '../../src/db/client'
 import * as messages from '../../src/messages/service'
 import type { MessageWriterKind } from '../../src/config'
 import { wholeSecond } from '../../src/shared/time'
-import { sqliteOf, testApp, type TestApp } from '../support/app'
+import { onPostgres, testApp, type TestApp } from '../support/app'
 import { events, rejected, user } from '../support/services'
 
 /** Five users in one group conversation. */
 async function group(t: TestApp) {
   const people = await Promise.all(Array.from({ length: 5 }, async () => await user(t)))
   const room = (await conversations.create(t.deps, people[0]!, { title: 'room', member_ids: people.slice(1).map((p) => p.id) })).conversation
+  // Memberships confirmed once, as a sender's first message does: the posts below then reach the
+  // writer in the turn they are made, on either engine, rather than after a read of their own.
+  await Promise.all(people.map((p) => conversations.requireMember(t.deps.store, p, room.id)))
   return { people, room }
 }
 
 /** Counts committed write transactions, and notes each commit in `timeline`. */
 function watchCommits(t: TestApp, timeline: string[] = []) {
   const seen = { transactions: 0 }
-  observeQueries(sqliteOf(t).sqlite, {
+  t.deps.store.observe({
     statement() {},
     transaction() {
       seen.transactions++
@@ -32,9 +34,29 @@ function watchCommits(t: TestApp, timeline: string[] = []) {
   return seen
 }
 
-const storedSeqs = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT seq FROM messages ORDER BY seq').all() as { seq: number }[]).map((r) => r.seq)
+const storedSeqs = async (t: TestApp) => (await t.sql<{ seq: number }>('SELECT seq FROM messages ORDER BY seq')).map((r) => r.seq)
 
-describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s writer', (writer) => {
+/**
+ * Notes every update of a member row in `member_updates` (a trigger in the database, so the worker's
+ * own connection counts too): its conversation and the activity it set.
+ */
+async function noteMemberUpdates(t: TestApp): Promise<void> {
+  if (onPostgres) {
+    await t.sql('CREATE TABLE member_updates (conversation_id TEXT COLLATE "C", at BIGINT)')
+    await t.sql(
+      'CREATE FUNCTION note_member_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO member_updates VALUES (NEW.conversation_id, NEW.last_activity_at); RETURN NEW; END $$',
+    )
+    await t.sql('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members FOR EACH ROW EXECUTE FUNCTION note_member_update()')
+  } else {
+    await t.sql('CREATE TABLE member_updates (conversation_id TEXT, at INTEGER)')
+    await t.sql('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.conversation_id, NEW.last_activity_at); END')
+  }
+}
+
+// The worker writer is SQLite's alone (MESSAGE_WRITER=worker is refused on PostgreSQL).
+const WRITERS: MessageWriterKind[] = onPostgres ? ['inline'] : ['worker', 'inline']
+
+describe.each(WRITERS)('group commit, %s writer', (writer) => {
   test('concurrent posts from several senders commit in one transaction, numbered in the order they were made', async () => {
     await using t = await testApp({}, { writer })
     const { people, room } = await group(t)
@@ -44,7 +66,7 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
     )
     expect(commits.transactions).toBe(1)
     expect(results.map((r) => [r.created, r.message.seq, r.message.content])).toEqual(Array.from({ length: 40 }, (_, i) => [true, i + 1, `message ${i}`]))
-    expect(storedSeqs(t)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+    expect(await storedSeqs(t)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
   })
 
   test('each post is acknowledged and announced only after its batch has committed', async () => {
@@ -94,21 +116,23 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
   test('a message the database refuses fails alone: the rest of its batch is stored without a gap in seq', async () => {
     await using t = await testApp({}, { writer })
     const { people, room } = await group(t)
-    sqliteOf(t).sqlite.run("CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.content = 'poison' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
+    if (onPostgres) await t.sql("ALTER TABLE messages ADD CONSTRAINT refused_by_check CHECK (content <> 'poison')")
+    else await t.sql("CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.content = 'poison' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
     const posts = ['one', 'poison', 'two', 'three'].map((content, i) => messages.post(t.deps, people[i]!, { message_id: `m${i}`, conversation_id: room.id, content }))
     const settled = await Promise.allSettled(posts)
-    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value.message.content : String(s.reason.message)))).toEqual(['one', 'refused by trigger', 'two', 'three'])
-    expect(storedSeqs(t)).toEqual([1, 2, 3])
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value.message.content : 'refused'))).toEqual(['one', 'refused', 'two', 'three'])
+    const poisoned = settled[1]!
+    const refusal = poisoned.status === 'rejected' ? String(poisoned.reason.message) : ''
+    expect(refusal).toMatch(onPostgres ? /refused_by_check/ : /refused by trigger/)
+    expect(await storedSeqs(t)).toEqual([1, 2, 3])
   })
 
   test("a batch moves each conversation's activity on its member rows once, to its newest message's second, whatever the number of messages", async () => {
     await using t = await testApp({}, { writer })
     const { people, room } = await group(t)
     const pair = (await conversations.create(t.deps, people[0]!, { member_ids: [people[1]!.id] })).conversation
-    // A trigger in the file, so the worker's own connection counts too.
-    sqliteOf(t).sqlite.run('CREATE TABLE member_updates (conversation_id TEXT, at INTEGER)')
-    sqliteOf(t).sqlite.run('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.conversation_id, NEW.last_activity_at); END')
-    const updates = () => sqliteOf(t).sqlite.query('SELECT conversation_id AS id, count(*) AS n, max(at) AS at FROM member_updates GROUP BY 1 ORDER BY 1').all()
+    await noteMemberUpdates(t)
+    const updates = () => t.sql('SELECT conversation_id AS id, count(*) AS n, max(at) AS at FROM member_updates GROUP BY 1 ORDER BY 1')
     const start = wholeSecond(Date.now()) + 10_500 // the 40 messages cross into the next second
     const posted = await (async () => {
       try {
@@ -123,7 +147,7 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
       }
     })()
     const newest = (id: string) => wholeSecond(Math.max(...posted.filter((p) => p.message.conversation_id === id).map((p) => Date.parse(p.message.created_at))))
-    expect(updates()).toEqual(
+    expect(await updates()).toEqual(
       [
         { id: room.id, n: 5, at: newest(room.id) },
         { id: pair.id, n: 2, at: newest(pair.id) },
@@ -131,14 +155,13 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
     )
     // A retry stores nothing new, so nothing becomes more active.
     expect((await messages.post(t.deps, people[0]!, { message_id: 'm0', conversation_id: pair.id, content: 'hi' })).created).toBe(false)
-    expect((sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM member_updates').get() as { n: number }).n).toBe(7)
+    expect(await t.sql('SELECT count(*) AS n FROM member_updates')).toEqual([{ n: 7 }])
   })
 
   test('a later batch in the same second leaves the member rows alone; the next second moves them again', async () => {
     await using t = await testApp({}, { writer })
     const { people, room } = await group(t)
-    sqliteOf(t).sqlite.run('CREATE TABLE member_updates (at INTEGER)')
-    sqliteOf(t).sqlite.run('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.last_activity_at); END')
+    await noteMemberUpdates(t)
     const second = wholeSecond(Date.now()) + 60_000
     const postAt = async (when: number, id: string) => {
       setSystemTime(when)
@@ -149,7 +172,7 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
       }
     }
     for (const [offset, id] of [[0, 'a'], [400, 'b'], [999, 'c'], [1_000, 'd']] as const) await postAt(second + offset, id)
-    const writes = sqliteOf(t).sqlite.query('SELECT at, count(*) AS n FROM member_updates GROUP BY at ORDER BY at').all()
+    const writes = await t.sql('SELECT at, count(*) AS n FROM member_updates GROUP BY at ORDER BY at')
     expect(writes).toEqual([
       { at: second, n: 5 },
       { at: second + 1_000, n: 5 },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import * as messages from '../../src/messages/service'
 import * as users from '../../src/users/service'
-import { sqliteOf, testApp, type TestApp } from '../support/app'
+import { onPostgres, sqliteOf, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, type Account } from '../support/http'
 import { plansOf, recordStatements } from '../support/query-plans'
 
@@ -34,7 +34,7 @@ function expectIndexSearchesOnly(reads: Array<{ sql: string; plan: string[] }>) 
   }
 }
 
-describe('the history query plan', () => {
+describe.skipIf(onPostgres)('the history query plan (SQLite)', () => {
   let t: TestApp
   let alice: Account
   let roomId: string

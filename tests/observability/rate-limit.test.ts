@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { createTokens } from '../../src/auth/tokens'
 import { clientIp, createFrameLimiter, createPingLimiter, FRAME_REFUSALS_BEFORE_CLOSE } from '../../src/observability/rate-limit'
-import { sqliteOf, listen, testApp, type TestApp } from '../support/app'
+import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, uniqueName, type Reply } from '../support/http'
 import { user } from '../support/services'
 import * as conversations from '../../src/conversations/service'
@@ -101,7 +101,7 @@ describe('HTTP rate-limit headers', () => {
     expect((await call(t.app, 'POST', '/messages', { token: alice.token, raw: '{not json' })).status).toBe(429)
     const post = await call(t.app, 'POST', '/messages', { token: alice.token, body: { message_id: 'm-1', conversation_id: direct.id, content: 'hi' } })
     expect(post.status).toBe(429)
-    expect((sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n).toBe(0)
+    expect((await t.sql<{ n: number }>('SELECT count(*) AS n FROM messages'))[0]!.n).toBe(0)
   })
 })
 
@@ -372,7 +372,7 @@ describe('WebSocket', () => {
     socket.send(message('m-4'))
     const error = await socket.nextOfType('error')
     expect(error).toEqual({ type: 'error', error: { code: 'rate_limited', message: expect.stringContaining('at most 3 a minute') } })
-    const stored = sqliteOf(t).sqlite.query('SELECT message_id FROM messages ORDER BY seq').all() as { message_id: string }[]
+    const stored = (await t.sql<{ message_id: string }>('SELECT message_id FROM messages ORDER BY seq'))
     expect(stored.map((r) => r.message_id)).toEqual(['m-1', 'm-2', 'm-3'])
     expect(socket.received.filter((f) => f.type === 'message').map((f) => f.message.message_id)).toEqual(['m-1', 'm-2', 'm-3'])
     // Each connection has its own budget.

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace'
 import { loadConfig } from '../../src/config'
 import { JsonLinesSpanExporter, startTracing, tracer, type Tracing } from '../../src/observability/tracing'
-import { sqliteOf, captureLogs, listen, testApp } from '../support/app'
+import { captureLogs, listen, onPostgres, testApp } from '../support/app'
 import { account, call, conversation, send } from '../support/http'
 import { TestSocket } from '../support/ws'
 
@@ -103,7 +103,7 @@ describe('HTTP tracing', () => {
     expect(names).toContain('db.insert')
     expect(names).toContain('db.select')
     const insert = children.find((s) => s.name === 'db.insert')!
-    expect(insert.attributes).toEqual({ 'db.system.name': 'sqlite', 'db.operation.name': 'insert' })
+    expect(insert.attributes).toEqual({ 'db.system.name': onPostgres ? 'postgresql' : 'sqlite', 'db.operation.name': 'insert' })
     // Each span sits inside its parent's time.
     const start = (s: ReadableSpan) => s.startTime[0] * 1e3 + s.startTime[1] / 1e6
     expect(start(insert)).toBeGreaterThanOrEqual(start(server) - 1)
@@ -113,7 +113,7 @@ describe('HTTP tracing', () => {
     const spans = memory()
     await using t = await testApp()
     const alice = await account(t.app)
-    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
+    await t.sql('DROP TABLE conversation_members')
     await call(t.app, 'GET', '/conversations', { token: alice.token })
     const span = await spans.waitFor('GET /conversations')
     expect(span.status.code).toBe(2) // SpanStatusCode.ERROR

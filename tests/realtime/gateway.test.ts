@@ -4,7 +4,7 @@ import { connect as tcpConnect } from 'node:net'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import * as conversations from '../../src/conversations/service'
 import { REFRESH_COOKIE } from '../../src/ui/session'
-import { sqliteOf, captureLogs, listen, testApp, type TestApp } from '../support/app'
+import { CONTENT_HEX, captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, uniqueName, type Account } from '../support/http'
 import { attemptUpgrade, TestSocket, type Frame } from '../support/ws'
 
@@ -24,10 +24,10 @@ async function history(t: TestApp, who: Account, conversationId: string): Promis
   return reply.body.messages
 }
 
-const rowsWithMessageId = (t: TestApp, messageId: string) =>
-  (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages WHERE message_id = ?').get(messageId) as { n: number }).n
+const rowsWithMessageId = async (t: TestApp, messageId: string) =>
+  (await t.sql<{ n: number }>('SELECT count(*) AS n FROM messages WHERE message_id = ?', messageId))[0]!.n
 
-const messageCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+const messageCount = async (t: TestApp) => (await t.sql<{ n: number }>('SELECT count(*) AS n FROM messages'))[0]!.n
 
 const messagesIn = (frames: Frame[]) => frames.filter((f) => f.type === 'message')
 
@@ -386,7 +386,7 @@ describe('/ws idempotent retries', () => {
     await Promise.all([first.drain(), second.drain()])
     await Promise.all([first.drain(), second.drain()])
 
-    expect(rowsWithMessageId(t, 'concurrent-key')).toBe(1)
+    expect(await rowsWithMessageId(t, 'concurrent-key')).toBe(1)
     const firstMessages = messagesIn(first.received)
     const secondMessages = messagesIn(second.received)
     // One creation, published to both sockets, and nine retries answered to their sender alone.
@@ -438,7 +438,7 @@ describe('/ws idempotent retries', () => {
 
     expect(fromAlice).toMatchObject({ sender_id: alice.id, seq: 1 })
     expect(fromBob).toMatchObject({ sender_id: bob.id, seq: 2 })
-    expect(rowsWithMessageId(t, 'shared-key')).toBe(2)
+    expect(await rowsWithMessageId(t, 'shared-key')).toBe(2)
   })
 
   test('reusing a message_id for other content or another conversation is a conflict, and stores nothing', async () => {
@@ -574,7 +574,7 @@ describe('/ws bad frames', () => {
     if (c.fields) expect(error.error.details.map((d: { field: string }) => d.field)).toEqual(expect.arrayContaining(c.fields))
     else expect(error.error).not.toHaveProperty('details')
 
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
     expect(await bobSocket.drain()).toEqual([])
     // Still open and working: a good message goes through afterwards.
     socket.send(messageFrame(mine.id, 'after the error'))
@@ -636,14 +636,14 @@ describe('/ws bad frames', () => {
     expect(received.content).toBe(content)
     expect(Buffer.from(received.content).equals(Buffer.from(content))).toBe(true)
     expect((await aliceSocket.nextMessage()).content).toBe(content)
-    const row = sqliteOf(t).sqlite.query('SELECT hex(content) AS hex FROM messages WHERE message_id = ?').get('emoji-4000') as { hex: string }
-    expect(row.hex).toBe(Buffer.from(content).toString('hex').toUpperCase())
+    const [row] = await t.sql<{ hex: string }>(`SELECT ${CONTENT_HEX} AS hex FROM messages WHERE message_id = ?`, 'emoji-4000')
+    expect(row!.hex).toBe(Buffer.from(content).toString('hex').toUpperCase())
     expect((await history(t, bob, direct.id))[0].content).toBe(content)
 
     aliceSocket.send(messageFrame(direct.id, '😀'.repeat(4001), 'emoji-4001'))
     const error = await aliceSocket.nextOfType('error')
     expect(error).toMatchObject({ error: { code: 'validation_failed', details: [{ field: 'content' }] }, message_id: 'emoji-4001' })
-    expect(rowsWithMessageId(t, 'emoji-4001')).toBe(0)
+    expect(await rowsWithMessageId(t, 'emoji-4001')).toBe(0)
     expect(await bobSocket.drain()).toEqual([])
   })
 
@@ -663,7 +663,7 @@ describe('/ws bad frames', () => {
 
     socket.send(frameOf(64 * 1024 + 1))
     expect((await socket.closed).code).toBe(1009)
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 })
 
@@ -695,7 +695,7 @@ describe('/ws authentication', () => {
     await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
-    sqliteOf(t).sqlite.run('DELETE FROM users WHERE id = ?', [alice.id])
+    await t.sql('DELETE FROM users WHERE id = ?', alice.id)
     expect((await attemptUpgrade(`${http}/ws?token=${alice.token}`)).status).toBe(401)
   })
 
@@ -844,7 +844,7 @@ describe('/ws upgrade', () => {
     await using t = await testApp({}, { logger: logs.logger })
     const { http } = listen(t.app)
     const alice = await account(t.app)
-    sqliteOf(t).sqlite.run('DROP TABLE sessions')
+    await t.sql('DROP TABLE sessions')
     const reply = await attemptUpgrade(`${http}/ws?token=${alice.token}`)
     expect(reply).toEqual({ status: 500, body: { error: { code: 'internal_error', message: 'Internal server error' } } })
     expect(await logs.waitFor((l) => l.msg === 'websocket upgrade failed')).toMatchObject({ level: 'error' })

@@ -84,3 +84,34 @@ describe('validation messages a person can read', () => {
     })
   })
 })
+
+describe('text no engine can store', () => {
+  // PostgreSQL's text cannot hold NUL; both engines refuse it alike, as a 422 naming the field.
+  test('NUL in content, a title or a login name is 422 naming the field, over REST and WebSocket, and stores nothing', async () => {
+    await using app = await testApp()
+    const { ws } = listen(app.app)
+    const alice = await account(app.app)
+    const bob = await account(app.app)
+    const direct = await conversation(app.app, alice, [bob])
+    const refused = (reply: { status: number; body: any }, field: string) => {
+      expect(reply.status).toBe(422)
+      expect(reply.body.error.details).toEqual([{ field, message: 'must not contain the NUL character (U+0000)' }])
+    }
+    refused(await call(app.app, 'POST', '/messages', { token: alice.token, body: { message_id: 'nul', conversation_id: direct.id, content: 'a\u0000b' } }), 'content')
+    refused(await call(app.app, 'POST', '/conversations', { token: alice.token, body: { title: 'team\u0000', member_ids: [bob.id], is_group: true } }), 'title')
+    refused(await call(app.app, 'POST', '/auth/login', { body: { username: `${alice.username}\u0000`, password: 'correct horse battery' } }), 'username')
+    using socket = await TestSocket.open(`${ws}?token=${alice.token}`)
+    socket.send({ type: 'message', message_id: 'nul-ws', conversation_id: direct.id, content: '\u0000' })
+    expect(await socket.nextOfType('error')).toMatchObject({ error: { code: 'validation_failed', details: [{ field: 'content' }] }, message_id: 'nul-ws' })
+    expect(await app.sql('SELECT count(*) AS n FROM messages')).toEqual([{ n: 0 }])
+    expect(await app.sql('SELECT count(*) AS n FROM conversations')).toEqual([{ n: 1 }])
+  })
+
+  test('an id with NUL in a path names nothing: 404, not a query the database refuses', async () => {
+    await using app = await testApp()
+    const alice = await account(app.app)
+    const reply = await call(app.app, 'GET', '/conversations/a%00b/messages', { token: alice.token })
+    expect(reply.status).toBe(404)
+    expect(reply.body.error.code).toBe('not_found')
+  })
+})

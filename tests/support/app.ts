@@ -1,4 +1,6 @@
+import { Database } from 'bun:sqlite'
 import { mkdtempSync, rmSync } from 'node:fs'
+import postgres from 'postgres'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp, type App } from '../../src/app'
@@ -12,6 +14,7 @@ import type { AppDeps } from '../../src/deps'
 import { createLogger, type Logger } from '../../src/observability/logger'
 import { createMetrics } from '../../src/observability/metrics'
 import { createLocalBus } from '../../src/realtime/bus'
+import { freshMigratedDatabase, type FreshDatabase } from './postgres'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
 
@@ -28,10 +31,28 @@ const NO_RATE_LIMITS = {
   WS_FRAME_LIMIT_PER_MINUTE: '0',
 }
 
+/**
+ * The engine the suite runs on: SQLite files by default, PostgreSQL with
+ * PNEUMATIC_TEST_DATABASE=postgres (a fresh database per test app, see tests/support/postgres.ts).
+ * A test that only makes sense on one engine says so in its name and skips on the other.
+ */
+const TEST_ENGINE: 'sqlite' | 'postgres' = process.env.PNEUMATIC_TEST_DATABASE === 'postgres' ? 'postgres' : 'sqlite'
+export const onPostgres = TEST_ENGINE === 'postgres'
+
+/** SQL for the UTF-8 bytes of a row's `content`, in upper-case hex, on the test engine. */
+export const CONTENT_HEX = onPostgres ? "upper(encode(convert_to(content, 'UTF8'), 'hex'))" : 'hex(CAST(content AS BLOB))'
+
 export type TestApp = {
   app: App
   deps: AppDeps
   dir: string
+  /** The database's URL (DATABASE_URL), whichever the engine. */
+  database: string
+  /**
+   * Runs SQL on the app's database, whichever the engine, with `?` for each parameter; the rows.
+   * For what a test checks in storage (counts, stored bytes) or breaks on purpose.
+   */
+  sql<Row = Record<string, unknown>>(text: string, ...params: unknown[]): Promise<Row[]>
   /**
    * Stops this server (closing its sockets) and starts a new app on the same database file and,
    * if this one was listening, the same port: a server restart as clients see it.
@@ -48,12 +69,17 @@ export type TestAppOptions = {
   logger?: Logger
   /** How messages are committed (MESSAGE_WRITER): inline on the event loop by default, or in a worker. */
   writer?: MessageWriterKind
+  /** Reuse this database (a restart, on PostgreSQL). */
+  database?: FreshDatabase
 }
 
 export async function testApp(env: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'pneumatic-test-'))
-  const config = loadConfig({ DATABASE_URL: `sqlite:${join(dir, 'test.db')}`, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', ...NO_RATE_LIMITS, ...env })
+  const postgresDatabase = onPostgres ? (options.database ?? (await freshMigratedDatabase())) : null
+  const database = postgresDatabase?.url ?? `sqlite:${join(dir, 'test.db')}`
+  const config = loadConfig({ DATABASE_URL: database, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', ...NO_RATE_LIMITS, ...env })
   const store = await openStore(config.database, { messageWriter: options.writer ?? config.messageWriter })
+  const raw = postgresDatabase ? postgres(postgresDatabase.url, { max: 1, onnotice: () => {}, types: { bigint: postgres.BigInt } }) : null
   const deps: AppDeps = {
     config,
     store,
@@ -72,22 +98,29 @@ export async function testApp(env: Record<string, string> = {}, options: TestApp
     if (app.server) await app.stop(true)
     await deps.writer.close()
     await store.close()
+    await raw?.end({ timeout: 1 })
   }
   return {
     app,
     deps,
     dir,
+    database,
+    async sql<Row>(text: string, ...params: unknown[]): Promise<Row[]> {
+      if (!raw) return sqliteOf({ deps }).sqlite.query(text).all(...(params as never[])) as Row[]
+      return runOnPostgres<Row>(raw, text, params)
+    },
     async restart() {
       const port = app.server?.port
       await stop()
       handedOver = true
-      const next = await testApp(env, { ...options, dir })
+      const next = await testApp(env, { ...options, dir, ...(postgresDatabase ? { database: postgresDatabase } : {}) })
       if (port) next.app.listen({ port, hostname: '127.0.0.1' })
       return next
     },
     async [Symbol.asyncDispose]() {
       if (handedOver) return
       await stop()
+      await postgresDatabase?.[Symbol.asyncDispose]()
       rmSync(dir, { recursive: true, force: true })
     },
   }
@@ -98,6 +131,47 @@ export function sqliteOf(t: Pick<TestApp, 'deps'>): SqliteStore {
   const { store } = t.deps
   if (store.engine !== 'sqlite') throw new Error('This test needs the SQLite engine')
   return store as SqliteStore
+}
+
+/**
+ * A database of the test engine for server processes (DATABASE_URL), with SQL on it as TestApp.sql
+ * runs it: a file in a directory of its own, or a fresh PostgreSQL database. Removed on dispose.
+ */
+export async function testDatabase(): Promise<{
+  url: string
+  dir: string
+  sql<Row = Record<string, unknown>>(text: string, ...params: unknown[]): Promise<Row[]>
+  [Symbol.asyncDispose](): Promise<void>
+}> {
+  const dir = mkdtempSync(join(tmpdir(), 'pneumatic-db-'))
+  const fresh = onPostgres ? await freshMigratedDatabase() : null
+  const url = fresh?.url ?? `sqlite:${join(dir, 'chat.db')}`
+  const raw = fresh ? postgres(fresh.url, { max: 1, onnotice: () => {}, types: { bigint: postgres.BigInt } }) : null
+  return {
+    url,
+    dir,
+    async sql<Row>(text: string, ...params: unknown[]): Promise<Row[]> {
+      if (raw) return runOnPostgres<Row>(raw, text, params)
+      const db = new Database(join(dir, 'chat.db'), { readonly: true })
+      try {
+        return db.query(text).all(...(params as never[])) as Row[]
+      } finally {
+        db.close()
+      }
+    },
+    async [Symbol.asyncDispose]() {
+      await raw?.end({ timeout: 1 })
+      await fresh?.[Symbol.asyncDispose]()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** `?` parameters as PostgreSQL's $n, and bigints (count(*)) as numbers, as SQLite gives them. */
+async function runOnPostgres<Row>(raw: postgres.Sql, text: string, params: unknown[]): Promise<Row[]> {
+  let n = 0
+  const rows = await raw.unsafe(text.replace(/\?/g, () => `$${++n}`), params as never[])
+  return rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]))) as Row[]
 }
 
 /** Listens on a free port; returns the base URLs. */

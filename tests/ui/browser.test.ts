@@ -3,7 +3,7 @@ import type { Page } from 'playwright-core'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import * as conversations from '../../src/conversations/service'
 import * as users from '../../src/users/service'
-import { sqliteOf, captureLogs, listen, testApp, type TestApp } from '../support/app'
+import { captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { closeBrowser, person, screenshot, skipBrowserTests, watchPage, type Person, type Probe } from '../support/browser'
 import { account, call, conversation, send, type Account } from '../support/http'
 import { TestSocket } from '../support/ws'
@@ -113,8 +113,8 @@ const settled = (p: Person) =>
 /** Waits until the page's live socket has connected a second time (after a drop). */
 const reconnected = (p: Person) => p.page.waitForFunction(() => (window as unknown as Probed).__probe.connections >= 2, null, { timeout: 15_000 })
 
-const messageCount = (t: TestApp) =>
-  (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+const messageCount = async (t: TestApp) =>
+  (await t.sql<{ n: number }>('SELECT count(*) AS n FROM messages'))[0]!.n
 
 const noProblems = (...people: Person[]) => expect(people.flatMap((p) => p.problems.all())).toEqual([])
 
@@ -145,7 +145,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
       await p.page.reload()
       await p.page.getByRole('button', { name: new RegExp(other) }).waitFor()
     }
-    expect((sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(2)
+    expect((await t.sql<{ n: number }>('SELECT count(*) AS n FROM users'))[0]!.n).toBe(2)
     noProblems(alice, bob)
   }, 30_000)
 
@@ -197,7 +197,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     const expected = ['Hi Bob!', 'Hi Alice, good to see you.', 'line one\nline two']
     expect(await contents(alice.page)).toEqual(expected)
     expect(await contents(bob.page)).toEqual(expected)
-    expect(messageCount(t)).toBe(3)
+    expect(await messageCount(t)).toBe(3)
     // No sender names in a 1-on-1; neither page was reloaded to get there.
     expect(await alice.page.locator('.message .sender').count()).toBe(0)
     expect(await windowKept(alice.page)).toBe(true)
@@ -542,7 +542,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     await freshComposer(alices.page, before)
     await messageIn(alices.page, 'only once').waitFor()
     await settled(alices)
-    expect(messageCount(t)).toBe(1)
+    expect(await messageCount(t)).toBe(1)
     expect(await messageIn(alices.page, 'only once').count()).toBe(1)
 
     before = await composerId(alices.page)
@@ -553,11 +553,11 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     await freshComposer(alices.page, before)
     await messageIn(alices.page, 'enter twice').waitFor()
     await settled(alices)
-    expect(messageCount(t)).toBe(2)
+    expect(await messageCount(t)).toBe(2)
     expect(await contents(alices.page)).toEqual(['only once', 'enter twice'])
     // However many posts the browser made, the twins carried one message_id: the stored one.
     const ids = posts.map((body) => body.match(/message_id(?:=|"\r\n\r\n)([0-9A-Za-z-]+)/)?.[1])
-    const stored = (sqliteOf(t).sqlite.query('SELECT message_id FROM messages ORDER BY seq').all() as { message_id: string }[]).map((r) => r.message_id)
+    const stored = (await t.sql<{ message_id: string }>('SELECT message_id FROM messages ORDER BY seq')).map((r) => r.message_id)
     expect([...new Set(ids)]).toEqual(stored)
     console.info(`[double send] the browser made ${posts.length} POSTs for the 2 messages`)
     noProblems(alices)
@@ -603,7 +603,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     await settled(alices)
     expect(await contents(alices.page)).toEqual(['before the restart', 'sent while you were away', 'back online'])
     expect(await windowKept(alices.page)).toBe(true)
-    expect(messageCount(t2)).toBe(3)
+    expect(await messageCount(t2)).toBe(3)
     noProblems(alices, bobs)
   }, 60_000)
 

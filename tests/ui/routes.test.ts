@@ -5,12 +5,12 @@ import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import * as conversations from '../../src/conversations/service'
 import * as users from '../../src/users/service'
 import { REFRESH_COOKIE } from '../../src/ui/session'
-import { sqliteOf, listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
+import { listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
 import { call, uniqueName } from '../support/http'
 
-const messageCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
-const conversationCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM conversations').get() as { n: number }).n
+const messageCount = async (t: TestApp) => (await t.sql<{ n: number }>('SELECT count(*) AS n FROM messages'))[0]!.n
+const conversationCount = async (t: TestApp) => (await t.sql<{ n: number }>('SELECT count(*) AS n FROM conversations'))[0]!.n
 
 /** A signed-up, signed-in browser session and the user's id. */
 async function person(t: TestApp, fullName = '') {
@@ -120,7 +120,7 @@ describe('sign-up and login', () => {
     expect(reply.status).toBe(422)
     expect(reply.body).toContain('<p class="form-error" role="alert">')
     expect(reply.headers.getSetCookie()).toEqual([])
-    expect(sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM users').get()).toEqual({ n: 0 })
+    expect((await t.sql('SELECT count(*) AS n FROM users'))[0]).toEqual({ n: 0 })
   })
 
   test('a too-short password is refused on the form', async () => {
@@ -193,7 +193,7 @@ describe('CSRF: cookie-authenticated posts come from our own pages', () => {
     const conversationId = opened.location!.split('/').pop()!
     const reply = await alice.client.request('POST', `/c/${conversationId}/messages`, { form: { message_id: 'csrf-1', content: 'forged' }, headers })
     expect(reply.status).toBe(403)
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 
   test('a same-origin Origin without Sec-Fetch-Site (an older browser) is accepted', async () => {
@@ -224,7 +224,7 @@ describe('conversations in the UI', () => {
     expect(first.location).toMatch(/^\/c\/[0-9a-f-]{36}$/)
     expect((await alice.client.post('/ui/direct', { user_id: bob.id })).location).toBe(first.location)
     expect((await bob.client.post('/ui/direct', { user_id: alice.id })).location).toBe(first.location)
-    expect(conversationCount(t)).toBe(1)
+    expect(await conversationCount(t)).toBe(1)
     const page = await bob.client.get(first.location!)
     expect(page.body).toContain(`<h2><bdi>Alice Smith</bdi> <span class="username">@${alice.username}</span></h2>`)
   })
@@ -250,7 +250,7 @@ describe('conversations in the UI', () => {
     expect(reply.body).toContain('<details class="new-group" open>')
     expect(reply.body).toContain('role="alert">Participants include an unknown user: &quot;nobody_here&quot;</p>')
     expect(reply.body).toContain(`value="${bob.username}, nobody_here"`)
-    expect(conversationCount(t)).toBe(0)
+    expect(await conversationCount(t)).toBe(0)
   })
 
   test('a group without a name is an inline error', async () => {
@@ -260,7 +260,7 @@ describe('conversations in the UI', () => {
     const reply = await alice.client.post('/ui/groups', { title: '  ', usernames: bob.username })
     expect(reply.status).toBe(422)
     expect(reply.body).toContain('role="alert">Group name must not be blank</p>')
-    expect(conversationCount(t)).toBe(0)
+    expect(await conversationCount(t)).toBe(0)
   })
 
   test("a conversation the user is not in is a 403 page, not someone else's messages", async () => {
@@ -376,7 +376,7 @@ describe('sending from the UI', () => {
     const first = await alice.client.request('POST', `${path}/messages`, { form: { message_id: messageId, content: 'once' }, headers: { 'hx-request': 'true' } })
     const second = await alice.client.request('POST', `${path}/messages`, { form: { message_id: messageId, content: 'once' }, headers: { 'hx-request': 'true' } })
     expect([first.status, second.status]).toEqual([200, 200])
-    expect(messageCount(t)).toBe(1)
+    expect(await messageCount(t)).toBe(1)
     // The reply merges the message by id and seq, and replaces the composer with a new message_id.
     expect(first.body).toContain('<hx-upsert hx-target="#messages-')
     expect(first.body).toContain('key="data-seq" sort>')
@@ -401,7 +401,7 @@ describe('sending from the UI', () => {
     expect(reply.status).toBe(422)
     expect(reply.body).toContain('role="alert">Message must not be empty or only whitespace</p>')
     expect(composerMessageId(reply.body)).toBe('keep-me')
-    expect(messageCount(t)).toBe(0)
+    expect(await messageCount(t)).toBe(0)
   })
 
   test('the page shows the newest 50 with "Load older", which pages back by seq', async () => {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import type { BrowserContext, Route } from 'playwright-core'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { REFRESH_COOKIE } from '../../src/ui/session'
-import { sqliteOf, listen, testApp, type TestApp } from '../support/app'
+import { listen, testApp, type TestApp } from '../support/app'
 import { closeBrowser, person, skipBrowserTests } from '../support/browser'
 import { FormClient } from '../support/form-client'
 import { account, call, uniqueName } from '../support/http'
@@ -10,7 +10,7 @@ import { TestSocket } from '../support/ws'
 
 // The web UI's session: cookies, renewed from the refresh cookie when the access cookie is gone.
 
-const sessionRows = (t: TestApp) => sqliteOf(t).sqlite.query('SELECT revoked_at FROM sessions').all() as { revoked_at: number | null }[]
+const sessionRows = async (t: TestApp) => (await t.sql<{ revoked_at: number | null }>('SELECT revoked_at FROM sessions'))
 
 /** A second tab of the same browser: the same cookies, sent by a client of its own. */
 function sameBrowser(t: TestApp, tab: FormClient): FormClient {
@@ -30,7 +30,7 @@ describe('two tabs renewing the session at once', () => {
     for (const page of pages) expect(page.body).toContain('<span class="me">Alice</span>')
     expect(second.cookies).toEqual(first.cookies)
     expect(second.cookies.get(ACCESS_COOKIE)).toBeDefined()
-    expect(sessionRows(t)).toEqual([{ revoked_at: null }])
+    expect(await sessionRows(t)).toEqual([{ revoked_at: null }])
   })
 
   test("a page load and its socket's upgrade: the upgrade with the refresh cookie just replaced is let in, and the session stays open", async () => {
@@ -45,7 +45,7 @@ describe('two tabs renewing the session at once', () => {
     // The other tab's socket left before the page's new cookies came back: only the old refresh cookie.
     using socket = await TestSocket.open(`${ws}?format=html`, { headers: { origin: http, cookie: `${REFRESH_COOKIE}=${alice.refresh}` } })
     expect(socket.received[0]).toEqual({ type: 'ready', user_id: alice.id })
-    expect(sessionRows(t).map((r) => r.revoked_at)).toEqual([null])
+    expect((await sessionRows(t)).map((r) => r.revoked_at)).toEqual([null])
     expect((await call(t.app, 'GET', '/auth/me', { token: tab.cookies.get(ACCESS_COOKIE) })).status).toBe(200)
     expect((await call(t.app, 'POST', '/auth/refresh', { body: { refresh_token: renewed } })).status).toBe(200)
   })
@@ -105,7 +105,7 @@ describe.skipIf(skipBrowserTests)('two tabs in Chromium', () => {
       await tab.getByRole('button', { name: 'Logout' }).waitFor()
       await tab.locator('body[data-live="connected"]').waitFor({ state: 'attached' })
     }
-    expect(sessionRows(t)).toEqual([{ revoked_at: null }])
+    expect(await sessionRows(t)).toEqual([{ revoked_at: null }])
     expect(browser.problems.all()).toEqual([])
   }, 30_000)
 })

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { byIds, checkFullName } from '../../src/users/service'
-import { testApp } from '../support/app'
+import { onPostgres, testApp } from '../support/app'
 import { thrown, user } from '../support/services'
 
 describe('checkFullName: the one rule for a full name', () => {
@@ -62,7 +62,7 @@ describe('checkFullName: the one rule for a full name', () => {
 describe('names stored before the rule', () => {
   test('are shown without their control and bidi control characters, and one with nothing visible as none', async () => {
     await using t = await testApp()
-    const stored = [await user(t, 'Alice\u202E htims'), await user(t, 'Bob\u0000'), await user(t, '\u200B'), await user(t, '\u2066\u200F'), await user(t, 'Carol King')]
+    const stored = [await user(t, 'Alice\u202E htims'), await user(t, onPostgres ? 'Bob\u0007' : 'Bob\u0000'), await user(t, '\u200B'), await user(t, '\u2066\u200F'), await user(t, 'Carol King')]
     const shown = new Map((await byIds(t.deps.store, stored.map((u) => u.id))).map((u) => [u.id, u.full_name]))
     expect(stored.map((u) => shown.get(u.id))).toEqual(['Alice htims', 'Bob', null, null, 'Carol King'])
   })

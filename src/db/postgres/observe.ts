@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks'
 import type postgres from 'postgres'
 import { operationOf, type QueryObserver } from '../client'
 import type { PostgresHandle } from './connection'
@@ -42,17 +43,20 @@ export function observePostgres(handle: PostgresHandle, observer: QueryObserver)
       const operation = operationOf(query)
       const start = performance.now()
       const { resolve, reject } = pending
-      const done = () => {
+      const inCaller = AsyncResource.bind(<T>(fn: () => T): T => fn())
+      // Told in the caller's async context: postgres.js settles a query from its socket's callback,
+      // where a tracer would find no request to hang the statement under.
+      const done = AsyncResource.bind(() => {
         const seconds = (performance.now() - start) / 1000
         for (const o of all) o.statement(operation, seconds)
-      }
+      })
       pending.resolve = (value) => {
         done()
         resolve(value)
       }
       pending.reject = (error) => {
         done()
-        failed(error)
+        inCaller(() => failed(error))
         reject(error)
       }
       return pending
