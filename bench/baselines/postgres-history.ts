@@ -7,16 +7,18 @@
  */
 import postgres from 'postgres'
 
-const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.POOL_SIZE ?? 10), onnotice: () => {} })
+// bigint (int8) read as a number, as Pneumatic's client reads its times and counters.
+const bigintAsNumber = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) }
+const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.POOL_SIZE ?? 10), onnotice: () => {}, types: { bigint: bigintAsNumber } })
 
-type Row = { id: string; message_id: string; sender_id: string; conversation_id: string; content: string; created_at: string | number; seq: number }
+type Row = { id: string; message_id: string; sender_id: string; conversation_id: string; content: string; created_at: number; seq: number }
 
 async function newestPage(conversationId: string, limit: number): Promise<string> {
   const rows = await sql<Row[]>`
     SELECT id, message_id, sender_id, conversation_id, content, created_at, seq FROM messages
     WHERE conversation_id = ${conversationId} ORDER BY seq DESC LIMIT ${limit + 1}`
   const page = rows.slice(0, limit).reverse()
-  const messages = page.map((r) => ({ id: r.id, message_id: r.message_id, sender_id: r.sender_id, conversation_id: r.conversation_id, content: r.content, created_at: new Date(Number(r.created_at)).toISOString(), seq: r.seq }))
+  const messages = page.map((r) => ({ id: r.id, message_id: r.message_id, sender_id: r.sender_id, conversation_id: r.conversation_id, content: r.content, created_at: new Date(r.created_at).toISOString(), seq: r.seq }))
   return JSON.stringify({ messages, has_more: rows.length > limit })
 }
 

@@ -12,12 +12,14 @@
  */
 import postgres from 'postgres'
 
-const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.POOL_SIZE ?? 10), onnotice: () => {} })
-await sql`CREATE TABLE conversations (id text PRIMARY KEY, last_seq integer NOT NULL DEFAULT 0, last_message_at bigint)`
+// bigint (int8) read as a number, as Pneumatic's client reads its times and counters.
+const bigintAsNumber = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) }
+const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.POOL_SIZE ?? 10), onnotice: () => {}, types: { bigint: bigintAsNumber } })
+await sql`CREATE TABLE conversations (id text COLLATE "C" PRIMARY KEY, last_seq bigint NOT NULL DEFAULT 0, last_message_at bigint)`
 await sql`
   CREATE TABLE messages (
-    id text PRIMARY KEY, conversation_id text NOT NULL, seq integer NOT NULL, sender_id text NOT NULL,
-    message_id text NOT NULL, content text NOT NULL, created_at bigint NOT NULL
+    id text COLLATE "C" PRIMARY KEY, conversation_id text COLLATE "C" NOT NULL, seq bigint NOT NULL, sender_id text COLLATE "C" NOT NULL,
+    message_id text COLLATE "C" NOT NULL, content text COLLATE "C" NOT NULL, created_at bigint NOT NULL
   )`
 await sql`CREATE UNIQUE INDEX messages_conversation_seq_idx ON messages (conversation_id, seq)`
 await sql`CREATE UNIQUE INDEX messages_message_id_sender_idx ON messages (message_id, sender_id)`
@@ -42,7 +44,7 @@ const server = Bun.serve({
   hostname: '127.0.0.1',
   async fetch(request) {
     if (request.method !== 'POST' || new URL(request.url).pathname !== '/messages') return new Response('not found', { status: 404 })
-    const row = await store(await request.json())
+    const row = await store((await request.json()) as Parameters<typeof store>[0])
     if (!row) return new Response('no such conversation', { status: 404 })
     return Response.json({ ...row, created_at: new Date(row.created_at).toISOString() }, { status: 201 })
   },
