@@ -24,9 +24,12 @@
  */
 import { join } from 'node:path'
 import * as conversations from '../src/conversations/service'
-import { openDatabase } from '../src/db/client'
-import { commitBatch, type WriteJob } from '../src/messages/store'
+import { openSqliteStore } from '../src/db/store.sqlite'
+import { commitBatch } from '../src/messages/store.sqlite'
+import type { WriteJob } from '../src/messages/store'
 import * as users from '../src/users/service'
+import type { User } from '../src/users/model'
+import type { ConversationRecord } from '../src/conversations/model'
 import { pinLoadGenerator, removeDir, temporaryDir } from './lib'
 
 const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
@@ -39,16 +42,20 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 pinLoadGenerator() // this process is the server here: keep it on one core, as the bench's servers are
 const dir = temporaryDir('pneumatic-group-writes-')
 try {
-  const { db, close } = openDatabase(join(dir, 'writes.db'))
+  const store = openSqliteStore(join(dir, 'writes.db'))
+  const { db } = store
   try {
-    const deps = { db, bus: { publish() {} } }
-    const people = Array.from({ length: POOL }, (_, i) => users.create(db, { username: `writer_${i}`, fullName: null, passwordHash: 'x' }))
-    const groups = Array.from({ length: GROUPS }, (_, g) => {
+    const deps = { store, bus: { publish() {} } }
+    const people: User[] = []
+    for (let i = 0; i < POOL; i++) people.push(await users.create(store, { username: `writer_${i}`, fullName: null, passwordHash: 'x' }))
+    const groups: ConversationRecord[] = []
+    for (let g = 0; g < GROUPS; g++) {
       const members = Array.from({ length: 499 }, (_, k) => people[(g * 499 + k + 1) % POOL]!.id).filter((id) => id !== people[g % POOL]!.id)
-      return conversations.create(deps as never, people[g % POOL]!, { title: `group ${g}`, member_ids: members }).conversation
-    })
-    const pairs = Array.from({ length: 100 }, (_, p) => conversations.create(deps as never, people[2 * p]!, { member_ids: [people[2 * p + 1]!.id] }).conversation)
-    const team = conversations.create(deps as never, people[0]!, { title: 'team', member_ids: people.slice(1, 32).map((p) => p.id) }).conversation
+      groups.push((await conversations.create(deps, people[g % POOL]!, { title: `group ${g}`, member_ids: members })).conversation)
+    }
+    const pairs: ConversationRecord[] = []
+    for (let p = 0; p < 100; p++) pairs.push((await conversations.create(deps, people[2 * p]!, { member_ids: [people[2 * p + 1]!.id] })).conversation)
+    const team = (await conversations.create(deps, people[0]!, { title: 'team', member_ids: people.slice(1, 32).map((p) => p.id) })).conversation
 
     let n = 0
     let clock = Date.now()
@@ -95,7 +102,7 @@ try {
       console.log(`${name}: ${wall.toFixed(2)} ms a commit, ${cpu.toFixed(2)} ms CPU (medians of ${ROUNDS}); ${((cpu * 1000) / size).toFixed(1)} µs CPU a message`)
     }
   } finally {
-    close()
+    await store.close()
   }
 } finally {
   removeDir(dir)

@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { openSession } from '../src/auth/service'
 import { createTokens } from '../src/auth/tokens'
 import { loadConfig } from '../src/config'
-import { openDatabase } from '../src/db/client'
+import { openSqliteStore } from '../src/db/store.sqlite'
 import * as userService from '../src/users/service'
 import { startServer } from '../tests/support/process'
 
@@ -39,13 +39,14 @@ log(`making ${USERS} accounts and a session each`)
 const users: { id: string; token: string }[] = []
 {
   const config = loadConfig(env)
-  const database = openDatabase(config.database.path)
+  if (config.database.kind !== 'sqlite') throw new Error('the soak makes its accounts in SQLite')
+  const store = openSqliteStore(config.database.path)
   const tokens = createTokens({ secret: env.JWT_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds })
   for (let i = 0; i < USERS; i++) {
-    const { id } = userService.create(database.db, { username: `soak_${i}`, fullName: null, passwordHash: 'no-login-needed' })
-    users.push({ id, token: (await openSession({ db: database.db, tokens }, id)).access_token })
+    const { id } = await userService.create(store, { username: `soak_${i}`, fullName: null, passwordHash: 'no-login-needed' })
+    users.push({ id, token: (await openSession({ store, tokens }, id)).access_token })
   }
-  database.close()
+  await store.close()
 }
 
 const server = await startServer(env)

@@ -11,7 +11,6 @@ import { rateLimit } from './observability/rate-limit'
 import { requestLog } from './observability/request-log'
 import { observeRequests } from './observability/requests'
 import { endRequestSpan, queryTracing, tracingPlugin } from './observability/tracing'
-import { observeQueries } from './db/client'
 import { storageUnavailable } from './db/storage'
 import { createGateway, websocketOptions } from './realtime/gateway'
 import { BadRequest, DomainError, errorBody, Invalid, PayloadTooLarge, type FieldIssue } from './shared/errors'
@@ -40,7 +39,7 @@ function validationDetails(error: Pick<ValidationError, "all" | "type">): FieldI
 }
 
 export function createApp(deps: AppDeps) {
-  observeQueries(deps.sqlite, queryTracing)
+  deps.store.observe(queryTracing(deps.store.engine === 'postgres' ? 'postgresql' : 'sqlite'))
   const gateway = createGateway(deps)
   const log = requestLog(deps.logger)
   const app = new Elysia({ websocket: websocketOptions(deps.config), serve: { maxRequestBodySize: HARD_BODY_LIMIT } })

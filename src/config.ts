@@ -1,17 +1,20 @@
 import { dirname } from 'node:path'
 
-/** Where the SQLite database lives: a file path or ':memory:'. */
-export type DatabaseLocation = { kind: 'sqlite'; path: string }
+/**
+ * Where the data lives: a SQLite file (a path or ':memory:'), or a PostgreSQL server that several
+ * nodes may share, reached with a pool of `poolSize` connections per node.
+ */
+export type DatabaseLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; poolSize: number }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
-export type TracesExporter = 'none' | 'console' | 'otlp'
+type TracesExporter = 'none' | 'console' | 'otlp'
 
 export type Config = Readonly<{
   port: number
   host: string
   database: DatabaseLocation
-  /** Directory for state that must survive restarts (the generated JWT secret); null for an in-memory database. */
+  /** Directory for state that must survive restarts (the generated JWT secret); null for an in-memory database or PostgreSQL. */
   dataDir: string | null
   jwtSecret: string | null
   accessTokenTtlSeconds: number
@@ -73,9 +76,17 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value
 }
 
-export function parseDatabaseUrl(raw: string): DatabaseLocation {
+const DEFAULT_POOL_SIZE = 10
+
+/** DATABASE_URL: `sqlite:<path>`, `sqlite::memory:`, a bare path, or `postgres://` / `postgresql://` (pool size from DATABASE_POOL_SIZE in `env`). */
+export function parseDatabaseUrl(raw: string, env: Env = {}): DatabaseLocation {
   const url = raw.trim()
   if (url === '') throw new ConfigError('DATABASE_URL', 'must not be empty')
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    // Never echo it: a URL that does not parse may still hold a password.
+    if (!URL.canParse(url)) throw new ConfigError('DATABASE_URL', 'is not a valid postgres:// URL (user, password and database name must be percent-encoded)')
+    return { kind: 'postgres', url, poolSize: integer(env, 'DATABASE_POOL_SIZE', DEFAULT_POOL_SIZE, 1, 1000) }
+  }
   if (url === 'sqlite::memory:' || url === ':memory:') return { kind: 'sqlite', path: ':memory:' }
   if (url.startsWith('sqlite:')) {
     // sqlite:./data/x.db, sqlite:/abs/x.db and sqlite:///abs/x.db all name a file.
@@ -84,7 +95,10 @@ export function parseDatabaseUrl(raw: string): DatabaseLocation {
     return { kind: 'sqlite', path }
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new ConfigError('DATABASE_URL', `uses an unsupported scheme: "${url.split(':')[0]}" (supported: sqlite:<path>, sqlite::memory:, or a bare file path)`)
+    throw new ConfigError(
+      'DATABASE_URL',
+      `uses an unsupported scheme: "${url.split(':')[0]}" (supported: sqlite:<path>, sqlite::memory:, a bare file path, or postgres://user:password@host:port/database)`,
+    )
   }
   return { kind: 'sqlite', path: url }
 }
@@ -121,11 +135,19 @@ export function loadConfig(env: Env = Bun.env): Config {
       'AUTH_RATE_LIMIT_PER_MINUTE is no longer read: logins are throttled by their failures (LOGIN_FAILURE_LIMIT_PER_IP, LOGIN_FAILURE_LIMIT_PER_USERNAME) and signups per IP (SIGNUP_LIMIT_PER_IP), in windows of AUTH_LIMIT_WINDOW_SECONDS',
     )
   }
-  const database = parseDatabaseUrl(env.DATABASE_URL ?? 'sqlite:./data/pneumatic.db')
+  const database = parseDatabaseUrl(env.DATABASE_URL ?? 'sqlite:./data/pneumatic.db', env)
+  if (database.kind === 'sqlite') {
+    const poolSize = integer(env, 'DATABASE_POOL_SIZE', DEFAULT_POOL_SIZE, 1, 1000)
+    if (env.DATABASE_POOL_SIZE?.trim()) warnings.push(`DATABASE_POOL_SIZE (${poolSize}) is read only on PostgreSQL: SQLite has one connection`)
+  }
 
   const jwtSecret = env.JWT_SECRET?.length ? env.JWT_SECRET : null
   if (jwtSecret !== null && jwtSecret.length < MIN_SECRET_LENGTH) {
     throw new ConfigError('JWT_SECRET', `must be at least ${MIN_SECRET_LENGTH} characters (HS256 needs a 256-bit key)`)
+  }
+  // A generated secret is kept beside a SQLite file; nodes sharing PostgreSQL must share one secret.
+  if (jwtSecret === null && database.kind === 'postgres') {
+    throw new ConfigError('JWT_SECRET', `must be set when DATABASE_URL points to PostgreSQL: every node sharing the database must sign and check tokens with the same secret (at least ${MIN_SECRET_LENGTH} characters)`)
   }
 
   const logLevel = (env.LOG_LEVEL?.trim().toLowerCase() || 'info') as LogLevel
@@ -136,6 +158,9 @@ export function loadConfig(env: Env = Bun.env): Config {
   const messageWriter = (env.MESSAGE_WRITER?.trim().toLowerCase() || 'inline') as MessageWriterKind
   if (!MESSAGE_WRITERS.includes(messageWriter)) {
     throw new ConfigError('MESSAGE_WRITER', `must be one of ${MESSAGE_WRITERS.join(', ')}, got "${env.MESSAGE_WRITER}"`)
+  }
+  if (messageWriter === 'worker' && database.kind === 'postgres') {
+    throw new ConfigError('MESSAGE_WRITER', "must be inline on PostgreSQL: worker moves SQLite's synchronous commits off the event loop, and PostgreSQL's are asynchronous already")
   }
 
   const host = env.HOST?.trim() || '0.0.0.0'
@@ -151,7 +176,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     port: integer(env, 'PORT', 8000, 0, 65535),
     host,
     database,
-    dataDir: database.path === ':memory:' ? null : dirname(database.path),
+    dataDir: database.kind === 'postgres' || database.path === ':memory:' ? null : dirname(database.path),
     jwtSecret,
     accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL_SECONDS', 1800, 10, 86_400),
     refreshTokenTtlSeconds: integer(env, 'REFRESH_TOKEN_TTL_SECONDS', 604_800, 60, 31_536_000),
@@ -175,4 +200,13 @@ export function loadConfig(env: Env = Bun.env): Config {
     tracing: Object.freeze({ exporter, otlpEndpoint, serviceName: env.OTEL_SERVICE_NAME?.trim() || 'pneumatic' }),
     warnings: Object.freeze(warnings),
   })
+}
+
+/** The URL as it may be printed: its password (in the authority or as a parameter) masked. */
+export function maskedUrl(raw: string): string {
+  const url = URL.parse(raw)
+  if (!url) return '(a URL that cannot be parsed)'
+  if (url.password) url.password = '***'
+  if (url.searchParams.has('password')) url.searchParams.set('password', '***')
+  return url.toString()
 }

@@ -1,9 +1,7 @@
-import type { Database } from 'bun:sqlite'
 import type { AuthThrottle } from './auth/throttle'
 import type { Tokens } from './auth/tokens'
 import type { Config } from './config'
-import type { Db } from './db/client'
-import type { Storage } from './db/storage'
+import type { Store } from './db/store'
 import type { MessageWriter } from './messages/writer'
 import type { Logger } from './observability/logger'
 import type { Metrics } from './observability/metrics'
@@ -12,10 +10,8 @@ import type { Bus } from './realtime/bus'
 /** Everything the app is built from; main.ts makes the real ones, tests make their own. */
 export type AppDeps = {
   config: Config
-  db: Db
-  sqlite: Database
-  /** Whether the database can be read and written now (readiness). */
-  storage: Storage
+  /** Every query, and readiness and query timings, for either engine (db/store.ts). */
+  store: Store
   /** Commits messages in batches (group commit): inline, or in a worker (MESSAGE_WRITER). */
   writer: MessageWriter
   tokens: Tokens

@@ -2,8 +2,8 @@ import { createApp, stopGracefully } from './app'
 import { resolveJwtSecret } from './auth/secret'
 import { createAuthThrottle } from './auth/throttle'
 import { createTokens } from './auth/tokens'
-import { ConfigError, loadConfig } from './config'
-import { openDatabase } from './db/client'
+import { ConfigError, loadConfig, maskedUrl } from './config'
+import { openStore } from './db/store'
 import { createMessageWriter } from './messages/writer'
 import { watchFileDescriptors } from './observability/descriptors'
 import { createLogger, stdoutDestination } from './observability/logger'
@@ -12,9 +12,9 @@ import { startTracing } from './observability/tracing'
 import { createLocalBus } from './realtime/bus'
 
 /** Configuration that cannot work stops the server with one line naming the variable, not a stack trace. */
-function orExit<T>(make: () => T): T {
+async function orExit<T>(make: () => T | Promise<T>): Promise<T> {
   try {
-    return make()
+    return await make()
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     console.error(error.message)
@@ -22,14 +22,14 @@ function orExit<T>(make: () => T): T {
   }
 }
 
-const config = orExit(loadConfig)
+const config = await orExit(loadConfig)
 
 const stdout = stdoutDestination()
 const logger = createLogger(config.logLevel, stdout)
 for (const warning of config.warnings) logger.warn(warning)
 const tracing = startTracing(config.tracing)
-const database = orExit(() => openDatabase(config.database.path))
-const writer = createMessageWriter(database, config.database.path, config.messageWriter)
+const store = await orExit(() => openStore(config.database, { messageWriter: config.messageWriter }))
+const writer = createMessageWriter(store)
 const tokens = createTokens({
   secret: resolveJwtSecret(config, logger),
   accessTtlSeconds: config.accessTokenTtlSeconds,
@@ -37,8 +37,8 @@ const tokens = createTokens({
 })
 const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
 
-const app = createApp({ config, db: database.db, sqlite: database.sqlite, storage: database.storage, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
-logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.path }, 'pneumatic listening')
+const app = createApp({ config, store, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
+logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.kind === 'sqlite' ? config.database.path : maskedUrl(config.database.url) }, 'pneumatic listening')
 const stopWatchingDescriptors = watchFileDescriptors(logger)
 
 let stopping = false
@@ -49,7 +49,7 @@ async function shutdown(signal: string) {
   stopWatchingDescriptors()
   await stopGracefully(app)
   await writer.close()
-  database.close()
+  await store.close()
   await tracing?.shutdown()
   await stdout.flush()
   process.exit(0)

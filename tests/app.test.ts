@@ -1,17 +1,17 @@
 import { describe, expect, test } from 'bun:test'
 import { MAX_BODY_BYTES, stopGracefully } from '../src/app'
-import { listen, testApp } from './support/app'
+import { sqliteOf, listen, testApp } from './support/app'
 import { account, call } from './support/http'
 
 describe('errors', () => {
   test('an unknown route is 404 in the error shape', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await call(t.app, 'GET', '/no/such/thing')
     expect(reply).toMatchObject({ status: 404, body: { error: { code: 'not_found', message: 'No route for GET /no/such/thing' } } })
   })
 
   test('a body larger than the cap is 413 in the error shape, even when it declares no length', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const reply = await call(t.app, 'POST', '/messages', { token: alice.token, raw: 'x'.repeat(MAX_BODY_BYTES + 1) })
     expect(reply.status).toBe(413)
@@ -19,7 +19,7 @@ describe('errors', () => {
   })
 
   test('over a real socket, a body that declares an oversized length is refused before it is read', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const response = await fetch(`${http}/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(200 * 1024) })
     expect(response.status).toBe(413)
@@ -27,7 +27,7 @@ describe('errors', () => {
   })
 
   test('over a real socket, 2 MB is refused with 413 and the server stays healthy', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const response = await fetch(`${http}/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) })
     expect(response.status).toBe(413)
@@ -35,9 +35,9 @@ describe('errors', () => {
   })
 
   test('a server-side failure is a 500 with no stack trace or internals', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
-    t.deps.sqlite.run('DROP TABLE conversation_members')
+    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
     const reply = await call(t.app, 'GET', '/conversations', { token: alice.token })
     expect(reply.status).toBe(500)
     expect(reply.body).toEqual({ error: { code: 'internal_error', message: 'Internal server error' } })
@@ -46,7 +46,7 @@ describe('errors', () => {
 
 describe('stopGracefully', () => {
   test('a request in flight when the stop begins is finished and answered', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     let controller!: ReadableStreamDefaultController<Uint8Array>
     let started!: () => void
@@ -72,7 +72,7 @@ describe('stopGracefully', () => {
   })
 
   test('a request that never finishes cannot hold the server past the deadline', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     // A body that starts and never ends: the request stays in flight for ever.
     let started!: () => void
@@ -94,18 +94,18 @@ describe('stopGracefully', () => {
 
 describe('GET /health and GET /ready', () => {
   test('health answers healthy', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     expect(await call(t.app, 'GET', '/health')).toMatchObject({ status: 200, body: { status: 'healthy' } })
   })
 
   test('ready answers ready while the database answers', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     expect(await call(t.app, 'GET', '/ready')).toMatchObject({ status: 200, body: { status: 'ready' } })
   })
 
   test('ready is 503 with a reason when the database is unavailable, and health stays up', async () => {
-    await using t = testApp()
-    t.deps.sqlite.close()
+    await using t = await testApp()
+    sqliteOf(t).sqlite.close()
     expect(await call(t.app, 'GET', '/ready')).toMatchObject({ status: 503, body: { status: 'unavailable', reason: 'database unavailable' } })
     expect((await call(t.app, 'GET', '/health')).status).toBe(200)
   })
@@ -113,7 +113,7 @@ describe('GET /health and GET /ready', () => {
 
 describe('request lifecycle', () => {
   test('no onAfterResponse hook: Elysia runs those a turn later, keeping every request context (each WebSocket upgrade too) alive past the young generation', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     // Timing, logging and tracing all finish in observeRequests' wrapper instead (bench/: memory).
     expect(t.app.event.afterResponse ?? []).toHaveLength(0)
   })

@@ -117,6 +117,9 @@ describe('loadConfig', () => {
     ['JWT_SECRET', 'too-short'],
     ['DATABASE_URL', 'mysql://localhost/chat'],
     ['DATABASE_URL', 'sqlite:'],
+    ['DATABASE_POOL_SIZE', '0'],
+    ['DATABASE_POOL_SIZE', '1001'],
+    ['DATABASE_POOL_SIZE', 'ten'],
     ['TRUST_PROXY', 'sometimes'],
     ['ALLOWED_ORIGINS', 'chat.example.com'],
     ['ALLOWED_ORIGINS', 'https://chat.example.com/path'],
@@ -156,5 +159,64 @@ describe('parseDatabaseUrl', () => {
 
   test('an in-memory database has no data directory', () => {
     expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).dataDir).toBeNull()
+  })
+})
+
+describe('DATABASE_URL on PostgreSQL', () => {
+  const SECRET = 'a-shared-secret-of-at-least-32-characters'
+
+  test.each([
+    'postgres://chat:s3cret@db.internal:5432/pneumatic',
+    'postgresql://chat:s3cret@db.internal/pneumatic?sslmode=require',
+    'POSTGRES://chat@127.0.0.1/pneumatic',
+  ])('%s selects PostgreSQL with a pool of 10 by default, and no data directory', (url) => {
+    const config = loadConfig({ DATABASE_URL: url, JWT_SECRET: SECRET })
+    expect(config.database).toEqual({ kind: 'postgres', url, poolSize: 10 })
+    expect(config.dataDir).toBeNull()
+    expect(config.warnings).toEqual([])
+  })
+
+  test('DATABASE_POOL_SIZE sets the pool, from 1 to 1000', () => {
+    const env = { DATABASE_URL: 'postgres://chat@db/pneumatic', JWT_SECRET: SECRET }
+    expect(loadConfig({ ...env, DATABASE_POOL_SIZE: '1' }).database).toEqual({ kind: 'postgres', url: env.DATABASE_URL, poolSize: 1 })
+    expect(loadConfig({ ...env, DATABASE_POOL_SIZE: ' 1000 ' }).database).toEqual({ kind: 'postgres', url: env.DATABASE_URL, poolSize: 1000 })
+    expect(() => loadConfig({ ...env, DATABASE_POOL_SIZE: '0' })).toThrow('DATABASE_POOL_SIZE must be between 1 and 1000, got 0')
+    expect(() => loadConfig({ ...env, DATABASE_POOL_SIZE: '2.5' })).toThrow('DATABASE_POOL_SIZE must be a whole number, got "2.5"')
+  })
+
+  test('on SQLite, DATABASE_POOL_SIZE is checked but said to be unread', () => {
+    expect(loadConfig({ DATABASE_POOL_SIZE: '4' }).warnings).toEqual(['DATABASE_POOL_SIZE (4) is read only on PostgreSQL: SQLite has one connection'])
+    expect(loadConfig({}).warnings).toEqual([])
+  })
+
+  test('on PostgreSQL, JWT_SECRET must be set: nodes sharing the database must share the secret', () => {
+    const refused = () => loadConfig({ DATABASE_URL: 'postgres://chat@db/pneumatic' })
+    expect(refused).toThrow(ConfigError)
+    expect(refused).toThrow(/^Invalid configuration: JWT_SECRET must be set when DATABASE_URL points to PostgreSQL/)
+    expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).jwtSecret).toBeNull()
+  })
+
+  test('on PostgreSQL, MESSAGE_WRITER=worker is refused; inline is the default and allowed', () => {
+    const env = { DATABASE_URL: 'postgres://chat@db/pneumatic', JWT_SECRET: SECRET }
+    expect(() => loadConfig({ ...env, MESSAGE_WRITER: 'worker' })).toThrow(/^Invalid configuration: MESSAGE_WRITER must be inline on PostgreSQL/)
+    expect(loadConfig({ ...env, MESSAGE_WRITER: 'inline' }).messageWriter).toBe('inline')
+    expect(loadConfig(env).messageWriter).toBe('inline')
+    expect(loadConfig({ DATABASE_URL: 'sqlite::memory:', MESSAGE_WRITER: 'worker' }).messageWriter).toBe('worker')
+  })
+
+  test('a postgres URL that does not parse is refused without being echoed, as it may hold a password', () => {
+    const refused = () => loadConfig({ DATABASE_URL: 'postgres://chat:hunter2@db:port/pneumatic', JWT_SECRET: SECRET })
+    expect(refused).toThrow('DATABASE_URL is not a valid postgres:// URL')
+    let message = ''
+    try {
+      refused()
+    } catch (error) {
+      message = (error as Error).message
+    }
+    expect(message).not.toContain('hunter2')
+  })
+
+  test('the unsupported-scheme error names PostgreSQL among the choices', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://localhost/chat' })).toThrow('postgres://user:password@host:port/database')
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
-import { listen, testApp, type TestApp } from './support/app'
+import { sqliteOf, listen, testApp, type TestApp } from './support/app'
 import { account, call, conversation, send, type Account } from './support/http'
 import { TestSocket } from './support/ws'
 
@@ -57,7 +57,7 @@ async function world(t: TestApp): Promise<{ alice: Account; ids: Ids }> {
 
 describe('random and malformed input never breaks a route', () => {
   test.each(ROUTES.map((r) => [`${r.method} ${r.path({ conversation: ':id', user: ':user' })}`, r] as const))('%s: JSON bodies of every shape', async (_, route) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, ids } = await world(t)
     await fc.assert(
       fc.asyncProperty(fc.oneof(route.body, fc.jsonValue()), async (body) => {
@@ -68,7 +68,7 @@ describe('random and malformed input never breaks a route', () => {
   }, 60_000)
 
   test.each(ROUTES.map((r) => [`${r.method} ${r.path({ conversation: ':id', user: ':user' })}`, r] as const))('%s: bodies that are not JSON at all', async (_, route) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, ids } = await world(t)
     await fc.assert(
       fc.asyncProperty(fc.string({ unit: 'binary', maxLength: 200 }), async (raw) => {
@@ -79,7 +79,7 @@ describe('random and malformed input never breaks a route', () => {
   }, 60_000)
 
   test('GET /conversations/:id/messages: any id and query string', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, ids } = await world(t)
     // Lone surrogates cannot be percent-encoded: send them as the invalid UTF-8 a client could send.
     const encode = (s: string) => (s.isWellFormed() ? encodeURIComponent(s) : `%ED%A0%80${encodeURIComponent(s.toWellFormed())}`)
@@ -97,7 +97,7 @@ describe('random and malformed input never breaks a route', () => {
 
 describe('content round-trips byte-exactly', () => {
   test('any well-formed text of 1–4000 characters comes back exactly as sent, in the reply and in the history', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, ids } = await world(t)
     const text = fc.oneof(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 300 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 300 }), fc.constantFrom(...EDGE_STRINGS))
     let sent = 0
@@ -118,13 +118,13 @@ describe('content round-trips byte-exactly', () => {
       { numRuns: RUNS },
     )
     expect(sent).toBeGreaterThan(0)
-    expect(t.deps.sqlite.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
+    expect(sqliteOf(t).sqlite.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
   }, 60_000)
 })
 
 describe('random WebSocket frames', () => {
   test('every frame gets a message or an error frame, never internal_error, and the socket stays open', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const { alice, ids } = await world(t)
     using socket = await TestSocket.open(`${ws}?token=${alice.token}`)
@@ -153,7 +153,7 @@ describe('random WebSocket frames', () => {
 
 describe('oversized bodies', () => {
   test('20 MB streamed without a length is refused with 413, and the server stays healthy', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const chunk = new Uint8Array(1024 * 1024).fill(0x61)
     let sentChunks = 0

@@ -27,13 +27,13 @@ export function conversationRow(record: ConversationRecord, viewerId: string, op
 </li>`
 }
 
-export const conversationList = (records: ConversationRecord[], viewerId: string): SafeHtml => join(records.map((r) => conversationRow(r, viewerId)))
+const conversationList = (records: ConversationRecord[], viewerId: string): SafeHtml => join(records.map((r) => conversationRow(r, viewerId)))
 
 /**
  * Below the Conversations list while more pages follow: htmx appends the next page to the list
  * and replaces this control; without JavaScript it is a link to a page whose sidebar shows it.
  */
-export function loadMoreConversations(nextCursor: string | null, oob = false): SafeHtml {
+function loadMoreConversations(nextCursor: string | null, oob = false): SafeHtml {
   const oobAttr = oob ? html` hx-swap-oob="outerHTML"` : ''
   if (nextCursor === null) return html`<div id="load-more-conversations"${oobAttr}></div>`
   return html`<div id="load-more-conversations"${oobAttr}>

@@ -6,13 +6,13 @@ import { actingUser } from '../observability/requests'
 import { authenticate } from './service'
 
 /** `{ auth: true }` on a route resolves `user` (and its `sessionId`) from the bearer token, or answers 401. */
-export const authGuard = (deps: Pick<AppDeps, 'db' | 'tokens'>) =>
+export const authGuard = (deps: Pick<AppDeps, 'store' | 'tokens'>) =>
   new Elysia().macro({
     auth: {
       async resolve({ headers, request }) {
         const token = bearerToken(headers.authorization)
         if (!token) throw new Unauthorized('Missing bearer token', 'missing_token')
-        const { user, sessionId } = await authenticate(deps.db, deps.tokens, token)
+        const { user, sessionId } = await authenticate(deps.store, deps.tokens, token)
         actingUser(request, user.id)
         return { user, sessionId }
       },

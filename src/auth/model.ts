@@ -1,7 +1,7 @@
 import { t } from 'elysia'
 import { FullName, Username } from '../users/model'
 
-export const Password = t.String({ minLength: 8, maxLength: 256, error: 'must be 8–256 characters' })
+const Password = t.String({ minLength: 8, maxLength: 256, error: 'must be 8–256 characters' })
 
 export const Signup = t.Object({
   username: Username,

@@ -2,8 +2,8 @@ import { availableParallelism } from 'node:os'
 import pLimit from 'p-limit'
 import { ServiceUnavailable } from '../shared/errors'
 
-// OWASP's baseline for argon2id (m=19 MiB, t=2, p=1): ~50 ms here, and a third of the memory of
-// Bun's default, which matters when many logins arrive at once. Stored hashes carry their own
+// OWASP's baseline for argon2id (m=19 MiB, t=2, p=1): a fraction of Bun's default memory, which
+// matters when many logins arrive at once (README, Performance). Stored hashes carry their own
 // parameters, so raising these later still verifies old hashes.
 const OPTIONS = { algorithm: 'argon2id', memoryCost: 19_456, timeCost: 2 } as const
 

@@ -44,16 +44,16 @@ export const authRoutes = (deps: AppDeps) =>
     })
     .post(
       '/logout',
-      ({ user, sessionId, status }) => {
-        auth.logout(deps, { user, sessionId })
+      async ({ user, sessionId, status }) => {
+        await auth.logout(deps, { user, sessionId })
         return status(204, undefined)
       },
       { auth: true, detail: { summary: "End this session: its tokens stop working and its sockets close (1008)" } },
     )
     .post(
       '/logout-all',
-      ({ user, status }) => {
-        auth.logoutAll(deps, user)
+      async ({ user, status }) => {
+        await auth.logoutAll(deps, user)
         return status(204, undefined)
       },
       { auth: true, detail: { summary: 'End every session of this account, on every device' } },

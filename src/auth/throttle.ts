@@ -24,7 +24,7 @@ export type AuthThrottle = {
   signup(ip: string): Promise<void>
 }
 
-export type LoginAttempt = { settle(outcome: 'failed' | 'succeeded' | 'not-tried'): Promise<void> }
+type LoginAttempt = { settle(outcome: 'failed' | 'succeeded' | 'not-tried'): Promise<void> }
 
 type Limiter = { limiter: RateLimiterMemory; key: string }
 

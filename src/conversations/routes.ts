@@ -12,8 +12,8 @@ export const conversationRoutes = (deps: AppDeps) =>
     .use(authGuard(deps))
     .get(
       '',
-      ({ user, query }) => {
-        const page = conversations.pageFor(deps.db, user, query)
+      async ({ user, query }) => {
+        const page = await conversations.pageFor(deps.store, user, query)
         return { conversations: page.conversations.map((c) => conversationFor(c, user.id)), next_cursor: page.nextCursor }
       },
       {
@@ -33,8 +33,8 @@ export const conversationRoutes = (deps: AppDeps) =>
     )
     .post(
       '',
-      ({ user, body, set, status }) => {
-        const { conversation, created } = conversations.create(deps, user, body)
+      async ({ user, body, set, status }) => {
+        const { conversation, created } = await conversations.create(deps, user, body)
         if (!created) markReplayed(set)
         return status(201, conversationFor(conversation, user.id))
       },
@@ -50,7 +50,7 @@ export const conversationRoutes = (deps: AppDeps) =>
         },
       },
     )
-    .get('/:id/messages', ({ user, params, query }) => prebuiltJson(historyJson(deps.db, user, params.id, query)), {
+    .get('/:id/messages', async ({ user, params, query }) => prebuiltJson(await historyJson(deps.store, user, params.id, query)), {
       auth: true,
       params: t.Object({ id: t.String() }),
       query: HistoryQuery,

@@ -1,9 +1,8 @@
-import { and, desc, eq, sql } from 'drizzle-orm'
-import { perDatabase, type Db } from '../db/client'
-import { conversationMembers, conversations, users, type ConversationRow } from '../db/schema'
+import type { Store } from '../db/store'
 import { Forbidden, Invalid, NotFound } from '../shared/errors'
 import type { EventSink } from '../shared/events'
 import { newId } from '../shared/ids'
+import { perKey } from '../shared/memo'
 import { now, wholeSecond } from '../shared/time'
 import { checkMaxCharacters, validator } from '../shared/validation'
 import type { User } from '../users/model'
@@ -17,8 +16,9 @@ import {
   type ConversationPage,
   type ConversationRecord,
 } from './model'
+import type { ConversationRow } from './store'
 
-export type Deps = { db: Db; bus: EventSink }
+export type Deps = { store: Store; bus: EventSink }
 
 const checkCreate = validator(CreateConversation)
 const checkList = validator(ConversationListQuery)
@@ -36,9 +36,9 @@ const toRecord = (r: ConversationRow, members: User[]): ConversationRecord => ({
   members,
 })
 
-function withMembers(db: Db, rows: ConversationRow[]): ConversationRecord[] {
+async function withMembers(store: Store, rows: ConversationRow[]): Promise<ConversationRecord[]> {
   if (rows.length === 0) return []
-  const memberRows = lookups(db).membersOfEach.all({ ids: JSON.stringify(rows.map((r) => r.id)) })
+  const memberRows = await store.conversations.membersOfEach(rows.map((r) => r.id))
   const members = new Map<string, User[]>()
   for (const m of memberRows) {
     const list = members.get(m.conversationId) ?? []
@@ -54,12 +54,12 @@ function withMembers(db: Db, rows: ConversationRow[]): ConversationRecord[] {
  * returned instead (created: false), whichever side made it. `is_group: true` makes a group even of
  * two; a group needs a title.
  */
-export function create(deps: Deps, actor: User, input: unknown): { conversation: ConversationRecord; created: boolean } {
-  const { db } = deps
+export async function create(deps: Deps, actor: User, input: unknown): Promise<{ conversation: ConversationRecord; created: boolean }> {
+  const { store } = deps
   const parsed = checkCreate(input)
   const others = [...new Set(parsed.member_ids)].filter((id) => id !== actor.id)
 
-  const known = new Set(userService.byIds(db, others).map((u) => u.id))
+  const known = new Set((await userService.byIds(store, others)).map((u) => u.id))
   const unknown = others.filter((id) => !known.has(id))
   if (unknown.length > 0) throw Invalid.field('member_ids', `has unknown user id${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`)
 
@@ -77,27 +77,18 @@ export function create(deps: Deps, actor: User, input: unknown): { conversation:
 
   const key = isDirect ? directKey(actor.id, others[0]!) : null
   const createdAt = now()
-  const result = db.transaction(
-    (tx) => {
-      const [inserted] = tx
-        .insert(conversations)
-        .values({ id: newId(), title, isGroup: !isDirect, directKey: key, createdBy: actor.id, createdAt })
-        .onConflictDoNothing({ target: conversations.directKey })
-        .returning()
-        .all()
-      if (!inserted) {
-        // The unique direct key held: this pair already has its 1-on-1.
-        return { row: tx.select().from(conversations).where(eq(conversations.directKey, key!)).get()!, created: false }
-      }
-      tx.insert(conversationMembers)
-        .values([actor.id, ...others].map((userId) => ({ conversationId: inserted.id, userId, joinedAt: createdAt, lastActivityAt: wholeSecond(createdAt) })))
-        .run()
-      return { row: inserted, created: true }
-    },
-    { behavior: 'immediate' },
-  )
+  const result = await store.conversations.create({
+    id: newId(),
+    title,
+    isGroup: !isDirect,
+    directKey: key,
+    createdBy: actor.id,
+    createdAt,
+    memberIds: [actor.id, ...others],
+    activityAt: wholeSecond(createdAt),
+  })
 
-  const [conversation] = withMembers(db, [result.row])
+  const [conversation] = await withMembers(store, [result.row])
   if (result.created) deps.bus.publish({ type: 'conversation.created', conversation: conversation! })
   return { conversation: conversation!, created: result.created }
 }
@@ -130,17 +121,16 @@ function decodeCursor(cursor: string): Position {
  * previous one ended, so a conversation that became active meanwhile moved in front of it and is
  * not repeated (nor shown by later pages: the live push brings it).
  */
-export function pageFor(db: Db, actor: User, query: unknown = {}): ConversationPage {
+export async function pageFor(store: Store, actor: User, query: unknown = {}): Promise<ConversationPage> {
   const parsed = checkList(query)
   const limit = Number(parsed.limit ?? LIST_DEFAULT_LIMIT) // a query string's "10" is a valid limit
   const { cursor } = parsed
   const from = cursor === undefined ? FIRST : decodeCursor(cursor)
-  const { activeOf, membersOf } = lookups(db)
-  const rows = activeOf.all({ userId: actor.id, at: from.at, id: from.id, limit: limit + 1 })
+  const rows = await store.conversations.activeOf(actor.id, from, limit + 1)
   const conversations: ConversationRecord[] = []
   let memberIds = 0
   for (const row of rows.slice(0, limit)) {
-    const members = membersOf.all({ conversationId: row.conversation.id }).map(userService.toUser)
+    const members = (await store.conversations.membersOf(row.conversation.id)).map(userService.toUser)
     if (conversations.length > 0 && memberIds + members.length > LIST_MAX_MEMBERS) break
     memberIds += members.length
     conversations.push(toRecord(row.conversation, members))
@@ -151,80 +141,25 @@ export function pageFor(db: Db, actor: User, query: unknown = {}): ConversationP
 }
 
 /** Ids of the conversations a user belongs to (for subscribing their sockets). */
-export function idsFor(db: Db, userId: string): string[] {
-  return lookups(db)
-    .memberOf.all({ userId })
-    .map((r) => r.id)
+export function idsFor(store: Store, userId: string): Promise<string[]> {
+  return store.conversations.idsOf(userId)
 }
-
-/**
- * Prepared once per database, as every read here is: building a Drizzle query and having SQLite
- * compile it was most of a call (listing 24 conversations took ~280 µs built per call, ~113 µs
- * prepared; one conversation ~62 µs, ~14 µs), and on a socket's open it was most of the garbage
- * an upgrade left behind (bench/scenarios/memory.ts).
- */
-const lookups = perDatabase((db) => ({
-  // A variable number of conversations' members, in one statement: the ids go in as a JSON array.
-  // Insertion order: the creator first, then the members as they were given.
-  membersOfEach: db
-    .select({ conversationId: conversationMembers.conversationId, id: users.id, username: users.username, fullName: users.fullName })
-    .from(conversationMembers)
-    .innerJoin(users, eq(users.id, conversationMembers.userId))
-    .where(sql`${conversationMembers.conversationId} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`)
-    .orderBy(sql`${conversationMembers}.rowid`)
-    .prepare(),
-  // One conversation's members, in the same order.
-  membersOf: db
-    .select({ id: users.id, username: users.username, fullName: users.fullName })
-    .from(conversationMembers)
-    .innerJoin(users, eq(users.id, conversationMembers.userId))
-    .where(eq(conversationMembers.conversationId, sql.placeholder('conversationId')))
-    .orderBy(sql`${conversationMembers}.rowid`)
-    .prepare(),
-  // A user's conversations after a position in the list's order: a range of their rows in the
-  // (user_id, last_activity_at, conversation_id) index, read backwards, no sort.
-  activeOf: db
-    .select({ conversation: conversations, activity: conversationMembers.lastActivityAt })
-    .from(conversationMembers)
-    .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
-    .where(
-      and(
-        eq(conversationMembers.userId, sql.placeholder('userId')),
-        sql`(${conversationMembers.lastActivityAt}, ${conversationMembers.conversationId}) < (${sql.placeholder('at')}, ${sql.placeholder('id')})`,
-      ),
-    )
-    .orderBy(desc(conversationMembers.lastActivityAt), desc(conversationMembers.conversationId))
-    .limit(sql.placeholder('limit'))
-    .prepare(),
-  memberOf: db
-    .select({ id: conversationMembers.conversationId })
-    .from(conversationMembers)
-    .where(eq(conversationMembers.userId, sql.placeholder('userId')))
-    .prepare(),
-  member: db
-    .select({ userId: conversationMembers.userId })
-    .from(conversationMembers)
-    .where(and(eq(conversationMembers.conversationId, sql.placeholder('conversationId')), eq(conversationMembers.userId, sql.placeholder('userId'))))
-    .prepare(),
-  conversation: db.select().from(conversations).where(eq(conversations.id, sql.placeholder('id'))).prepare(),
-}))
 
 /**
  * Memberships already confirmed, per database, so a busy sender is not looked up on every
  * message. Sound because a membership, once made, is never removed (no API removes a member);
  * whoever adds removal must forget the pair here. Bounded: when full it starts again empty.
  */
-const confirmed = perDatabase(() => new Set<string>())
+const confirmed = perKey((_: Store) => new Set<string>())
 const MAX_CONFIRMED = 100_000
 
 /** Passes when the actor is a member: 404 when the conversation does not exist, 403 when not a member. */
-export function requireMember(db: Db, actor: User, conversationId: string): void {
-  const known = confirmed(db)
+export async function requireMember(store: Store, actor: User, conversationId: string): Promise<void> {
+  const known = confirmed(store)
   const key = `${conversationId} ${actor.id}`
   if (known.has(key)) return
-  const { member, conversation } = lookups(db)
-  if (!member.get({ conversationId, userId: actor.id })) {
-    if (!conversation.get({ id: conversationId })) throw new NotFound('Conversation not found')
+  if (!(await store.conversations.isMember(conversationId, actor.id))) {
+    if (!(await store.conversations.byId(conversationId))) throw new NotFound('Conversation not found')
     throw new Forbidden('You are not a member of this conversation')
   }
   if (known.size >= MAX_CONFIRMED) known.clear()
@@ -232,17 +167,17 @@ export function requireMember(db: Db, actor: User, conversationId: string): void
 }
 
 /** The conversation, if the actor may see it: 404 when it does not exist, 403 when not a member. */
-export function requireMembership(db: Db, actor: User, conversationId: string): ConversationRow {
-  requireMember(db, actor, conversationId)
-  return lookups(db).conversation.get({ id: conversationId })!
+export async function requireMembership(store: Store, actor: User, conversationId: string): Promise<ConversationRow> {
+  await requireMember(store, actor, conversationId)
+  return (await store.conversations.byId(conversationId))!
 }
 
 /** A conversation with its members, for delivery; callers decide who may see it. */
-export function recordById(db: Db, conversationId: string): ConversationRecord | undefined {
-  const row = lookups(db).conversation.get({ id: conversationId })
-  return row && withMembers(db, [row])[0]
+export async function recordById(store: Store, conversationId: string): Promise<ConversationRecord | undefined> {
+  const row = await store.conversations.byId(conversationId)
+  return row && (await withMembers(store, [row]))[0]
 }
 
-export function get(db: Db, actor: User, conversationId: string): ConversationRecord {
-  return withMembers(db, [requireMembership(db, actor, conversationId)])[0]!
+export async function get(store: Store, actor: User, conversationId: string): Promise<ConversationRecord> {
+  return (await withMembers(store, [await requireMembership(store, actor, conversationId)]))[0]!
 }

@@ -9,7 +9,7 @@ export type Db = ReturnType<typeof drizzle<typeof schema>>
 
 export type DbHandle = { db: Db; sqlite: Database; storage: Storage; close(): void }
 
-const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
+const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle', 'sqlite')
 
 /**
  * Opens the database, sets the pragmas every connection needs and applies pending migrations.
@@ -89,7 +89,7 @@ export function operationOf(sql: string): QueryOperation {
   return verb !== undefined && OPERATIONS.has(verb) ? (verb as QueryOperation) : 'other'
 }
 
-type Timed = (...args: any[]) => any
+type Timed = (...args: never[]) => unknown
 
 function timed<F extends Timed>(run: F, done: (seconds: number) => void, failed: (error: unknown) => void): F {
   return ((...args: Parameters<F>) => {
@@ -162,8 +162,8 @@ export function observeQueries(sqlite: Database, observer: QueryObserver): void 
   const failed = (error: unknown) => {
     for (const o of all) o.failed?.(error)
   }
-  const instrumented = new WeakSet<Statement<any, any>>()
-  const instrument = <S extends Statement<any, any>>(statement: S, sql: string): S => {
+  const instrumented = new WeakSet<Statement<unknown, never[]>>()
+  const instrument = <S extends Statement<unknown, never[]>>(statement: S, sql: string): S => {
     if (instrumented.has(statement)) return statement // query() hands out its cached statements again
     instrumented.add(statement)
     const operation = operationOf(sql)
@@ -176,8 +176,9 @@ export function observeQueries(sqlite: Database, observer: QueryObserver): void 
     statement.values = timed(statement.values.bind(statement), done, failed)
     return statement
   }
-  const prepare = sqlite.prepare.bind(sqlite) as Timed
-  const query = sqlite.query.bind(sqlite) as Timed
+  type Prepare = (sql: string, ...rest: unknown[]) => Statement<unknown, never[]>
+  const prepare = sqlite.prepare.bind(sqlite) as unknown as Prepare
+  const query = sqlite.query.bind(sqlite) as unknown as Prepare
   const transaction = sqlite.transaction.bind(sqlite)
   sqlite.prepare = ((sql: string, ...rest: unknown[]) => instrument(prepare(sql, ...rest), sql)) as typeof sqlite.prepare
   sqlite.query = ((sql: string) => instrument(query(sql), sql)) as typeof sqlite.query

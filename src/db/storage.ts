@@ -1,10 +1,11 @@
 import type { Database } from 'bun:sqlite'
-import { accessSync, constants, existsSync, mkdirSync, rmSync, statfsSync, statSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, rmSync, type Stats, statfsSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { ConfigError } from '../config'
 import { StorageUnavailable } from '../shared/errors'
 import type { Db, QueryObserver } from './client'
+import type { PostgresHandle } from './postgres/connection'
 import { readiness } from './schema'
 
 /**
@@ -14,7 +15,10 @@ import { readiness } from './schema'
  */
 
 /** A driver failure of the storage itself. A lasting one does not heal while the server runs. */
-type StorageFailure = { reason: string; lasting: boolean }
+type StorageFailure = { subject: string; reason: string; lasting: boolean }
+
+const FILE = 'the database file'
+const SERVER = 'the database server'
 
 /**
  * SQLite's result codes (bun:sqlite's SQLiteError.code, extended codes included) that say the
@@ -22,13 +26,39 @@ type StorageFailure = { reason: string; lasting: boolean }
  * busy_timeout has run out.
  */
 const SQLITE_FAILURES: ReadonlyArray<[prefix: string, failure: StorageFailure]> = [
-  ['SQLITE_FULL', { reason: 'is on a full disk', lasting: false }],
-  ['SQLITE_IOERR', { reason: 'cannot be read or written (I/O error)', lasting: false }],
-  ['SQLITE_CORRUPT', { reason: 'is corrupt', lasting: true }],
-  ['SQLITE_NOTADB', { reason: 'is not a SQLite database', lasting: true }],
-  ['SQLITE_READONLY', { reason: 'is read-only', lasting: false }],
-  ['SQLITE_CANTOPEN', { reason: 'cannot be opened', lasting: false }],
-  ['SQLITE_BUSY', { reason: 'is locked by another connection', lasting: false }],
+  ['SQLITE_FULL', { subject: FILE, reason: 'is on a full disk', lasting: false }],
+  ['SQLITE_IOERR', { subject: FILE, reason: 'cannot be read or written (I/O error)', lasting: false }],
+  ['SQLITE_CORRUPT', { subject: FILE, reason: 'is corrupt', lasting: true }],
+  ['SQLITE_NOTADB', { subject: FILE, reason: 'is not a SQLite database', lasting: true }],
+  ['SQLITE_READONLY', { subject: FILE, reason: 'is read-only', lasting: false }],
+  ['SQLITE_CANTOPEN', { subject: FILE, reason: 'cannot be opened', lasting: false }],
+  ['SQLITE_BUSY', { subject: FILE, reason: 'is locked by another connection', lasting: false }],
+]
+
+const unreachable: StorageFailure = { subject: SERVER, reason: 'cannot be reached', lasting: false }
+
+/**
+ * What postgres.js (and the sockets under it) report when the connection to PostgreSQL failed:
+ * the server is down, restarting, unreachable, or this pool is closing. Each heals when the server
+ * is back: postgres.js opens a new connection for the next query.
+ */
+const POSTGRES_CONNECTION_FAILURES: ReadonlyMap<string, StorageFailure> = new Map([
+  ...['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].map((code) => [code, unreachable] as const),
+  ...['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'].map((code) => [code, unreachable] as const),
+])
+
+/** PostgreSQL's SQLSTATEs (a class of two characters, or a whole code) that say the storage failed. */
+const POSTGRES_SQLSTATE_FAILURES: ReadonlyArray<[prefix: string, failure: StorageFailure]> = [
+  ['08', { subject: SERVER, reason: 'lost the connection', lasting: false }],
+  ['53100', { subject: SERVER, reason: 'is on a full disk', lasting: false }],
+  ['53', { subject: SERVER, reason: 'is out of resources (memory or connections)', lasting: false }],
+  ['57P01', { subject: SERVER, reason: 'is shutting down or ended the connection', lasting: false }],
+  ['57P02', { subject: SERVER, reason: 'is recovering from a crash', lasting: false }],
+  ['57P03', { subject: SERVER, reason: 'is starting up or shutting down', lasting: false }],
+  ['58', { subject: SERVER, reason: 'cannot read or write its files (I/O error)', lasting: false }],
+  ['25006', { subject: SERVER, reason: 'is read-only (a standby, or writes are switched off)', lasting: false }],
+  ['XX001', { subject: SERVER, reason: 'holds corrupt data', lasting: true }],
+  ['XX002', { subject: SERVER, reason: 'holds a corrupt index', lasting: true }],
 ]
 
 /** The storage failure a driver error reports, or null when the error is about something else. */
@@ -37,6 +67,13 @@ function storageFailure(error: unknown): StorageFailure | null {
   if (typeof code !== 'string') return null
   for (const [prefix, failure] of SQLITE_FAILURES) {
     if (code === prefix || code.startsWith(`${prefix}_`)) return failure
+  }
+  const connection = POSTGRES_CONNECTION_FAILURES.get(code)
+  if (connection) return connection
+  if (/^[0-9A-Z]{5}$/.test(code)) {
+    for (const [prefix, failure] of POSTGRES_SQLSTATE_FAILURES) {
+      if (code.startsWith(prefix)) return failure
+    }
   }
   return null
 }
@@ -49,7 +86,7 @@ function storageFailure(error: unknown): StorageFailure | null {
 export function storageUnavailable(error: unknown): StorageUnavailable | null {
   if (error instanceof StorageUnavailable) return error
   const failure = storageFailure(error)
-  return failure && new StorageUnavailable(`the database file ${failure.reason}`, { cause: error })
+  return failure && new StorageUnavailable(`${failure.subject} ${failure.reason}`, { cause: error })
 }
 
 /** Below this much free space on the database's file system, the server says it is not ready. */
@@ -118,6 +155,64 @@ export function sqliteStorage(db: Db, sqlite: Database, path: string): Storage &
   }
 }
 
+/** How long a readiness probe waits for PostgreSQL before saying it is unavailable. */
+const POSTGRES_PROBE_TIMEOUT_MS = 3000
+
+/**
+ * The readiness of a PostgreSQL database: the probe commits a write to the one-row `readiness`
+ * table (an answer to SELECT 1 proves nothing about a server that is read-only, out of disk or
+ * holding locks) and waits at most `timeoutMs` for it. One write at a time: probes
+ * asked for while it runs wait for the same one, so polling /ready against a hung server keeps one
+ * query waiting, not one per poll. (postgres.js's cancel() would open a connection of its own,
+ * whose failure against a dead server nothing could catch.)
+ *
+ * `observer` (see observePostgres) hears every statement that fails: a storage failure a request
+ * met makes the next probe run afresh, and a lasting one (corrupt data) keeps /ready failing until
+ * the server is restarted.
+ */
+export function postgresStorage(handle: PostgresHandle, { timeoutMs = POSTGRES_PROBE_TIMEOUT_MS } = {}): Storage & { observer: QueryObserver } {
+  let lasting: StorageUnavailable | null = null
+  let passedUntil = 0
+  let writing: Promise<void> | null = null
+
+  function failed(error: unknown): void {
+    const failure = storageFailure(error)
+    if (!failure) return
+    passedUntil = 0
+    if (failure.lasting) lasting ??= storageUnavailable(error)
+  }
+
+  function write(): Promise<void> {
+    writing ??= (async () => {
+      await handle.sql`INSERT INTO readiness (id, checked_at) VALUES (1, ${Date.now()})
+        ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`
+      passedUntil = performance.now() + PROBE_REUSE_MS
+    })().finally(() => {
+      writing = null
+    })
+    return writing
+  }
+
+  return {
+    observer: { statement() {}, transaction() {}, failed },
+    async probe() {
+      if (lasting) throw lasting
+      if (performance.now() < passedUntil) return
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StorageUnavailable(`the database server did not answer within ${timeoutMs / 1000} s`)), timeoutMs)
+      })
+      try {
+        await Promise.race([write(), timeout])
+      } catch (error) {
+        throw storageUnavailable(error) ?? error
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+  }
+}
+
 function checkFreeSpace(path: string): void {
   let free: number
   try {
@@ -166,7 +261,7 @@ function requireAccess(path: string, mode: number, what: string, databasePath = 
  * naming DATABASE_URL, the path and the cause.
  */
 export function prepareLocation(path: string): { undo(): void } {
-  let file
+  let file: Stats | undefined
   try {
     file = statSync(path, { throwIfNoEntry: false })
   } catch (error) {

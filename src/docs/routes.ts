@@ -1,9 +1,10 @@
 import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import pkg from '../../package.json'
 
-const swaggerDist = join(import.meta.dir, '..', '..', 'node_modules', 'swagger-ui-dist')
+const swaggerDist = dirname(fileURLToPath(import.meta.resolve('swagger-ui-dist/package.json')))
 const publicDocs = join(import.meta.dir, '..', '..', 'public', 'docs')
 
 // Everything the page loads is served from here: the docs work with no internet.

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import type { MessageRow } from '../db/schema'
+import type { MessageRow } from './store'
 import { iso } from '../shared/time'
 
 export const MAX_CONTENT_CHARACTERS = 4000
@@ -31,7 +31,7 @@ export const Message = t.Object({
 export type Message = typeof Message.static
 
 export const HISTORY_DEFAULT_LIMIT = 50
-export const HISTORY_MAX_LIMIT = 200
+const HISTORY_MAX_LIMIT = 200
 
 export const HistoryQuery = t.Object({
   limit: t.Optional(

@@ -4,8 +4,8 @@
  */
 import type { Database } from 'bun:sqlite'
 import { collectQueries, connect, observeQueries, type Db } from '../db/client'
-import { commitBatch } from './store'
-import type { ToWorker } from './writer'
+import { commitBatch } from './store.sqlite'
+import type { ToWorker } from './store.sqlite-worker'
 
 declare const self: Worker
 

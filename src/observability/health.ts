@@ -3,7 +3,7 @@ import type { AppDeps } from '../deps'
 import { StorageUnavailable } from '../shared/errors'
 import { PUBLIC, served } from '../shared/http'
 
-export const healthRoutes = (deps: Pick<AppDeps, 'storage' | 'logger'>) =>
+export const healthRoutes = (deps: Pick<AppDeps, 'store' | 'logger'>) =>
   new Elysia({ detail: { tags: ['observability'] } })
     .get('/health', () => ({ status: 'healthy' as const }), {
       response: served(t.Object({ status: t.Literal('healthy') })),
@@ -13,7 +13,7 @@ export const healthRoutes = (deps: Pick<AppDeps, 'storage' | 'logger'>) =>
       '/ready',
       async ({ status }) => {
         try {
-          await deps.storage.probe()
+          await deps.store.probe()
           return status(200, { status: 'ready' as const })
         } catch (error) {
           const reason = error instanceof StorageUnavailable ? error.reason : 'database unavailable'

@@ -32,8 +32,8 @@ export function redactUrl(url: string): string {
 
 /**
  * The server's stdout, written once per turn of the event loop: the lines logged during a turn
- * go out in one write instead of one blocking write(2) each (a request line written on its own
- * cost a quarter of a /health request; bench/). Bun's FileSink buffers; flush() before exiting.
+ * go out in one write instead of one blocking write(2) each, which cost a cheap request much of its
+ * time (README, Performance). Bun's FileSink buffers; flush() before exiting.
  */
 export function stdoutDestination(): pino.DestinationStream & { flush(): Promise<unknown> } {
   const sink = Bun.stdout.writer()
@@ -79,7 +79,7 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
 /**
  * A child for hot lines whose fields are fixed and never secret (ids, codes, numbers, route
  * templates): it skips the redaction pass, which @pinojs/redact runs by re-parsing its wildcard
- * paths on every line (a tenth of a small request's cost, and ~25 KiB of garbage per line; bench/).
+ * paths on every line, a real share of a small request's time and garbage (README, Performance).
  * Every other line keeps redaction, and so does every line with a field a client chose.
  */
 export const unredacted = (parent: Logger): Logger => parent.child({}, { redact: [] })
@@ -88,8 +88,8 @@ export const unredacted = (parent: Logger): Logger => parent.child({}, { redact:
  * Writes one hot, fixed-shape line (the request log's) as pino would: the same JSON (level, time,
  * the fields, msg) to the same destination, at the logger's level. One JSON.stringify of the
  * whole line, where pino stringifies every key and value on its own, merges the mixin and goes
- * through a diagnostics channel Bun cannot tell is unused: that was a quarter of a GET /health
- * (bench/). Nothing is redacted: the fields must be plain values, never secrets.
+ * through a diagnostics channel Bun cannot tell is unused, a real share of a cheap request's time
+ * (README, Performance). Nothing is redacted: the fields must be plain values, never secrets.
  */
 export function lineWriter(parent: Logger, msg: string): (level: 'info' | 'error', fields: object) => void {
   const destination = (parent as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym]!

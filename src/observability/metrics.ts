@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { observeQueries, type QueryOperation } from '../db/client'
+import type { QueryOperation } from '../db/client'
 import type { AppDeps } from '../deps'
 import { PUBLIC } from '../shared/http'
 import { UNMATCHED, type FinishedRequest } from './requests'
@@ -189,13 +189,13 @@ function processMetrics(registers: Registry[]): void {
  * GET /metrics, and the wiring of the message and database metrics to this app's bus and
  * connection. Request durations come from observeRequests (see app.ts).
  */
-export function metricsPlugin(deps: Pick<AppDeps, 'metrics' | 'bus' | 'sqlite'>) {
+export function metricsPlugin(deps: Pick<AppDeps, 'metrics' | 'bus' | 'store'>) {
   const { metrics } = deps
   // message.created is published once per stored message, whichever way it was sent.
   const unsubscribe = deps.bus.subscribe((event) => {
     if (event.type === 'message.created') metrics.messageStored()
   })
-  observeQueries(deps.sqlite, metrics.queries)
+  deps.store.observe(metrics.queries)
   return new Elysia({ detail: { tags: ['observability'] } })
     .get(
       '/metrics',

@@ -77,7 +77,7 @@ export function clientIp(request: Request, server: RequestIp, trustProxyHops: nu
  * as the auth service decides. Any other token names nobody, or anyone holding a forged, logged-out
  * or used-up token could spend someone else's budget; the request then counts per IP.
  */
-async function verifiedUserId(deps: Pick<AppDeps, 'db' | 'tokens' | 'config'>, request: Request, url: URL): Promise<string | null> {
+async function verifiedUserId(deps: Pick<AppDeps, 'store' | 'tokens' | 'config'>, request: Request, url: URL): Promise<string | null> {
   // Cookies are not parsed yet this early (onRequest); Bun's own parser reads them.
   const cookies = new Bun.CookieMap(request.headers.get('cookie') ?? '')
   const candidates: Array<[string | null | undefined, TokenKind]> = [
@@ -142,7 +142,7 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
  * The HTTP limit, as an onRequest hook: a throttled request is refused before routing, body
  * parsing or authentication. Each call has its own counters (an app each).
  */
-export function rateLimit(deps: Pick<AppDeps, 'config' | 'db' | 'tokens' | 'logger'>) {
+export function rateLimit(deps: Pick<AppDeps, 'config' | 'store' | 'tokens' | 'logger'>) {
   const { config } = deps
   const minute = fixedWindow(config.rateLimitPerMinute, 60)
   const hour = fixedWindow(config.rateLimitPerHour, 3600)

@@ -117,9 +117,11 @@ function recordChild(name: string, seconds: number, attributes: Attributes): voi
 }
 
 /** Database work as child spans of the request or frame that caused it (see observeQueries). */
-export const queryTracing: QueryObserver = {
-  statement: (operation, seconds) => recordChild(`db.${operation}`, seconds, { 'db.system.name': 'sqlite', 'db.operation.name': operation }),
-  transaction: (seconds) => recordChild('db.transaction', seconds, { 'db.system.name': 'sqlite' }),
+export function queryTracing(system: 'sqlite' | 'postgresql'): QueryObserver {
+  return {
+    statement: (operation, seconds) => recordChild(`db.${operation}`, seconds, { 'db.system.name': system, 'db.operation.name': operation }),
+    transaction: (seconds) => recordChild('db.transaction', seconds, { 'db.system.name': system }),
+  }
 }
 
 /** The trace id of the active span, for log lines; undefined when nothing is traced. */

@@ -1,6 +1,6 @@
 import type { DomainEvent, EventSink } from '../shared/events'
 
-export type Listener = (event: DomainEvent) => void
+type Listener = (event: DomainEvent) => void
 
 /**
  * The fan-out seam. Services publish domain events after commit; every gateway (one per process)

@@ -5,7 +5,6 @@ import type { DomainError, FieldIssue } from '../shared/errors'
 
 /** Frames a client may send. `message` takes the same fields as POST /messages, sender implied. */
 export const JoinFrame = t.Object({ type: t.Literal('join'), conversation_id: t.String({ minLength: 1, maxLength: 64 }) })
-export const PingFrame = t.Object({ type: t.Literal('ping') })
 /** A fresh access token of the socket's own user, before the one it was opened with expires. */
 export const AuthFrame = t.Object({ type: t.Literal('auth'), token: t.String({ minLength: 1, maxLength: 4096 }) })
 

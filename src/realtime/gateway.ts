@@ -66,7 +66,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
  */
 async function upgradeCaller(deps: AppDeps, request: Request, token: string | undefined, cookie: Record<string, Cookie<unknown>>): Promise<Caller> {
   const explicit = token || bearerToken(request.headers.get('authorization'))
-  if (explicit) return { ...(await authenticate(deps.db, deps.tokens, explicit)), expiresAt: expiryOf(explicit), viaCookies: false }
+  if (explicit) return { ...(await authenticate(deps.store, deps.tokens, explicit)), expiresAt: expiryOf(explicit), viaCookies: false }
   if (cookie[ACCESS_COOKIE]?.value || cookie[REFRESH_COOKIE]?.value) {
     const { allowedOrigins, trustProxyHops } = deps.config
     if (!hasAllowedOrigin(request, allowedOrigins, trustProxyHops)) throw new Forbidden('Cross-origin WebSocket upgrade refused')
@@ -110,6 +110,7 @@ export function createGateway(deps: AppDeps) {
   // Every socket by user: JSON ones are subscribed to conversations created while they are open
   // (UI ones listen on one topic per user instead), and all close when their session ends.
   const socketsByUser = new Map<string, Set<Connection>>()
+  const SETTLED: Promise<unknown> = Promise.resolve()
   let htmlSockets = 0
   let server: Server<unknown> | null = null
   const frameLimiter = createFrameLimiter(deps)
@@ -133,6 +134,8 @@ export function createGateway(deps: AppDeps) {
     openedAt = 0
     /** The answer to the socket's latest frame, while it is still to be sent (see answer()). */
     answering: Promise<void> | undefined = undefined
+    /** The check of the socket's latest message, which the next one waits for (see postInOrder()). */
+    checking: Promise<unknown> = SETTLED
     /** Whether the gateway disconnected it for what was buffered for it, or Bun dropped a send to it (see send()). */
     backpressured = false
     frameWindowStart = 0
@@ -175,13 +178,24 @@ export function createGateway(deps: AppDeps) {
   }
 
   /** Each member's UI pages get the push rendered for them (a 1-on-1 is named differently per side). */
-  function pushHtml(listening: Server<unknown>, message: Message): void {
-    const record = conversations.recordById(deps.db, message.conversation_id)
+  async function pushHtml(listening: Server<unknown>, message: Message): Promise<void> {
+    const record = await conversations.recordById(deps.store, message.conversation_id)
     if (!record) return
     for (const member of record.members) {
       const topic = userHtmlTopic(member.id)
       if (listening.subscriberCount(topic) > 0) publish(listening, topic, livePush(record, message, member.id))
     }
+  }
+
+  /**
+   * The UI's pushes go out in the order the messages were stored, though each reads its
+   * conversation's members first: one after the other.
+   */
+  let htmlPushes: Promise<void> = Promise.resolve()
+  function pushHtmlInOrder(listening: Server<unknown>, message: Message): void {
+    htmlPushes = htmlPushes
+      .then(() => pushHtml(listening, message))
+      .catch((error) => deps.logger.error({ err: error, conversation_id: message.conversation_id }, 'web UI push failed'))
   }
 
   function deliver(event: DomainEvent): void {
@@ -192,7 +206,7 @@ export function createGateway(deps: AppDeps) {
     switch (event.type) {
       case 'message.created':
         publish(listening, conversationTopic(event.message.conversation_id), frame({ type: 'message', message: event.message }))
-        if (htmlSockets > 0) pushHtml(listening, event.message)
+        if (htmlSockets > 0) pushHtmlInOrder(listening, event.message)
         return
       case 'conversation.created': {
         const topic = conversationTopic(event.conversation.id)
@@ -227,7 +241,10 @@ export function createGateway(deps: AppDeps) {
   function send(connection: Connection, data: string): void {
     const status = connection.ws.send(data)
     if (status > 0) return
-    if (status === -1) return sentSlowly(data.length)
+    if (status === -1) {
+      sentSlowly(data.length)
+      return
+    }
     connection.backpressured = true
     deps.metrics.websocketSendDropped()
     // Over Bun's limit (the gateway's sweeps missed it): disconnect it now, counted. A socket
@@ -352,7 +369,10 @@ export function createGateway(deps: AppDeps) {
    */
   function answer(connection: Connection, reply: Reply | Promise<Reply>): void {
     const earlier = connection.answering
-    if (earlier === undefined && typeof reply === 'function') return reply()
+    if (earlier === undefined && typeof reply === 'function') {
+      reply()
+      return
+    }
     const done = Promise.all([earlier, reply])
       .then(([, send]) => send())
       .catch((error) => deps.logger.error({ err: error }, 'websocket reply failed'))
@@ -395,22 +415,31 @@ export function createGateway(deps: AppDeps) {
     }
   }
 
+  /**
+   * A socket's messages are stored in the order it sent them: each is checked (membership may need
+   * a read) after the one before it, and queued for its batch as soon as it is checked.
+   */
+  function postInOrder(connection: Connection, user: User, data: Record<string, unknown>) {
+    const checked = connection.checking.then(() => messages.check(deps, user, data))
+    connection.checking = checked.catch(() => undefined)
+    return checked.then((job) => messages.write(deps, job))
+  }
+
   /** What to answer a frame with; a send's answer comes once its batch has committed. */
   function handleFrame(connection: Connection, user: User, data: Record<string, unknown>): Reply | Promise<Reply> {
     switch (data.type) {
       case 'message':
-        return messages.post(deps, user, data).then(({ message, created }) => () => {
+        return postInOrder(connection, user, data).then(({ message, created }) => () => {
           // A new message reached this socket through its topic at commit; a retry of a stored
           // one is answered to this socket alone, since the others already have it.
           if (!created) send(connection, frame({ type: 'message', message }))
         })
       case 'join': {
         const { conversation_id } = checkJoin(data)
-        conversations.requireMembership(deps.db, user, conversation_id)
-        return () => {
+        return conversations.requireMembership(deps.store, user, conversation_id).then(() => () => {
           connection.ws.subscribe(conversationTopic(conversation_id))
           send(connection, frame({ type: 'joined', conversation_id }))
-        }
+        })
       }
       case 'ping':
         return () => send(connection, frame({ type: 'pong' }))
@@ -426,7 +455,7 @@ export function createGateway(deps: AppDeps) {
    * and with that token's session. A bad token is an error frame, and changes nothing.
    */
   async function reauthenticate(connection: Connection, token: string): Promise<Reply> {
-    const caller = await authenticate(deps.db, deps.tokens, token)
+    const caller = await authenticate(deps.store, deps.tokens, token)
     if (caller.user.id !== connection.user.id) throw new Forbidden('This token belongs to another user: a socket stays with the user who opened it')
     connection.sessionId = caller.sessionId
     connection.expiresAt = Math.max(connection.expiresAt, expiryOf(token))
@@ -454,7 +483,10 @@ export function createGateway(deps: AppDeps) {
     deps.metrics.websocketOpened()
     const { user, format } = connection
     let connections = socketsByUser.get(user.id)
-    if (connections && connections.size >= deps.config.wsMaxSocketsPerUser) return tooManySockets(connection, connections.size)
+    if (connections && connections.size >= deps.config.wsMaxSocketsPerUser) {
+      tooManySockets(connection, connections.size)
+      return
+    }
     if (!connections) socketsByUser.set(user.id, (connections = new Set()))
     for (const other of connections) {
       connection.user = other.user
@@ -462,16 +494,33 @@ export function createGateway(deps: AppDeps) {
     }
     connections.add(connection)
     if (format === 'html') htmlSockets++
-    try {
-      if (format === 'html') ws.subscribe(userHtmlTopic(user.id))
-      // Registering and subscribing happen in one synchronous step, so a conversation created
-      // meanwhile is either in this list or announced to this socket: never lost in between.
-      else for (const id of conversations.idsFor(deps.db, user.id)) ws.subscribe(conversationTopic(id))
-    } catch (error) {
-      // Not left open without its subscriptions, answering nothing: the client reconnects.
-      deps.logger.error({ err: error, user_id: user.id }, 'websocket open failed')
-      return ws.close(1011, 'Internal error')
+    if (format === 'html') {
+      ws.subscribe(userHtmlTopic(user.id))
+      ready(connection)
+      return
     }
+    // Registered before its conversations are read, so a conversation created meanwhile is either
+    // in what is read or announced to this socket (and subscribed) by the registry: never lost in
+    // between. `ready` tells the client its subscriptions are in place: what it reads after it, it
+    // gets live after it too.
+    conversations.idsFor(deps.store, user.id).then(
+      (ids) => {
+        if (ws.readyState !== 1) return
+        for (const id of ids) ws.subscribe(conversationTopic(id))
+        ready(connection)
+      },
+      (error) => {
+        // Not left open without its subscriptions, answering nothing: the client reconnects.
+        const storage = storageUnavailable(error)
+        if (storage) deps.logger.warn({ err: error, reason: storage.reason, user_id: user.id }, 'storage unavailable')
+        else deps.logger.error({ err: error, user_id: user.id }, 'websocket open failed')
+        if (ws.readyState === 1) ws.close(storage ? 1013 : 1011, storage ? 'Try again later' : 'Internal error')
+      },
+    )
+  }
+
+  function ready(connection: Connection): void {
+    const { user, format } = connection
     send(connection, frame({ type: 'ready', user_id: user.id }))
     log.info({ user_id: user.id, format }, 'websocket connected')
   }
@@ -483,7 +532,10 @@ export function createGateway(deps: AppDeps) {
   function received(connection: Connection, incoming: string | Buffer): void {
     deps.metrics.frameReceived()
     const refusal = frameLimiter.count(connection)
-    if (!refusal) return answer(connection, replyTo(connection, incoming))
+    if (!refusal) {
+      answer(connection, replyTo(connection, incoming))
+      return
+    }
     answer(connection, () => sendError(connection, refusal))
     // Bun delivers nothing more from a socket once it is closed, so later frames go unanswered.
     if (refusal.close) connection.ws.close(1008, 'Too many frames')

@@ -102,7 +102,7 @@ export function issueMessage(issue: ValueError): string {
 }
 
 /** Length as a person counts it: code points, so an emoji is one character, not two UTF-16 units. */
-export function characterCount(text: string, stopAfter = Infinity): number {
+function characterCount(text: string, stopAfter = Infinity): number {
   let count = 0
   for (const _ of text) if (++count > stopAfter) break
   return count

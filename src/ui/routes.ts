@@ -49,7 +49,7 @@ const SIGN_UP_LABELS = { username: 'Username', password: 'Password', full_name: 
 const GROUP_LABELS = { title: 'Group name', usernames: 'Participants', member_ids: 'Participants' }
 const COMPOSER_LABELS = { content: 'Message', message_id: 'Message id' }
 
-function errorPage(status: number, message: string, nonce: string): string {
+function errorPage(message: string, nonce: string): string {
   return page({
     title: 'Pneumatic',
     nonce,
@@ -59,22 +59,22 @@ function errorPage(status: number, message: string, nonce: string): string {
 
 /** The web UI: server-rendered pages and fragments over the same services as the API. */
 export const uiRoutes = (deps: AppDeps) => {
-  function renderChat(
+  async function renderChat(
     me: User,
     nonce: string,
     open?: { id: string; composer?: ComposerState },
     groupForm?: GroupFormState,
     listQuery: { cursor?: string } = {},
-  ): string {
+  ): Promise<string> {
     return chatPage({
       me,
       nonce,
-      conversations: conversations.pageFor(deps.db, me, listQuery),
-      users: users.listExcept(deps.db, me),
+      conversations: await conversations.pageFor(deps.store, me, listQuery),
+      users: await users.listExcept(deps.store, me),
       groupForm,
       open: open && {
-        record: conversations.get(deps.db, me, open.id),
-        page: messages.history(deps.db, me, open.id, {}),
+        record: await conversations.get(deps.store, me, open.id),
+        page: await messages.history(deps.store, me, open.id, {}),
         composer: open.composer ?? { messageId: newId() },
       },
     })
@@ -100,10 +100,10 @@ export const uiRoutes = (deps: AppDeps) => {
         if (!me) return htmlResponse(set, signInPage({ tab: query.tab === 'signup' ? 'signup' : 'login', nonce }), nonce)
         // ?cursor= is where "Load more conversations" leads without JavaScript: the sidebar shows that page.
         try {
-          return htmlResponse(set, renderChat(me, nonce, undefined, undefined, query.cursor === undefined ? {} : { cursor: query.cursor }), nonce)
+          return htmlResponse(set, await renderChat(me, nonce, undefined, undefined, query.cursor === undefined ? {} : { cursor: query.cursor }), nonce)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          return htmlResponse(set, errorPage(error.status, errorText(error), nonce), nonce, error.status)
+          return htmlResponse(set, errorPage(errorText(error), nonce), nonce, error.status)
         }
       })
       .post('/ui/login', async ({ body, request, server, cookie, secure, nonce, set, redirect }) => {
@@ -132,7 +132,7 @@ export const uiRoutes = (deps: AppDeps) => {
       .post('/ui/logout', async ({ cookie, secure, redirect }) => {
         // Ends the session itself, not just this browser's copy of its cookies.
         const caller = await browserSession(deps, cookie, secure)
-        if (caller) auth.logout(deps, caller)
+        if (caller) await auth.logout(deps, caller)
         endSession(cookie, secure)
         return redirect('/', 303)
       })
@@ -146,20 +146,20 @@ export const uiRoutes = (deps: AppDeps) => {
         }
         return redirect('/', 303)
       })
-      .get('/c/:id', ({ me, params, nonce, set }) => {
+      .get('/c/:id', async ({ me, params, nonce, set }) => {
         try {
-          return htmlResponse(set, renderChat(me!, nonce, { id: params.id }), nonce)
+          return htmlResponse(set, await renderChat(me!, nonce, { id: params.id }), nonce)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          return htmlResponse(set, errorPage(error.status, error.message, nonce), nonce, error.status)
+          return htmlResponse(set, errorPage(error.message, nonce), nonce, error.status)
         }
       })
-      .get('/c/:id/messages', ({ me, params, query, set }) => {
-        const history = messages.history(deps.db, me!, params.id, {
+      .get('/c/:id/messages', async ({ me, params, query, set }) => {
+        const history = await messages.history(deps.store, me!, params.id, {
           ...(query.before !== undefined ? { before: Number(query.before) } : {}),
           ...(query.after !== undefined ? { after: Number(query.after) } : {}),
         })
-        const record = conversations.get(deps.db, me!, params.id)
+        const record = await conversations.get(deps.store, me!, params.id)
         const olderButton = query.before !== undefined ? loadOlder(record, history, true) : ''
         return fragment(set, html`${messagesUpsert(record, history.messages)}${olderButton}`.value)
       })
@@ -168,44 +168,44 @@ export const uiRoutes = (deps: AppDeps) => {
         try {
           const { message } = await messages.post(deps, me!, { message_id: state.messageId, conversation_id: params.id, content: state.content })
           if (!htmx) return redirect(`/c/${params.id}`, 303)
-          const record = conversations.get(deps.db, me!, params.id)
+          const record = await conversations.get(deps.store, me!, params.id)
           // The message (merged by id with its live push) and a fresh composer with a new message_id.
           return fragment(set, html`${messagesUpsert(record, [message])}${composer(record, { messageId: newId() }, true)}`.value)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
           state.error = errorText(error, COMPOSER_LABELS)
-          if (!htmx) return htmlResponse(set, renderChat(me!, nonce, { id: params.id, composer: state }), nonce, error.status)
-          const record = conversations.get(deps.db, me!, params.id)
+          if (!htmx) return htmlResponse(set, await renderChat(me!, nonce, { id: params.id, composer: state }), nonce, error.status)
+          const record = await conversations.get(deps.store, me!, params.id)
           return fragment(set, composer(record, state, true).value, error.status)
         }
       })
-      .post('/ui/direct', ({ me, body, nonce, set, redirect }) => {
+      .post('/ui/direct', async ({ me, body, nonce, set, redirect }) => {
         try {
-          const { conversation } = conversations.create(deps, me!, { member_ids: [field(body, 'user_id')] })
+          const { conversation } = await conversations.create(deps, me!, { member_ids: [field(body, 'user_id')] })
           return redirect(`/c/${conversation.id}`, 303)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
-          return htmlResponse(set, errorPage(error.status, error.message, nonce), nonce, error.status)
+          return htmlResponse(set, errorPage(error.message, nonce), nonce, error.status)
         }
       })
-      .post('/ui/groups', ({ me, body, nonce, set, redirect }) => {
+      .post('/ui/groups', async ({ me, body, nonce, set, redirect }) => {
         const form: GroupFormState = { open: true, title: text(body, 'title'), usernames: text(body, 'usernames') }
         try {
           const names = form.usernames!.split(',').map((n) => n.trim()).filter(Boolean)
-          const { found, unknown } = users.byUsernames(deps.db, names)
+          const { found, unknown } = await users.byUsernames(deps.store, names)
           if (unknown.length > 0) throw Invalid.field('usernames', `include ${unknown.length > 1 ? 'unknown users' : 'an unknown user'}: ${unknown.map((u) => `"${u}"`).join(', ')}`)
-          const { conversation } = conversations.create(deps, me!, { title: form.title, member_ids: found.map((u) => u.id), is_group: true })
+          const { conversation } = await conversations.create(deps, me!, { title: form.title, member_ids: found.map((u) => u.id), is_group: true })
           return redirect(`/c/${conversation.id}`, 303)
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
           form.error = errorText(error, GROUP_LABELS)
-          return htmlResponse(set, renderChat(me!, nonce, undefined, form), nonce, error.status)
+          return htmlResponse(set, await renderChat(me!, nonce, undefined, form), nonce, error.status)
         }
       })
       // The first page (replacing the list, as after a reconnect), or with ?cursor= the next one, appended.
-      .get('/ui/sidebar', ({ me, query, set }) => {
+      .get('/ui/sidebar', async ({ me, query, set }) => {
         const listQuery = query.cursor === undefined ? {} : { cursor: query.cursor }
-        return fragment(set, conversationPage(conversations.pageFor(deps.db, me!, listQuery), me!.id, query.cursor !== undefined))
+        return fragment(set, conversationPage(await conversations.pageFor(deps.store, me!, listQuery), me!.id, query.cursor !== undefined))
       })
   )
 }

@@ -67,7 +67,7 @@ export function requireSameOrigin(request: Request, trustProxyHops: number): voi
  * a trusted proxy says which scheme the client used, that scheme too. Without one the scheme is
  * not compared: behind a proxy we are not told about, every request looks like http://.
  */
-export function hasOwnOrigin(request: Request, trustProxyHops: number): boolean {
+function hasOwnOrigin(request: Request, trustProxyHops: number): boolean {
   const origin = URL.parse(request.headers.get('origin') ?? '')
   if (!origin) return false
   const scheme = forwardedScheme(request, trustProxyHops)

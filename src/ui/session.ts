@@ -36,7 +36,7 @@ export async function browserSession(deps: AppDeps, cookie: Cookies, secure: boo
   const access = read(cookie, ACCESS_COOKIE)
   if (access) {
     try {
-      return await auth.authenticate(deps.db, deps.tokens, access)
+      return await auth.authenticate(deps.store, deps.tokens, access)
     } catch (error) {
       if (!(error instanceof DomainError)) throw error
     }
@@ -46,7 +46,7 @@ export async function browserSession(deps: AppDeps, cookie: Cookies, secure: boo
   try {
     const pair = await auth.refresh(deps, refresh)
     startSession(cookie, pair, deps, secure)
-    return await auth.authenticate(deps.db, deps.tokens, pair.access_token)
+    return await auth.authenticate(deps.store, deps.tokens, pair.access_token)
   } catch (error) {
     if (!(error instanceof DomainError)) throw error
     return null

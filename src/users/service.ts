@@ -1,11 +1,10 @@
-import { asc, eq, inArray, ne, sql } from 'drizzle-orm'
-import { perDatabase, type Db } from '../db/client'
-import { users, type UserRow } from '../db/schema'
+import type { Store } from '../db/store'
 import { Conflict, Invalid } from '../shared/errors'
 import { newId } from '../shared/ids'
 import { now } from '../shared/time'
 import { checkMaxCharacters } from '../shared/validation'
 import { MAX_FULL_NAME_CHARACTERS, type User } from './model'
+import type { UserRecord } from './store'
 
 /** NUL and the other C0 and C1 controls, and the line and paragraph separators: a name is one line of text. */
 const CONTROLS = /[\p{Cc}\u2028\u2029]/u
@@ -44,7 +43,7 @@ function shownFullName(stored: string | null): string | null {
   return VISIBLE.test(name) ? name : null
 }
 
-export const toUser = (row: Pick<UserRow, 'id' | 'username' | 'fullName'>): User => ({
+export const toUser = (row: UserRecord): User => ({
   id: row.id,
   username: row.username,
   full_name: shownFullName(row.fullName),
@@ -53,67 +52,37 @@ export const toUser = (row: Pick<UserRow, 'id' | 'username' | 'fullName'>): User
 /** A name to show for a user: the full name when they gave one, else the username. */
 export const displayName = (user: User): string => user.full_name || user.username
 
-const isUniqueViolation = (error: unknown) => error instanceof Error && /UNIQUE constraint failed/.test(error.message)
-
 /** Stores a new user. Usernames are unique regardless of case. */
-export function create(db: Db, input: { username: string; passwordHash: string; fullName: string | null }): User {
-  try {
-    const [row] = db
-      .insert(users)
-      .values({ id: newId(), username: input.username, fullName: input.fullName, passwordHash: input.passwordHash, createdAt: now() })
-      .returning()
-      .all()
-    return toUser(row!)
-  } catch (error) {
-    if (isUniqueViolation(error)) throw new Conflict(`Username "${input.username}" is already taken`)
-    throw error
-  }
+export async function create(store: Store, input: { username: string; passwordHash: string; fullName: string | null }): Promise<User> {
+  const created = await store.users.create({ id: newId(), username: input.username, fullName: input.fullName, passwordHash: input.passwordHash, createdAt: now() })
+  if (created === 'taken') throw new Conflict(`Username "${input.username}" is already taken`)
+  return toUser(created)
 }
 
-export function byId(db: Db, id: string): User | undefined {
-  const row = db.select().from(users).where(eq(users.id, id)).get()
+export async function byId(store: Store, id: string): Promise<User | undefined> {
+  const row = await store.users.byId(id)
   return row && toUser(row)
 }
 
 /** The stored row, hash included: only for the login check. */
-export function credentialsByUsername(db: Db, username: string): UserRow | undefined {
-  return db
-    .select()
-    .from(users)
-    .where(sql`lower(${users.username}) = lower(${username})`)
-    .get()
+export function credentialsByUsername(store: Store, username: string) {
+  return store.users.credentialsByUsername(username)
 }
 
-export function byIds(db: Db, ids: readonly string[]): User[] {
-  if (ids.length === 0) return []
-  return db.select({ id: users.id, username: users.username, fullName: users.fullName }).from(users).where(inArray(users.id, [...ids])).all().map(toUser)
+export async function byIds(store: Store, ids: readonly string[]): Promise<User[]> {
+  return (await store.users.byIds(ids)).map(toUser)
 }
 
 /** Users by username (any case), and the names that match nobody. */
-export function byUsernames(db: Db, usernames: readonly string[]): { found: User[]; unknown: string[] } {
+export async function byUsernames(store: Store, usernames: readonly string[]): Promise<{ found: User[]; unknown: string[] }> {
   const wanted = [...new Set(usernames.map((u) => u.toLowerCase()))]
   if (wanted.length === 0) return { found: [], unknown: [] }
-  const found = db
-    .select({ id: users.id, username: users.username, fullName: users.fullName })
-    .from(users)
-    .where(inArray(sql`lower(${users.username})`, wanted))
-    .all()
-    .map(toUser)
+  const found = (await store.users.byLowerUsernames(wanted)).map(toUser)
   const known = new Set(found.map((u) => u.username.toLowerCase()))
   return { found, unknown: usernames.filter((u) => !known.has(u.toLowerCase())) }
 }
 
 /** Everyone except the caller, by username. */
-export function listExcept(db: Db, actor: User): User[] {
-  return everyoneExcept(db).all({ id: actor.id }).map(toUser)
+export async function listExcept(store: Store, actor: User): Promise<User[]> {
+  return (await store.users.everyoneExcept(actor.id)).map(toUser)
 }
-
-// Prepared once per database: building the query and compiling it was about half of a call.
-const everyoneExcept = perDatabase((db) =>
-  db
-    .select({ id: users.id, username: users.username, fullName: users.fullName })
-    .from(users)
-    .where(ne(users.id, sql.placeholder('id')))
-    .orderBy(asc(sql`lower(${users.username})`))
-    .prepare(),
-)

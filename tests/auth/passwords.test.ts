@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm'
 import { HASHING_CONCURRENCY, hashingLimit, hashingLoad } from '../../src/auth/passwords'
 import { users } from '../../src/db/schema'
 import { ServiceUnavailable } from '../../src/shared/errors'
-import { testApp } from '../support/app'
+import { sqliteOf, testApp } from '../support/app'
 import { account, call, conversation, send } from '../support/http'
 
 describe('the hashing limit', () => {
@@ -28,7 +28,7 @@ describe('the hashing limit', () => {
 
 describe('logins under load', () => {
   test('a login flood hashes at most the cap at once, and messages are answered while logins still wait', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
@@ -44,9 +44,9 @@ describe('logins under load', () => {
   // Equal cost is shown by equal work, not by a stopwatch (timings flake on a shared machine):
   // each refusal runs exactly one verification, against a hash with the same argon2 parameters.
   test('an unknown user and a wrong password do the same work: one verification at the same cost parameters, and the same answer', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
-    const stored = t.deps.db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, alice.id)).get()!.hash
+    const stored = sqliteOf(t).db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, alice.id)).get()!.hash
     const parameters = (hash: string) => hash.split('$').slice(1, 4).join('$') // argon2id, v=19, m=…,t=…,p=…
     const attempt = async (username: string) => {
       const verify = spyOn(Bun.password, 'verify')

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, setSystemTime, test } from 'bun:test'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { authenticate } from '../../src/auth/service'
 import { observeQueries, type QueryOperation } from '../../src/db/client'
-import { listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
+import { sqliteOf, listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
 import { account, call, uniqueName } from '../support/http'
 import { attemptUpgrade, TestSocket } from '../support/ws'
@@ -20,7 +20,7 @@ const me = (t: TestApp, token: string) => call(t.app, 'GET', '/auth/me', { token
 
 describe('refresh tokens rotate', () => {
   test('each refresh token works once and hands out the next', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const first = await refresh(t, alice.refresh)
     expect(first.status).toBe(200)
@@ -30,7 +30,7 @@ describe('refresh tokens rotate', () => {
   })
 
   test('a token two rotations old ends the whole session: 401 token_reused, and the newest tokens stop working too', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const rotated = await refresh(t, alice.refresh)
     const newest = await refresh(t, rotated.body.refresh_token)
@@ -44,7 +44,7 @@ describe('refresh tokens rotate', () => {
   })
 
   test("ending one session leaves the user's other sessions alone", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const laptop = await loginAgain(t, alice.username)
     const rotated = await refresh(t, alice.refresh)
@@ -59,7 +59,7 @@ describe('the reuse grace (REFRESH_REUSE_GRACE_SECONDS)', () => {
   afterEach(() => setSystemTime())
 
   test('the token just replaced is answered again with exactly the pair its exchange gave, and the session stays open', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const first = await refresh(t, alice.refresh)
     const again = await refresh(t, alice.refresh)
@@ -70,7 +70,7 @@ describe('the reuse grace (REFRESH_REUSE_GRACE_SECONDS)', () => {
   })
 
   test('two refreshes racing with one token both get the same new pair', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const replies = await Promise.all([refresh(t, alice.refresh), refresh(t, alice.refresh)])
     expect(replies.map((r) => r.status)).toEqual([200, 200])
@@ -79,7 +79,7 @@ describe('the reuse grace (REFRESH_REUSE_GRACE_SECONDS)', () => {
   })
 
   test('after the grace, the token just replaced ends the session like any other reuse', async () => {
-    await using t = testApp({ REFRESH_REUSE_GRACE_SECONDS: '30' })
+    await using t = await testApp({ REFRESH_REUSE_GRACE_SECONDS: '30' })
     const alice = await account(t.app)
     const first = await refresh(t, alice.refresh)
     expect((await me(t, first.body.access_token)).status).toBe(200)
@@ -92,7 +92,7 @@ describe('the reuse grace (REFRESH_REUSE_GRACE_SECONDS)', () => {
   })
 
   test('0 turns it off: two refreshes racing with one token, exactly one wins, and the session then ends', async () => {
-    await using t = testApp({ REFRESH_REUSE_GRACE_SECONDS: '0' })
+    await using t = await testApp({ REFRESH_REUSE_GRACE_SECONDS: '0' })
     const alice = await account(t.app)
     const replies = await Promise.all([refresh(t, alice.refresh), refresh(t, alice.refresh)])
     expect(replies.map((r) => r.status).sort()).toEqual([200, 401])
@@ -102,7 +102,7 @@ describe('the reuse grace (REFRESH_REUSE_GRACE_SECONDS)', () => {
   })
 
   test('it is kept with the session: after a restart the token just replaced still gets the same pair', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const first = await refresh(t, alice.refresh)
     await using restarted = await t.restart()
@@ -113,34 +113,34 @@ describe('the reuse grace (REFRESH_REUSE_GRACE_SECONDS)', () => {
 
 describe('open sessions are remembered', () => {
   test("a session's later requests read no session row, and ending it still refuses the very next one", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const reads: QueryOperation[] = []
-    observeQueries(t.deps.sqlite, { statement: (operation) => void reads.push(operation), transaction() {} })
-    await authenticate(t.deps.db, t.deps.tokens, alice.token)
+    observeQueries(sqliteOf(t).sqlite, { statement: (operation) => void reads.push(operation), transaction() {} })
+    await authenticate(t.deps.store, t.deps.tokens, alice.token)
     expect(reads).toEqual(['select'])
-    const again = await authenticate(t.deps.db, t.deps.tokens, alice.token)
+    const again = await authenticate(t.deps.store, t.deps.tokens, alice.token)
     expect(again.user.id).toBe(alice.id)
     expect(reads).toEqual(['select'])
     expect((await call(t.app, 'POST', '/auth/logout', { token: alice.token })).status).toBe(204)
-    await expect(authenticate(t.deps.db, t.deps.tokens, alice.token)).rejects.toMatchObject({ status: 401, code: 'session_ended' })
+    await expect(authenticate(t.deps.store, t.deps.tokens, alice.token)).rejects.toMatchObject({ status: 401, code: 'session_ended' })
   })
 
   test('the same token under another user id or token version is read again, not taken from memory', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const claims = await t.deps.tokens.verify(alice.token, 'access')
-    await authenticate(t.deps.db, t.deps.tokens, alice.token)
+    await authenticate(t.deps.store, t.deps.tokens, alice.token)
     const forged = (changes: Partial<typeof claims>) => ({ ...t.deps.tokens, verify: async () => ({ ...claims, ...changes }) })
     const bob = await account(t.app)
-    await expect(authenticate(t.deps.db, forged({ userId: bob.id }), alice.token)).rejects.toMatchObject({ code: 'session_ended' })
-    await expect(authenticate(t.deps.db, forged({ version: claims.version + 1 }), alice.token)).rejects.toMatchObject({ code: 'session_ended' })
+    await expect(authenticate(t.deps.store, forged({ userId: bob.id }), alice.token)).rejects.toMatchObject({ code: 'session_ended' })
+    await expect(authenticate(t.deps.store, forged({ version: claims.version + 1 }), alice.token)).rejects.toMatchObject({ code: 'session_ended' })
   })
 })
 
 describe('POST /auth/logout', () => {
   test("ends this session: 204, its access and refresh tokens are refused, other sessions live on", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const phone = await loginAgain(t, alice.username)
     const reply = await call(t.app, 'POST', '/auth/logout', { token: alice.token })
@@ -151,7 +151,7 @@ describe('POST /auth/logout', () => {
   })
 
   test("closes this session's sockets with 1008 and leaves other sessions' sockets open", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const phone = await loginAgain(t, alice.username)
@@ -164,7 +164,7 @@ describe('POST /auth/logout', () => {
   })
 
   test('a token of an ended session cannot open a socket', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
     await call(t.app, 'POST', '/auth/logout', { token: alice.token })
@@ -172,14 +172,14 @@ describe('POST /auth/logout', () => {
   })
 
   test('needs a token', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     expect((await call(t.app, 'POST', '/auth/logout')).status).toBe(401)
   })
 })
 
 describe('POST /auth/logout-all', () => {
   test('ends every session of the user on every device; sockets close with 1008; logging in again works', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -201,7 +201,7 @@ describe('POST /auth/logout-all', () => {
 
 describe('the web UI session', () => {
   test("logging out of the page ends the session itself, not only the browser's cookies", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const client = new FormClient(t.app)
     await client.signUp(uniqueName())
     const stolen = new Map(client.cookies)
@@ -212,7 +212,7 @@ describe('the web UI session', () => {
   })
 
   test('a silent refresh rotates the refresh cookie', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const client = new FormClient(t.app)
     await client.signUp(uniqueName(), 'Alice')
     const oldRefresh = client.cookies.get('pneumatic_refresh')!
@@ -226,7 +226,7 @@ describe('the web UI session', () => {
 })
 
 test('sessions survive a restart: tokens issued before still work after', async () => {
-  await using t = testApp()
+  await using t = await testApp()
   const alice = await account(t.app, uniqueName(), 'Alice')
   await using restarted = await t.restart()
   expect((await call(restarted.app, 'GET', '/auth/me', { token: alice.token })).body.full_name).toBe('Alice')
@@ -251,7 +251,7 @@ describe('forged and expired tokens on the WebSocket upgrade', () => {
     ['a refresh token', (token) => new SignJWT(claimsOf(token)).setProtectedHeader({ alg: 'HS256', typ: 'rt+jwt' }).sign(key)],
   ]
   test.each(forgeries)('%s is refused with 401, never 101', async (_, forge) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
     const forged = await forge(alice.token)
@@ -260,7 +260,7 @@ describe('forged and expired tokens on the WebSocket upgrade', () => {
   })
 
   test('the genuine token (the base of every forgery above) is accepted', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const resigned = await new SignJWT(claimsOf(alice.token)).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).sign(key)

@@ -24,7 +24,7 @@ const throttledApp = (limits: Record<string, string>) => testApp({ TRUST_PROXY: 
 describe('login throttling counts failures, not logins', () => {
   test('with the default limits, 30 successful logins in a row from one address all succeed', async () => {
     // An empty value is the variable's default (the test app turns these limits off otherwise).
-    await using t = testApp({
+    await using t = await testApp({
       TRUST_PROXY: '1',
       RATE_LIMIT_PER_MINUTE: '0',
       RATE_LIMIT_PER_HOUR: '0',
@@ -38,7 +38,7 @@ describe('login throttling counts failures, not logins', () => {
   })
 
   test('a username that failed too often is refused with 429 and Retry-After, the right password too; other usernames are not', async () => {
-    await using t = throttledApp({ LOGIN_FAILURE_LIMIT_PER_USERNAME: '3' })
+    await using t = await throttledApp({ LOGIN_FAILURE_LIMIT_PER_USERNAME: '3' })
     const victim = uniqueName()
     const bystander = uniqueName()
     await signup(t, victim)
@@ -51,7 +51,7 @@ describe('login throttling counts failures, not logins', () => {
   })
 
   test('an address that failed too often is refused for every username, while other addresses log in', async () => {
-    await using t = throttledApp({ LOGIN_FAILURE_LIMIT_PER_IP: '4' })
+    await using t = await throttledApp({ LOGIN_FAILURE_LIMIT_PER_IP: '4' })
     const alice = uniqueName()
     await signup(t, alice)
     for (let i = 0; i < 4; i++) expect((await login(t, uniqueName('guess'), 'wrong password', '192.0.2.66')).status).toBe(401)
@@ -60,7 +60,7 @@ describe('login throttling counts failures, not logins', () => {
   })
 
   test('successes in between do not count: failures below the limit and any number of successes never lock anyone out', async () => {
-    await using t = throttledApp({ LOGIN_FAILURE_LIMIT_PER_IP: '3', LOGIN_FAILURE_LIMIT_PER_USERNAME: '3' })
+    await using t = await throttledApp({ LOGIN_FAILURE_LIMIT_PER_IP: '3', LOGIN_FAILURE_LIMIT_PER_USERNAME: '3' })
     const alice = uniqueName()
     await signup(t, alice)
     for (let round = 0; round < 3; round++) {
@@ -72,7 +72,7 @@ describe('login throttling counts failures, not logins', () => {
   })
 
   test("a successful login clears its username's failures", async () => {
-    await using t = throttledApp({ LOGIN_FAILURE_LIMIT_PER_USERNAME: '3' })
+    await using t = await throttledApp({ LOGIN_FAILURE_LIMIT_PER_USERNAME: '3' })
     const alice = uniqueName()
     await signup(t, alice)
     for (let i = 0; i < 2; i++) expect((await login(t, alice, 'wrong password')).status).toBe(401)
@@ -82,7 +82,7 @@ describe('login throttling counts failures, not logins', () => {
   })
 
   test('failures racing in parallel cannot get past the limit together', async () => {
-    await using t = throttledApp({ LOGIN_FAILURE_LIMIT_PER_USERNAME: '5' })
+    await using t = await throttledApp({ LOGIN_FAILURE_LIMIT_PER_USERNAME: '5' })
     const alice = uniqueName()
     await signup(t, alice)
     const replies = await Promise.all(Array.from({ length: 20 }, () => login(t, alice, 'wrong password')))
@@ -91,7 +91,7 @@ describe('login throttling counts failures, not logins', () => {
   })
 
   test('the web UI login form shares the counts and says why it refuses', async () => {
-    await using t = throttledApp({ LOGIN_FAILURE_LIMIT_PER_USERNAME: '2' })
+    await using t = await throttledApp({ LOGIN_FAILURE_LIMIT_PER_USERNAME: '2' })
     const alice = uniqueName()
     await signup(t, alice)
     for (let i = 0; i < 2; i++) expect((await login(t, alice, 'wrong password')).status).toBe(401)
@@ -106,7 +106,7 @@ describe('login throttling counts failures, not logins', () => {
 
 describe('signup throttling', () => {
   test('signups are counted per address: past the limit, 429 with Retry-After, other addresses unaffected', async () => {
-    await using t = throttledApp({ SIGNUP_LIMIT_PER_IP: '2' })
+    await using t = await throttledApp({ SIGNUP_LIMIT_PER_IP: '2' })
     expect((await signup(t, uniqueName(), '192.0.2.10')).status).toBe(201)
     // A taken name counts too: trying names is what enumeration looks like.
     const taken = uniqueName()
@@ -117,7 +117,7 @@ describe('signup throttling', () => {
   })
 
   test('a signup the schema refuses is not counted', async () => {
-    await using t = throttledApp({ SIGNUP_LIMIT_PER_IP: '1' })
+    await using t = await throttledApp({ SIGNUP_LIMIT_PER_IP: '1' })
     for (let i = 0; i < 3; i++) expect((await call(t.app, 'POST', '/auth/signup', { body: { username: 'x' }, headers: from('192.0.2.20') })).status).toBe(422)
     expect((await signup(t, uniqueName(), '192.0.2.20')).status).toBe(201)
   })

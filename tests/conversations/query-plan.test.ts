@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { testApp, type TestApp } from '../support/app'
+import { sqliteOf, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
 import { account, call, conversation, uniqueName, type Account } from '../support/http'
 import { explain, plansOf, recordStatements, type Plan } from '../support/query-plans'
@@ -18,7 +18,7 @@ const PAGE_SEARCH = 'SEARCH conversation_members USING COVERING INDEX conversati
 const CONVERSATION_BY_ID = 'SEARCH conversations USING INDEX sqlite_autoindex_conversations_1 (id=?)'
 const ONE_CONVERSATIONS_MEMBERS = /^SEARCH conversation_members USING (COVERING )?INDEX sqlite_autoindex_conversation_members_1 \(conversation_id=\?\)$/
 
-const memberReadsOf = (t: TestApp, run: () => Promise<unknown> | unknown) => plansOf(t.deps.sqlite, run, (sql) => /\bconversation_members\b/.test(sql))
+const memberReadsOf = (t: TestApp, run: () => Promise<unknown> | unknown) => plansOf(sqliteOf(t).sqlite, run, (sql) => /\bconversation_members\b/.test(sql))
 
 /**
  * The page is one range search of the activity index joined to conversations by id, sorting
@@ -42,7 +42,7 @@ describe('the conversation list query plan', () => {
   let browser: FormClient
 
   beforeAll(async () => {
-    t = testApp()
+    t = await testApp()
     const username = uniqueName('alice')
     browser = new FormClient(t.app)
     expect((await browser.signUp(username)).status).toBe(303)
@@ -77,7 +77,7 @@ describe('the conversation list query plan', () => {
     const sql =
       'SELECT c.* FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ? ' +
       'ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.id DESC LIMIT 4'
-    const plan = explain(t.deps.sqlite, sql, [alice.id])
+    const plan = explain(sqliteOf(t).sqlite, sql, [alice.id])
     expect(plan.some((step) => step.includes('TEMP B-TREE'))).toBe(true)
     expect(() => expectOnePageSearch([{ sql, plan }], 4)).toThrow()
   })

@@ -1,10 +1,10 @@
 import { describe, expect, setSystemTime, test } from 'bun:test'
-import { testApp, type TestApp } from '../support/app'
+import { sqliteOf, testApp, type TestApp } from '../support/app'
 import { account, call, send, uniqueName, type Account } from '../support/http'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
-const conversationCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n FROM conversations').get() as { n: number }).n
+const conversationCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM conversations').get() as { n: number }).n
 
 const create = (t: TestApp, who: Account, body: unknown) => call(t.app, 'POST', '/conversations', { token: who.token, body })
 
@@ -17,7 +17,7 @@ async function threeAccounts(t: TestApp) {
 
 describe('POST /conversations: groups', () => {
   test('a title with members creates a group: 201, the creator first, counts and names filled in, no messages yet', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     const reply = await create(t, alice, { title: 'Team', member_ids: [bob.id, carol.id] })
     expect(reply.status).toBe(201)
@@ -35,17 +35,17 @@ describe('POST /conversations: groups', () => {
   })
 
   test("duplicated ids and the creator's own id in member_ids count once", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     const reply = await create(t, alice, { title: 'Team', member_ids: [bob.id, alice.id, carol.id, bob.id, carol.id, alice.id] })
     expect(reply.status).toBe(201)
     expect(reply.body).toMatchObject({ members: [alice.id, bob.id, carol.id], member_count: 3 })
-    const rows = t.deps.sqlite.query('SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?').get(reply.body.id) as { n: number }
+    const rows = sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?').get(reply.body.id) as { n: number }
     expect(rows.n).toBe(3)
   })
 
   test('the title is trimmed', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     const reply = await create(t, alice, { title: '  Team  ', member_ids: [bob.id, carol.id] })
     expect(reply.status).toBe(201)
@@ -53,7 +53,7 @@ describe('POST /conversations: groups', () => {
   })
 
   test('is_group: true with exactly one other member makes a group, separate from their 1-on-1', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     const direct = await create(t, alice, { member_ids: [bob.id] })
     const group = await create(t, alice, { title: 'Just us', member_ids: [bob.id], is_group: true })
@@ -68,7 +68,7 @@ describe('POST /conversations: groups', () => {
   })
 
   test('the same title and members twice make two groups', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     const first = await create(t, alice, { title: 'Team', member_ids: [bob.id, carol.id] })
     const second = await create(t, alice, { title: 'Team', member_ids: [bob.id, carol.id] })
@@ -80,7 +80,7 @@ describe('POST /conversations: groups', () => {
 
 describe('POST /conversations: 1-on-1', () => {
   test("exactly one other member and no title opens a 1-on-1 named after the other person's full name", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, carol } = await threeAccounts(t)
     const reply = await create(t, alice, { member_ids: [carol.id] })
     expect(reply.status).toBe(201)
@@ -98,7 +98,7 @@ describe('POST /conversations: 1-on-1', () => {
   })
 
   test('asking again, from either side, answers 201 with the same conversation, named after the other side, marked as a replay', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     const first = await create(t, alice, { member_ids: [bob.id] })
     const again = await create(t, alice, { member_ids: [bob.id] })
@@ -117,7 +117,7 @@ describe('POST /conversations: 1-on-1', () => {
   })
 
   test("the guide's request shape, a title and one other member, opens the 1-on-1 from both sides and ignores the title", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     const fromAlice = await create(t, alice, { title: 'Alice and Bob', member_ids: [bob.id] })
     const fromBob = await create(t, bob, { title: 'Bob and Alice', member_ids: [alice.id] })
@@ -129,7 +129,7 @@ describe('POST /conversations: 1-on-1', () => {
   })
 
   test('the other side opening it first makes no difference', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     const fromBob = await create(t, bob, { member_ids: [alice.id] })
     const fromAlice = await create(t, alice, { member_ids: [bob.id] })
@@ -141,7 +141,7 @@ describe('POST /conversations: 1-on-1', () => {
   })
 
   test('different pairs get different 1-on-1s', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     const ab = await create(t, alice, { member_ids: [bob.id] })
     const ac = await create(t, alice, { member_ids: [carol.id] })
@@ -151,7 +151,7 @@ describe('POST /conversations: 1-on-1', () => {
   })
 
   test('ten requests at once from each side, titled or not, make exactly one conversation: one first write, 19 replays, the same id everywhere', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     const requests: Array<ReturnType<typeof create>> = []
     for (let i = 0; i < 10; i++) {
@@ -164,14 +164,14 @@ describe('POST /conversations: 1-on-1', () => {
     expect(replies.map((r) => r.status)).toEqual(Array(20).fill(201))
     expect(replies.filter((r) => r.headers.get('idempotent-replayed') === 'true')).toHaveLength(19)
     expect(new Set(replies.map((r) => r.body.id)).size).toBe(1)
-    const members = t.deps.sqlite.query('SELECT count(*) AS n FROM conversation_members').get() as { n: number }
+    const members = sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM conversation_members').get() as { n: number }
     expect(members.n).toBe(2)
   })
 })
 
 describe('POST /conversations: refusals', () => {
   test('an unknown member id is 422 naming member_ids and the id', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     const ghost = '0190e8a4-0000-7000-8000-000000000000'
     const reply = await create(t, alice, { title: 'Team', member_ids: [bob.id, ghost] })
@@ -187,7 +187,7 @@ describe('POST /conversations: refusals', () => {
   })
 
   test('an unknown id as the only member is 422 too, not a 1-on-1 with nobody', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice } = await threeAccounts(t)
     const reply = await create(t, alice, { member_ids: ['nobody'] })
     expect(reply.status).toBe(422)
@@ -199,7 +199,7 @@ describe('POST /conversations: refusals', () => {
     ['no title and no members', (_: Account) => ({ member_ids: [] })],
     ['no title and only the creator', (me: Account) => ({ member_ids: [me.id] })],
   ])('%s is 422 on title', async (_, body) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice } = await threeAccounts(t)
     const reply = await create(t, alice, body(alice))
     expect(reply.status).toBe(422)
@@ -208,7 +208,7 @@ describe('POST /conversations: refusals', () => {
   })
 
   test('no title and two or more others is 422 on title', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     const reply = await create(t, alice, { member_ids: [bob.id, carol.id] })
     expect(reply.status).toBe(422)
@@ -223,7 +223,7 @@ describe('POST /conversations: refusals', () => {
     ['is_group false with two others', { title: 'T', is_group: false }, 'is_group'],
     ['is_group as a string', { title: 'T', is_group: 'yes' }, 'is_group'],
   ])('%s is 422 on that field', async (_, extra, field) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     const reply = await create(t, alice, { member_ids: [bob.id, carol.id], ...extra })
     expect(reply.status).toBe(422)
@@ -233,7 +233,7 @@ describe('POST /conversations: refusals', () => {
   })
 
   test('a title of exactly 100 characters is accepted', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     const reply = await create(t, alice, { title: 'x'.repeat(100), member_ids: [bob.id], is_group: true })
     expect(reply).toMatchObject({ status: 201, body: { title: 'x'.repeat(100) } })
@@ -245,7 +245,7 @@ describe('POST /conversations: refusals', () => {
     ['null', null],
     ['a list of numbers', [1, 2]],
   ])('member_ids as %s is 422 on member_ids', async (_, memberIds) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice } = await threeAccounts(t)
     const reply = await create(t, alice, { title: 'Team', member_ids: memberIds })
     expect(reply.status).toBe(422)
@@ -254,7 +254,7 @@ describe('POST /conversations: refusals', () => {
   })
 
   test('missing member_ids is 422', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice } = await threeAccounts(t)
     const reply = await create(t, alice, { title: 'Team' })
     expect(reply.status).toBe(422)
@@ -262,7 +262,7 @@ describe('POST /conversations: refusals', () => {
   })
 
   test('without a token is 401 and creates nothing', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { bob } = await threeAccounts(t)
     const reply = await call(t.app, 'POST', '/conversations', { body: { member_ids: [bob.id] } })
     expect(reply.status).toBe(401)
@@ -271,7 +271,7 @@ describe('POST /conversations: refusals', () => {
   })
 
   test('malformed JSON is 400 in the error shape', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice } = await threeAccounts(t)
     const reply = await call(t.app, 'POST', '/conversations', { token: alice.token, raw: '{"member_ids": [' })
     expect(reply.status).toBe(400)
@@ -281,7 +281,7 @@ describe('POST /conversations: refusals', () => {
 
 describe('GET /conversations', () => {
   test("lists only the caller's conversations, with members and member_count, as each caller sees them", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     const team = (await create(t, alice, { title: 'Team', member_ids: [bob.id, carol.id] })).body
     const aliceBob = (await create(t, alice, { member_ids: [bob.id] })).body
@@ -303,14 +303,14 @@ describe('GET /conversations', () => {
   })
 
   test('someone in no conversation gets an empty last page', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     await create(t, alice, { member_ids: [bob.id] })
     expect(await call(t.app, 'GET', '/conversations', { token: carol.token })).toMatchObject({ status: 200, body: { conversations: [], next_cursor: null } })
   })
 
   test('?limit= pages through next_cursor, newest first, each conversation once, to a null cursor', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     const start = Date.now()
     const created: string[] = []
@@ -337,7 +337,7 @@ describe('GET /conversations', () => {
   })
 
   test('without a limit a page holds 50 conversations', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     for (let i = 0; i < 51; i++) expect((await create(t, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true })).status).toBe(201)
     const first = await call(t.app, 'GET', '/conversations', { token: alice.token })
@@ -355,7 +355,7 @@ describe('GET /conversations', () => {
     ['a limit of 201', 'limit=201'],
     ['a limit that is not a number', 'limit=many'],
   ])('%s is 422 naming the parameter, never a 500', async (_, query) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob } = await threeAccounts(t)
     await create(t, alice, { member_ids: [bob.id] })
     const reply = await call(t.app, 'GET', `/conversations?${query}`, { token: alice.token })
@@ -365,7 +365,7 @@ describe('GET /conversations', () => {
   })
 
   test('most recently active first: a new message moves an older conversation above a newer one', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol } = await threeAccounts(t)
     // A controlled clock, so the order does not depend on two steps landing in different milliseconds.
     const start = Date.now()
@@ -398,7 +398,7 @@ describe('GET /conversations', () => {
   })
 
   test('without a token is 401', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await call(t.app, 'GET', '/conversations')
     expect(reply.status).toBe(401)
     expect(reply.body.error.code).toBe('missing_token')

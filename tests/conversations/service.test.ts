@@ -2,19 +2,19 @@ import { describe, expect, setSystemTime, test } from 'bun:test'
 import * as conversations from '../../src/conversations/service'
 import * as messages from '../../src/messages/service'
 import type { User } from '../../src/users/model'
-import { testApp, type TestApp } from '../support/app'
+import { sqliteOf, testApp, type TestApp } from '../support/app'
 import { events, thrown, user } from '../support/services'
 
-const count = (t: TestApp, table: 'conversations' | 'conversation_members') => (t.deps.sqlite.query(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n
+const count = (t: TestApp, table: 'conversations' | 'conversation_members') => (sqliteOf(t).sqlite.query(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n
 
 describe('conversations.create', () => {
   test('a group: created, the actor first then the members as given, User objects for members', async () => {
-    await using t = testApp()
-    const alice = user(t, 'Alice Smith')
-    const bob = user(t)
-    const carol = user(t, 'Carol King')
+    await using t = await testApp()
+    const alice = await user(t, 'Alice Smith')
+    const bob = await user(t)
+    const carol = await user(t, 'Carol King')
     const before = Date.now()
-    const { conversation, created } = conversations.create(t.deps, alice, { title: 'Team', member_ids: [carol.id, bob.id] })
+    const { conversation, created } = await conversations.create(t.deps, alice, { title: 'Team', member_ids: [carol.id, bob.id] })
     expect(created).toBe(true)
     expect(conversation).toEqual({
       id: expect.any(String),
@@ -30,20 +30,20 @@ describe('conversations.create', () => {
   })
 
   test('de-duplicates member ids and drops the actor from them', async () => {
-    await using t = testApp()
-    const [alice, bob, carol] = [user(t), user(t), user(t)]
-    const { conversation } = conversations.create(t.deps, alice, { title: 'Team', member_ids: [alice.id, bob.id, bob.id, carol.id, alice.id] })
+    await using t = await testApp()
+    const [alice, bob, carol] = [await user(t), await user(t), await user(t)]
+    const { conversation } = await conversations.create(t.deps, alice, { title: 'Team', member_ids: [alice.id, bob.id, bob.id, carol.id, alice.id] })
     expect(conversation.members).toEqual([alice, bob, carol])
     expect(count(t, 'conversation_members')).toBe(3)
   })
 
   test('a 1-on-1 is created once and returned with created false from either side', async () => {
-    await using t = testApp()
-    const alice = user(t)
-    const bob = user(t)
-    const first = conversations.create(t.deps, alice, { member_ids: [bob.id] })
-    const again = conversations.create(t.deps, alice, { member_ids: [bob.id] })
-    const fromBob = conversations.create(t.deps, bob, { member_ids: [alice.id], title: null })
+    await using t = await testApp()
+    const alice = await user(t)
+    const bob = await user(t)
+    const first = await conversations.create(t.deps, alice, { member_ids: [bob.id] })
+    const again = await conversations.create(t.deps, alice, { member_ids: [bob.id] })
+    const fromBob = await conversations.create(t.deps, bob, { member_ids: [alice.id], title: null })
     expect(first).toEqual({
       created: true,
       conversation: { id: expect.any(String), title: null, isGroup: false, createdAt: expect.any(Number), lastSeq: 0, lastMessageAt: null, members: [alice, bob] },
@@ -54,23 +54,23 @@ describe('conversations.create', () => {
   })
 
   test('a reused 1-on-1 comes back with its current last_seq', async () => {
-    await using t = testApp()
-    const alice = user(t)
-    const bob = user(t)
-    const first = conversations.create(t.deps, alice, { member_ids: [bob.id] })
+    await using t = await testApp()
+    const alice = await user(t)
+    const bob = await user(t)
+    const first = await conversations.create(t.deps, alice, { member_ids: [bob.id] })
     await messages.post(t.deps, bob, { message_id: 'm1', conversation_id: first.conversation.id, content: 'hi' })
-    const again = conversations.create(t.deps, bob, { member_ids: [alice.id] })
+    const again = await conversations.create(t.deps, bob, { member_ids: [alice.id] })
     expect(again.created).toBe(false)
     expect(again.conversation).toEqual({ ...first.conversation, lastSeq: 1, lastMessageAt: expect.any(Number) })
   })
 
   test('a title with exactly one other member still opens their 1-on-1, and the title is ignored', async () => {
-    await using t = testApp()
-    const alice = user(t)
-    const bob = user(t)
-    const first = conversations.create(t.deps, alice, { title: 'Chat with Bob', member_ids: [bob.id] })
-    const again = conversations.create(t.deps, bob, { title: 'Chat with Alice', member_ids: [alice.id] })
-    const untitled = conversations.create(t.deps, alice, { member_ids: [bob.id] })
+    await using t = await testApp()
+    const alice = await user(t)
+    const bob = await user(t)
+    const first = await conversations.create(t.deps, alice, { title: 'Chat with Bob', member_ids: [bob.id] })
+    const again = await conversations.create(t.deps, bob, { title: 'Chat with Alice', member_ids: [alice.id] })
+    const untitled = await conversations.create(t.deps, alice, { member_ids: [bob.id] })
     expect(first.created).toBe(true)
     expect(first.conversation).toMatchObject({ title: null, isGroup: false, members: [alice, bob] })
     expect([again.created, untitled.created]).toEqual([false, false])
@@ -79,50 +79,50 @@ describe('conversations.create', () => {
   })
 
   test('is_group: true makes a group of two, beside their 1-on-1', async () => {
-    await using t = testApp()
-    const alice = user(t)
-    const bob = user(t)
-    const direct = conversations.create(t.deps, alice, { member_ids: [bob.id] })
-    const group = conversations.create(t.deps, alice, { title: 'Us', member_ids: [bob.id], is_group: true })
+    await using t = await testApp()
+    const alice = await user(t)
+    const bob = await user(t)
+    const direct = await conversations.create(t.deps, alice, { member_ids: [bob.id] })
+    const group = await conversations.create(t.deps, alice, { title: 'Us', member_ids: [bob.id], is_group: true })
     expect(group.created).toBe(true)
     expect(group.conversation).toMatchObject({ title: 'Us', isGroup: true, members: [alice, bob] })
     expect(group.conversation.id).not.toBe(direct.conversation.id)
   })
 
   test('is_group: false is refused unless there is exactly one other member, and a group without a title is refused', async () => {
-    await using t = testApp()
-    const alice = user(t)
-    const bob = user(t)
-    const carol = user(t)
-    expect(thrown(() => conversations.create(t.deps, alice, { title: 'T', member_ids: [bob.id, carol.id], is_group: false }))).toMatchObject({
+    await using t = await testApp()
+    const alice = await user(t)
+    const bob = await user(t)
+    const carol = await user(t)
+    expect(await thrown(async () => await conversations.create(t.deps, alice, { title: 'T', member_ids: [bob.id, carol.id], is_group: false }))).toMatchObject({
       status: 422,
       details: [{ field: 'is_group' }],
     })
-    expect(thrown(() => conversations.create(t.deps, alice, { member_ids: [bob.id], is_group: true }))).toMatchObject({
+    expect(await thrown(async () => await conversations.create(t.deps, alice, { member_ids: [bob.id], is_group: true }))).toMatchObject({
       status: 422,
       message: 'title is required for a group',
       details: [{ field: 'title' }],
     })
-    expect(conversations.create(t.deps, alice, { member_ids: [bob.id], is_group: false }).conversation.isGroup).toBe(false)
+    expect((await conversations.create(t.deps, alice, { member_ids: [bob.id], is_group: false })).conversation.isGroup).toBe(false)
   })
 
   test('announces a new conversation once, and nothing when a 1-on-1 is reused', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const seen = events(t)
-    const alice = user(t)
-    const bob = user(t)
-    const { conversation } = conversations.create(t.deps, alice, { member_ids: [bob.id] })
-    conversations.create(t.deps, bob, { member_ids: [alice.id] })
-    conversations.create(t.deps, alice, { member_ids: [bob.id] })
+    const alice = await user(t)
+    const bob = await user(t)
+    const { conversation } = await conversations.create(t.deps, alice, { member_ids: [bob.id] })
+    await conversations.create(t.deps, bob, { member_ids: [alice.id] })
+    await conversations.create(t.deps, alice, { member_ids: [bob.id] })
     expect(seen).toEqual([{ type: 'conversation.created', conversation }])
   })
 
   test('an unknown member is 422 on member_ids naming every unknown id, and stores nothing', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const seen = events(t)
-    const alice = user(t)
-    const bob = user(t)
-    const error = thrown(() => conversations.create(t.deps, alice, { title: 'Team', member_ids: [bob.id, 'ghost-1', 'ghost-2'] }))
+    const alice = await user(t)
+    const bob = await user(t)
+    const error = await thrown(async () => await conversations.create(t.deps, alice, { title: 'Team', member_ids: [bob.id, 'ghost-1', 'ghost-2'] }))
     expect({ status: error.status, code: error.code, details: error.details }).toEqual({
       status: 422,
       code: 'validation_failed',
@@ -140,10 +140,10 @@ describe('conversations.create', () => {
     ['a blank title', (_me: User, others: User[]) => ({ title: ' \t ', member_ids: others.map((o) => o.id) })],
     ['a title over 100 characters', (_me: User, others: User[]) => ({ title: 't'.repeat(101), member_ids: others.map((o) => o.id) })],
   ])('%s is 422 on title', async (_, input) => {
-    await using t = testApp()
-    const alice = user(t)
-    const others = [user(t), user(t)]
-    const error = thrown(() => conversations.create(t.deps, alice, input(alice, others)))
+    await using t = await testApp()
+    const alice = await user(t)
+    const others = [await user(t), await user(t)]
+    const error = await thrown(async () => await conversations.create(t.deps, alice, input(alice, others)))
     expect(error).toMatchObject({ status: 422, code: 'validation_failed', details: [{ field: 'title', message: expect.any(String) }] })
     expect(count(t, 'conversations')).toBe(0)
   })
@@ -153,8 +153,8 @@ describe('conversations.create', () => {
     ['member_ids a string', { title: 'x', member_ids: 'abc' }],
     ['the input not an object', 'hello'],
   ])('%s is 422', async (_, input) => {
-    await using t = testApp()
-    const error = thrown(() => conversations.create(t.deps, user(t), input))
+    await using t = await testApp()
+    const error = await thrown(async () => await conversations.create(t.deps, await user(t), input))
     expect(error).toMatchObject({ status: 422, code: 'validation_failed' })
   })
 })
@@ -170,11 +170,11 @@ async function at<T>(when: number, fn: () => T | Promise<T>): Promise<T> {
 }
 
 /** Every page of `actor`'s list, following next_cursor; the ids of each page. */
-function allPages(t: TestApp, actor: User, limit: number): string[][] {
+async function allPages(t: TestApp, actor: User, limit: number): Promise<string[][]> {
   const pages: string[][] = []
   let cursor: string | undefined
   for (let i = 0; i < 100; i++) {
-    const page = conversations.pageFor(t.deps.db, actor, { limit, ...(cursor ? { cursor } : {}) })
+    const page = await conversations.pageFor(t.deps.store, actor, { limit, ...(cursor ? { cursor } : {}) })
     pages.push(page.conversations.map((c) => c.id))
     if (page.nextCursor === null) return pages
     cursor = page.nextCursor
@@ -186,102 +186,102 @@ const ids = (page: { conversations: { id: string }[] }) => page.conversations.ma
 
 describe('conversations.pageFor', () => {
   test("only the actor's conversations, most recently active first: a new message moves one to the front", async () => {
-    await using t = testApp()
-    const [alice, bob, carol] = [user(t), user(t), user(t)]
-    const a = await at(1_000, () => conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation)
-    const b = await at(2_000, () => conversations.create(t.deps, alice, { title: 'B', member_ids: [carol.id], is_group: true }).conversation)
-    const c = await at(3_000, () => conversations.create(t.deps, bob, { member_ids: [carol.id] }).conversation)
-    expect(conversations.pageFor(t.deps.db, alice)).toEqual({ conversations: [b, a], nextCursor: null })
+    await using t = await testApp()
+    const [alice, bob, carol] = [await user(t), await user(t), await user(t)]
+    const a = await at(1_000, async () => (await conversations.create(t.deps, alice, { member_ids: [bob.id] })).conversation)
+    const b = await at(2_000, async () => (await conversations.create(t.deps, alice, { title: 'B', member_ids: [carol.id], is_group: true })).conversation)
+    const c = await at(3_000, async () => (await conversations.create(t.deps, bob, { member_ids: [carol.id] })).conversation)
+    expect(await conversations.pageFor(t.deps.store, alice)).toEqual({ conversations: [b, a], nextCursor: null })
 
     await at(4_000, () => messages.post(t.deps, bob, { message_id: 'x', conversation_id: a.id, content: 'news' }))
-    const page = conversations.pageFor(t.deps.db, alice)
+    const page = await conversations.pageFor(t.deps.store, alice)
     expect(ids(page)).toEqual([a.id, b.id])
     expect(page.conversations[0]).toEqual({ ...a, lastSeq: 1, lastMessageAt: 4_000 })
-    expect(ids(conversations.pageFor(t.deps.db, carol))).toEqual([c.id, b.id])
+    expect(ids(await conversations.pageFor(t.deps.store, carol))).toEqual([c.id, b.id])
   })
 
   test('a conversation whose message is older than another conversation is newer stays below it', async () => {
-    await using t = testApp()
-    const [alice, bob] = [user(t), user(t)]
-    const a = await at(1_000, () => conversations.create(t.deps, alice, { title: 'A', member_ids: [bob.id], is_group: true }).conversation)
+    await using t = await testApp()
+    const [alice, bob] = [await user(t), await user(t)]
+    const a = await at(1_000, async () => (await conversations.create(t.deps, alice, { title: 'A', member_ids: [bob.id], is_group: true })).conversation)
     await at(2_000, () => messages.post(t.deps, alice, { message_id: 'x', conversation_id: a.id, content: 'old news' }))
-    const b = await at(3_000, () => conversations.create(t.deps, alice, { title: 'B', member_ids: [bob.id], is_group: true }).conversation)
-    expect(ids(conversations.pageFor(t.deps.db, alice))).toEqual([b.id, a.id])
+    const b = await at(3_000, async () => (await conversations.create(t.deps, alice, { title: 'B', member_ids: [bob.id], is_group: true })).conversation)
+    expect(ids(await conversations.pageFor(t.deps.store, alice))).toEqual([b.id, a.id])
   })
 
   test('someone in no conversation gets an empty last page', async () => {
-    await using t = testApp()
-    expect(conversations.pageFor(t.deps.db, user(t))).toEqual({ conversations: [], nextCursor: null })
+    await using t = await testApp()
+    expect(await conversations.pageFor(t.deps.store, await user(t))).toEqual({ conversations: [], nextCursor: null })
   })
 
   test('pages of `limit` follow each other through next_cursor, in order, each conversation once, the last with a null cursor', async () => {
-    await using t = testApp()
-    const [alice, bob] = [user(t), user(t)]
+    await using t = await testApp()
+    const [alice, bob] = [await user(t), await user(t)]
     const created: string[] = []
-    for (let i = 0; i < 7; i++) created.push(await at(1_000 * i, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    for (let i = 0; i < 7; i++) created.push(await at(1_000 * i, async () => (await conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true })).conversation.id))
     const newestFirst = created.toReversed()
-    expect(allPages(t, alice, 3)).toEqual([newestFirst.slice(0, 3), newestFirst.slice(3, 6), newestFirst.slice(6)])
-    expect(allPages(t, alice, 7)).toEqual([newestFirst])
-    expect(allPages(t, alice, 200)).toEqual([newestFirst])
+    expect(await allPages(t, alice, 3)).toEqual([newestFirst.slice(0, 3), newestFirst.slice(3, 6), newestFirst.slice(6)])
+    expect(await allPages(t, alice, 7)).toEqual([newestFirst])
+    expect(await allPages(t, alice, 200)).toEqual([newestFirst])
     // As a query string gives it, too.
-    expect(conversations.pageFor(t.deps.db, alice, { limit: '3' })).toEqual(conversations.pageFor(t.deps.db, alice, { limit: 3 }))
+    expect(await conversations.pageFor(t.deps.store, alice, { limit: '3' })).toEqual(await conversations.pageFor(t.deps.store, alice, { limit: 3 }))
     // A page that ends exactly at the end still says there is no more.
-    expect(conversations.pageFor(t.deps.db, alice, { limit: 7 }).nextCursor).toBeNull()
+    expect((await conversations.pageFor(t.deps.store, alice, { limit: 7 })).nextCursor).toBeNull()
   })
 
   test('without a limit a page holds 50', async () => {
-    await using t = testApp()
-    const [alice, bob] = [user(t), user(t)]
-    for (let i = 0; i < 51; i++) conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true })
-    const first = conversations.pageFor(t.deps.db, alice)
+    await using t = await testApp()
+    const [alice, bob] = [await user(t), await user(t)]
+    for (let i = 0; i < 51; i++) await conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true })
+    const first = await conversations.pageFor(t.deps.store, alice)
     expect(first.conversations.length).toBe(50)
-    expect(conversations.pageFor(t.deps.db, alice, { cursor: first.nextCursor! }).conversations.length).toBe(1)
+    expect((await conversations.pageFor(t.deps.store, alice, { cursor: first.nextCursor! })).conversations.length).toBe(1)
   })
 
   test('activity counts to the second: conversations active in the same second go larger id first, and a cursor between them loses none', async () => {
-    await using t = testApp()
-    const [alice, bob] = [user(t), user(t)]
+    await using t = await testApp()
+    const [alice, bob] = [await user(t), await user(t)]
     const tied: string[] = []
-    for (let i = 0; i < 5; i++) tied.push(await at(5_000 + i * 100, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    for (let i = 0; i < 5; i++) tied.push(await at(5_000 + i * 100, async () => (await conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true })).conversation.id))
     // A message later in the same second moves nothing: the first conversation stays where its id puts it.
     await at(5_900, () => messages.post(t.deps, bob, { message_id: 'late', conversation_id: tied[0]!, content: 'same second' }))
     const byIdDescending = tied.toSorted().toReversed()
-    expect(allPages(t, alice, 1)).toEqual(byIdDescending.map((id) => [id]))
-    expect(allPages(t, alice, 2)).toEqual([byIdDescending.slice(0, 2), byIdDescending.slice(2, 4), byIdDescending.slice(4)])
+    expect(await allPages(t, alice, 1)).toEqual(byIdDescending.map((id) => [id]))
+    expect(await allPages(t, alice, 2)).toEqual([byIdDescending.slice(0, 2), byIdDescending.slice(2, 4), byIdDescending.slice(4)])
   })
 
   test('a conversation that becomes active while the list is paged moves to the front: later pages neither repeat nor show it', async () => {
-    await using t = testApp()
-    const [alice, bob] = [user(t), user(t)]
+    await using t = await testApp()
+    const [alice, bob] = [await user(t), await user(t)]
     const created: string[] = []
-    for (let i = 0; i < 6; i++) created.push(await at(1_000 * i, () => conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true }).conversation.id))
+    for (let i = 0; i < 6; i++) created.push(await at(1_000 * i, async () => (await conversations.create(t.deps, alice, { title: `g${i}`, member_ids: [bob.id], is_group: true })).conversation.id))
     const [g0, g1, g2, g3, g4, g5] = created as [string, string, string, string, string, string]
-    const first = conversations.pageFor(t.deps.db, alice, { limit: 2 })
+    const first = await conversations.pageFor(t.deps.store, alice, { limit: 2 })
     expect(ids(first)).toEqual([g5, g4])
     // One already seen and one not yet seen both get a message.
     await at(10_000, () => messages.post(t.deps, bob, { message_id: 'a', conversation_id: g4, content: 'seen' }))
     await at(11_000, () => messages.post(t.deps, bob, { message_id: 'b', conversation_id: g1, content: 'not yet seen' }))
-    const second = conversations.pageFor(t.deps.db, alice, { limit: 2, cursor: first.nextCursor! })
-    const third = conversations.pageFor(t.deps.db, alice, { limit: 2, cursor: second.nextCursor! })
+    const second = await conversations.pageFor(t.deps.store, alice, { limit: 2, cursor: first.nextCursor! })
+    const third = await conversations.pageFor(t.deps.store, alice, { limit: 2, cursor: second.nextCursor! })
     expect([ids(second), ids(third), third.nextCursor]).toEqual([[g3, g2], [g0], null])
     // Starting again shows the current order.
-    expect(allPages(t, alice, 50)).toEqual([[g1, g4, g5, g3, g2, g0]])
+    expect(await allPages(t, alice, 50)).toEqual([[g1, g4, g5, g3, g2, g0]])
   })
 
   test('every item keeps all its members; a page stops before its members pass 5,000, and always holds one', async () => {
-    await using t = testApp()
-    const alice = user(t)
-    const others = Array.from({ length: 500 }, () => user(t).id)
+    await using t = await testApp()
+    const alice = await user(t)
+    const others = (await Promise.all(Array.from({ length: 500 }, () => user(t)))).map((u) => u.id)
     const big: string[] = []
-    for (let i = 0; i < 11; i++) big.push(await at(1_000 * i, () => conversations.create(t.deps, alice, { title: `big ${i}`, member_ids: others }).conversation.id))
-    const small = await at(20_000, () => conversations.create(t.deps, alice, { member_ids: [others[0]!] }).conversation.id)
+    for (let i = 0; i < 11; i++) big.push(await at(1_000 * i, async () => (await conversations.create(t.deps, alice, { title: `big ${i}`, member_ids: others })).conversation.id))
+    const small = await at(20_000, async () => (await conversations.create(t.deps, alice, { member_ids: [others[0]!] })).conversation.id)
 
     // 501 members each: the 1-on-1 (2) and nine groups (4,509) fit in 5,000; a tenth group would not.
-    const first = conversations.pageFor(t.deps.db, alice, { limit: 200 })
+    const first = await conversations.pageFor(t.deps.store, alice, { limit: 200 })
     expect(ids(first)).toEqual([small, ...big.toReversed().slice(0, 9)])
     expect(first.conversations.slice(1).every((c) => c.members.length === 501)).toBe(true)
     expect(first.conversations[1]!.members.map((m) => m.id)).toEqual([alice.id, ...others])
-    const second = conversations.pageFor(t.deps.db, alice, { limit: 200, cursor: first.nextCursor! })
+    const second = await conversations.pageFor(t.deps.store, alice, { limit: 200, cursor: first.nextCursor! })
     expect([ids(second), second.nextCursor]).toEqual([big.toReversed().slice(9), null])
   })
 
@@ -296,15 +296,15 @@ describe('conversations.pageFor', () => {
     ['too long', 'A'.repeat(201)],
     ['a number', 42],
   ])('a cursor that is %s is 422 on cursor', async (_, cursor) => {
-    await using t = testApp()
-    const error = thrown(() => conversations.pageFor(t.deps.db, user(t), { cursor }))
+    await using t = await testApp()
+    const error = await thrown(async () => await conversations.pageFor(t.deps.store, await user(t), { cursor }))
     expect(error).toMatchObject({ status: 422, code: 'validation_failed' })
     expect(error.details?.map((d) => d.field)).toEqual(['cursor'])
   })
 
   test.each([0, 201, 1.5, '1.5', 'ten'])('a limit of %p is 422 on limit', async (limit) => {
-    await using t = testApp()
-    const error = thrown(() => conversations.pageFor(t.deps.db, user(t), { limit }))
+    await using t = await testApp()
+    const error = await thrown(async () => await conversations.pageFor(t.deps.store, await user(t), { limit }))
     expect(error).toMatchObject({ status: 422, code: 'validation_failed' })
     expect(error.details?.map((d) => d.field)).toEqual(['limit'])
   })
@@ -312,25 +312,25 @@ describe('conversations.pageFor', () => {
 
 describe('conversations.requireMembership, get and idsFor', () => {
   test('a member gets the row and the record; idsFor lists their conversations', async () => {
-    await using t = testApp()
-    const alice = user(t)
-    const bob = user(t)
-    const carol = user(t)
-    const ab = conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation
-    const group = conversations.create(t.deps, bob, { title: 'G', member_ids: [carol.id], is_group: true }).conversation
-    expect(conversations.requireMembership(t.deps.db, bob, ab.id)).toMatchObject({ id: ab.id, isGroup: false, createdBy: alice.id })
-    expect(conversations.get(t.deps.db, bob, ab.id)).toEqual(ab)
-    expect(conversations.idsFor(t.deps.db, bob.id).sort()).toEqual([ab.id, group.id].sort())
-    expect(conversations.idsFor(t.deps.db, alice.id)).toEqual([ab.id])
+    await using t = await testApp()
+    const alice = await user(t)
+    const bob = await user(t)
+    const carol = await user(t)
+    const ab = (await conversations.create(t.deps, alice, { member_ids: [bob.id] })).conversation
+    const group = (await conversations.create(t.deps, bob, { title: 'G', member_ids: [carol.id], is_group: true })).conversation
+    expect(await conversations.requireMembership(t.deps.store, bob, ab.id)).toMatchObject({ id: ab.id, isGroup: false, createdBy: alice.id })
+    expect(await conversations.get(t.deps.store, bob, ab.id)).toEqual(ab)
+    expect((await conversations.idsFor(t.deps.store, bob.id)).sort()).toEqual([ab.id, group.id].sort())
+    expect(await conversations.idsFor(t.deps.store, alice.id)).toEqual([ab.id])
   })
 
   test('a non-member is 403 and an unknown conversation is 404', async () => {
-    await using t = testApp()
-    const alice = user(t)
-    const bob = user(t)
-    const outsider = user(t)
-    const ab = conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation
-    expect(thrown(() => conversations.get(t.deps.db, outsider, ab.id))).toMatchObject({ status: 403, code: 'forbidden' })
-    expect(thrown(() => conversations.get(t.deps.db, alice, 'no-such-conversation'))).toMatchObject({ status: 404, code: 'not_found' })
+    await using t = await testApp()
+    const alice = await user(t)
+    const bob = await user(t)
+    const outsider = await user(t)
+    const ab = (await conversations.create(t.deps, alice, { member_ids: [bob.id] })).conversation
+    expect(await thrown(async () => await conversations.get(t.deps.store, outsider, ab.id))).toMatchObject({ status: 403, code: 'forbidden' })
+    expect(await thrown(async () => await conversations.get(t.deps.store, alice, 'no-such-conversation'))).toMatchObject({ status: 404, code: 'not_found' })
   })
 })

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { observeQueries, openDatabase, type QueryObserver } from '../../src/db/client'
-import { testApp } from '../support/app'
+import { sqliteOf, testApp } from '../support/app'
 
 describe('openDatabase', () => {
   test('a database another program has locked for a moment is waited for, not refused', async () => {
@@ -53,8 +53,8 @@ const recorder = () => {
 
 describe('observeQueries', () => {
   test('a connection is timed once however many observe it, and each observer hears every run, even of a statement prepared before it joined', async () => {
-    await using t = testApp()
-    const sqlite = t.deps.sqlite // the app already observes it (metrics, tracing)
+    await using t = await testApp()
+    const sqlite = sqliteOf(t).sqlite // the app already observes it (metrics, tracing)
     const early = sqlite.prepare('SELECT 1 AS one')
     const first = recorder()
     const second = recorder()

@@ -9,9 +9,10 @@ import { refresh } from '../../src/auth/service'
 import { createTokens } from '../../src/auth/tokens'
 import * as conversations from '../../src/conversations/service'
 import { openDatabase } from '../../src/db/client'
+import { openSqliteStore } from '../../src/db/store.sqlite'
 import { TEST_SECRET } from '../support/app'
 
-const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle')
+const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle', 'sqlite')
 const dirs: string[] = []
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
@@ -35,6 +36,25 @@ function databaseAt(count: number): { dir: string; path: string } {
 }
 
 const indexColumns = (sqlite: Database, index: string) => (sqlite.query(`PRAGMA index_info(${index})`).all() as { name: string }[]).map((c) => c.name)
+
+describe('the SQLite migrations folder moved to drizzle/sqlite', () => {
+  test('a database fully migrated from the old drizzle/ folder applies nothing again and keeps its rows', () => {
+    const journal = JSON.parse(readFileSync(join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+    const { path } = databaseAt(journal.entries.length)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1)")
+    const applied = old.query('SELECT id, hash, created_at FROM __drizzle_migrations ORDER BY id').all()
+    old.close()
+
+    const { sqlite, close } = openDatabase(path)
+    try {
+      expect(sqlite.query('SELECT id, hash, created_at FROM __drizzle_migrations ORDER BY id').all()).toEqual(applied)
+      expect(sqlite.query('SELECT id, username FROM users').all()).toEqual([{ id: 'u1', username: 'ada' }])
+    } finally {
+      close()
+    }
+  })
+})
 
 describe('migration 0002: the idempotency index is keyed message_id first', () => {
   test('a database of the previous release keeps its messages, gets the new index, and still refuses a second message with the same key', () => {
@@ -76,19 +96,20 @@ describe('migration 0003: a session remembers the refresh token it replaced last
     old.run("INSERT INTO sessions (id, user_id, current_jti, created_at) VALUES ('s1', 'u1', 'j1', 1)")
     old.close()
 
-    const { db, sqlite, close } = openDatabase(path)
+    const store = openSqliteStore(path)
+    const { sqlite } = store
     try {
       expect(sqlite.query('SELECT id, current_jti, previous_jti, rotated_at, revoked_at FROM sessions').all()).toEqual([
         { id: 's1', current_jti: 'j1', previous_jti: null, rotated_at: null, revoked_at: null },
       ])
       const tokens = createTokens({ secret: TEST_SECRET, accessTtlSeconds: 60, refreshTtlSeconds: 3600 })
-      const deps = { db, tokens, bus: { publish() {} }, config: { refreshReuseGraceSeconds: 30 } }
+      const deps = { store, tokens, bus: { publish() {} }, config: { refreshReuseGraceSeconds: 30 } }
       const issued = await tokens.issuePair({ userId: 'u1', sessionId: 's1', version: 0 }, { refreshJti: 'j1', issuedAt: Date.now() })
       const next = await refresh(deps, issued.refresh_token)
       expect(await refresh(deps, issued.refresh_token)).toEqual(next)
       expect(sqlite.query('SELECT previous_jti, revoked_at FROM sessions').get()).toEqual({ previous_jti: 'j1', revoked_at: null })
     } finally {
-      close()
+      await store.close()
     }
   })
 })
@@ -113,7 +134,7 @@ describe('migration 0004: the readiness table', () => {
 })
 
 describe('migrations 0005–0007: each member row carries its conversation\'s activity, indexed per user', () => {
-  test('a database of the previous release gets the column filled from its conversations (to the second), the new index, and lists in activity order', () => {
+  test('a database of the previous release gets the column filled from its conversations (to the second), the new index, and lists in activity order', async () => {
     const { path } = databaseAt(5)
     const old = new Database(path)
     old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1)")
@@ -125,7 +146,8 @@ describe('migrations 0005–0007: each member row carries its conversation\'s ac
     expect(indexColumns(old, 'conversation_members_user_idx')).toEqual(['user_id'])
     old.close()
 
-    const { db, sqlite, close } = openDatabase(path)
+    const store = openSqliteStore(path)
+    const { sqlite } = store
     try {
       expect(sqlite.query('SELECT conversation_id, user_id, last_activity_at FROM conversation_members ORDER BY rowid').all()).toEqual([
         { conversation_id: 'c1', user_id: 'u1', last_activity_at: 9000 },
@@ -138,10 +160,10 @@ describe('migrations 0005–0007: each member row carries its conversation\'s ac
       expect(indexes).toEqual([{ name: 'conversation_members_user_activity_idx' }])
       expect(indexColumns(sqlite, 'conversation_members_user_activity_idx')).toEqual(['user_id', 'last_activity_at', 'conversation_id'])
       const ada = { id: 'u1', username: 'ada', full_name: null }
-      expect(conversations.pageFor(db, ada).conversations.map((c) => c.id)).toEqual(['c1', 'c2', 'c3'])
-      expect(conversations.pageFor(db, { ...ada, id: 'u2' }).conversations.map((c) => c.id)).toEqual(['c1', 'c3'])
+      expect((await conversations.pageFor(store, ada)).conversations.map((c) => c.id)).toEqual(['c1', 'c2', 'c3'])
+      expect((await conversations.pageFor(store, { ...ada, id: 'u2' })).conversations.map((c) => c.id)).toEqual(['c1', 'c3'])
     } finally {
-      close()
+      await store.close()
     }
   })
 })

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { observeQueries } from '../../src/db/client'
 import { storageUnavailable } from '../../src/db/storage'
 import { StorageUnavailable } from '../../src/shared/errors'
-import { captureLogs, listen, testApp, type TestApp } from '../support/app'
+import { sqliteOf, captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, type Account } from '../support/http'
 import { TestSocket } from '../support/ws'
 
@@ -127,17 +127,17 @@ describe('storageUnavailable: which driver errors say the storage failed', () =>
 
 describe('the readiness probe', () => {
   test('a database that answers queries but refuses writes is not ready', async () => {
-    await using t = testApp()
-    t.deps.sqlite.run('PRAGMA query_only = 1')
+    await using t = await testApp()
+    sqliteOf(t).sqlite.run('PRAGMA query_only = 1')
     expect(await call(t.app, 'GET', '/ready')).toMatchObject({ status: 503, body: { status: 'unavailable', reason: 'the database file is read-only' } })
-    t.deps.sqlite.run('PRAGMA query_only = 0')
+    sqliteOf(t).sqlite.run('PRAGMA query_only = 0')
     expect(await call(t.app, 'GET', '/ready')).toMatchObject({ status: 200, body: { status: 'ready' } })
   })
 
   test('it commits a write to the readiness table, and a storm of polls within a second commits once', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const writes: string[] = []
-    observeQueries(t.deps.sqlite, { statement: (operation) => void (operation === 'insert' && writes.push(operation)), transaction() {} })
+    observeQueries(sqliteOf(t).sqlite, { statement: (operation) => void (operation === 'insert' && writes.push(operation)), transaction() {} })
     const clock = spyOn(performance, 'now').mockReturnValue(1_000_000)
     try {
       const replies = await Promise.all(Array.from({ length: 20 }, () => call(t.app, 'GET', '/ready')))
@@ -146,19 +146,19 @@ describe('the readiness probe', () => {
       clock.mockRestore()
     }
     expect(writes).toHaveLength(1)
-    expect(t.deps.sqlite.query('SELECT id, checked_at > 0 AS written FROM readiness').all()).toEqual([{ id: 1, written: 1 }])
+    expect(sqliteOf(t).sqlite.query('SELECT id, checked_at > 0 AS written FROM readiness').all()).toEqual([{ id: 1, written: 1 }])
   })
 })
 
 /** Alice and Bob, a conversation and two messages, on a database the app is then closed over. */
 async function populated(): Promise<{ t: TestApp; alice: Account; conversationId: string; path: string }> {
-  const t = testApp()
+  const t = await testApp()
   const alice = await account(t.app, 'alice')
   const bob = await account(t.app, 'bob')
   const { id: conversationId } = await conversation(t.app, alice, [bob], 'Team')
   for (const content of ['one', 'two']) expect((await send(t.app, alice, conversationId, content)).status).toBe(201)
   await t.deps.writer.close()
-  t.deps.sqlite.close()
+  sqliteOf(t).sqlite.close()
   return { t, alice, conversationId, path: join(t.dir, 'test.db') }
 }
 
@@ -167,7 +167,7 @@ describe('a corrupt database file', () => {
     const before = await populated()
     overwriteRootPage(before.path, 'messages')
     const logs = captureLogs()
-    await using t = testApp({}, { dir: before.t.dir, logger: logs.logger })
+    await using t = await testApp({}, { dir: before.t.dir, logger: logs.logger })
     expect(await call(t.app, 'GET', '/ready')).toMatchObject({ status: 503, body: { status: 'unavailable', reason: 'the database file is corrupt' } })
     const history = await call(t.app, 'GET', `/conversations/${before.conversationId}/messages`, { token: before.alice.token })
     expect(history).toMatchObject({ status: 503, body: { error: { code: 'storage_unavailable' } } })
@@ -182,7 +182,7 @@ describe('a corrupt database file', () => {
   test('an index page the probe does not read: the request that meets it gets 503, and /ready reports the corruption from then on', async () => {
     const before = await populated()
     overwriteRootPage(before.path, 'messages_conversation_seq_idx')
-    await using t = testApp({}, { dir: before.t.dir })
+    await using t = await testApp({}, { dir: before.t.dir })
     const history = await call(t.app, 'GET', `/conversations/${before.conversationId}/messages`, { token: before.alice.token })
     expect(history).toMatchObject({ status: 503, body: { error: { code: 'storage_unavailable' } } })
     for (let poll = 0; poll < 2; poll++) {
@@ -193,7 +193,7 @@ describe('a corrupt database file', () => {
   test('with the worker writer, the corruption its own connection meets is reported too: the send gets 503, and /ready reports it from then on', async () => {
     const before = await populated()
     overwriteRootPage(before.path, 'messages_message_id_sender_idx')
-    await using t = testApp({}, { dir: before.t.dir, writer: 'worker' })
+    await using t = await testApp({}, { dir: before.t.dir, writer: 'worker' })
     expect(await send(t.app, before.alice, before.conversationId, 'three')).toMatchObject({ status: 503, body: { error: { code: 'storage_unavailable' } } })
     expect(await call(t.app, 'GET', '/ready')).toMatchObject({ status: 503, body: { reason: 'the database file is corrupt' } })
   })
@@ -201,7 +201,7 @@ describe('a corrupt database file', () => {
   test('a corrupt sessions table: a WebSocket upgrade and an authenticated request get 503 storage_unavailable, not 500 and not a 401 that would send the client to sign in again', async () => {
     const before = await populated()
     overwriteRootPage(before.path, 'sessions')
-    await using t = testApp({}, { dir: before.t.dir })
+    await using t = await testApp({}, { dir: before.t.dir })
     const { http } = listen(t.app)
     expect(await call(t.app, 'GET', '/auth/me', { token: before.alice.token })).toMatchObject({ status: 503, body: { error: { code: 'storage_unavailable' } } })
     const upgrade = await fetch(`${http}/ws?token=${before.alice.token}`, {
@@ -217,16 +217,16 @@ describe('a corrupt database file', () => {
 
 describe('a WebSocket send the storage refuses', () => {
   test('is answered with a storage_unavailable error frame carrying its message_id; the socket stays open', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app, 'alice')
     const bob = await account(t.app, 'bob')
     const { id: conversationId } = await conversation(t.app, alice, [bob])
     using socket = await TestSocket.open(`${ws}?token=${alice.token}`)
-    t.deps.sqlite.run('PRAGMA query_only = 1')
+    sqliteOf(t).sqlite.run('PRAGMA query_only = 1')
     socket.send({ type: 'message', message_id: 'refused-1', conversation_id: conversationId, content: 'hello' })
     expect(await socket.next((f) => f.type === 'error')).toMatchObject({ error: { code: 'storage_unavailable' }, message_id: 'refused-1' })
-    t.deps.sqlite.run('PRAGMA query_only = 0')
+    sqliteOf(t).sqlite.run('PRAGMA query_only = 0')
     socket.send({ type: 'message', message_id: 'refused-1', conversation_id: conversationId, content: 'hello' })
     expect(await socket.next((f) => f.type === 'message')).toMatchObject({ message: { message_id: 'refused-1', seq: 1 } })
   })

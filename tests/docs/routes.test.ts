@@ -4,7 +4,7 @@ import { call } from '../support/http'
 
 describe('API docs', () => {
   test('/docs is a page that loads only local assets', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const page = await t.app.handle(new Request('http://localhost/docs'))
     expect(page.status).toBe(200)
     expect(page.headers.get('content-type')).toContain('text/html')
@@ -25,12 +25,12 @@ describe('API docs', () => {
   })
 
   test('an unknown asset is 404', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     expect((await call(t.app, 'GET', '/docs/assets/..%2Fpackage.json')).status).toBe(404)
   })
 
   test('/docs/json describes every route with its schemas, tags and bearer auth', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { status, body: spec } = await call(t.app, 'GET', '/docs/json')
     expect(status).toBe(200)
     expect(spec.openapi).toStartWith('3.')

@@ -16,7 +16,7 @@ function observer(t: TestApp) {
 
 describe('acknowledged means committed', () => {
   test('when POST /messages answers, another connection already sees the row', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     using other = observer(t)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -27,7 +27,7 @@ describe('acknowledged means committed', () => {
   })
 
   test('when a WebSocket delivers a message, another connection already sees the row', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     using other = observer(t)
     const alice = await account(t.app)

@@ -9,20 +9,20 @@ import { observeQueries } from '../../src/db/client'
 import * as messages from '../../src/messages/service'
 import type { MessageWriterKind } from '../../src/config'
 import { wholeSecond } from '../../src/shared/time'
-import { testApp, type TestApp } from '../support/app'
+import { sqliteOf, testApp, type TestApp } from '../support/app'
 import { events, rejected, user } from '../support/services'
 
 /** Five users in one group conversation. */
-function group(t: TestApp) {
-  const people = Array.from({ length: 5 }, () => user(t))
-  const room = conversations.create(t.deps, people[0]!, { title: 'room', member_ids: people.slice(1).map((p) => p.id) }).conversation
+async function group(t: TestApp) {
+  const people = await Promise.all(Array.from({ length: 5 }, async () => await user(t)))
+  const room = (await conversations.create(t.deps, people[0]!, { title: 'room', member_ids: people.slice(1).map((p) => p.id) })).conversation
   return { people, room }
 }
 
 /** Counts committed write transactions, and notes each commit in `timeline`. */
 function watchCommits(t: TestApp, timeline: string[] = []) {
   const seen = { transactions: 0 }
-  observeQueries(t.deps.sqlite, {
+  observeQueries(sqliteOf(t).sqlite, {
     statement() {},
     transaction() {
       seen.transactions++
@@ -32,12 +32,12 @@ function watchCommits(t: TestApp, timeline: string[] = []) {
   return seen
 }
 
-const storedSeqs = (t: TestApp) => (t.deps.sqlite.query('SELECT seq FROM messages ORDER BY seq').all() as { seq: number }[]).map((r) => r.seq)
+const storedSeqs = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT seq FROM messages ORDER BY seq').all() as { seq: number }[]).map((r) => r.seq)
 
 describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s writer', (writer) => {
   test('concurrent posts from several senders commit in one transaction, numbered in the order they were made', async () => {
-    await using t = testApp({}, { writer })
-    const { people, room } = group(t)
+    await using t = await testApp({}, { writer })
+    const { people, room } = await group(t)
     const commits = watchCommits(t)
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) => messages.post(t.deps, people[i % people.length]!, { message_id: `m${i}`, conversation_id: room.id, content: `message ${i}` })),
@@ -48,8 +48,8 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
   })
 
   test('each post is acknowledged and announced only after its batch has committed', async () => {
-    await using t = testApp({}, { writer })
-    const { people, room } = group(t)
+    await using t = await testApp({}, { writer })
+    const { people, room } = await group(t)
     const timeline: string[] = []
     watchCommits(t, timeline)
     t.deps.bus.subscribe(() => timeline.push('announce'))
@@ -60,8 +60,8 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
   })
 
   test('a batch larger than the cap is split into several transactions, still in order', async () => {
-    await using t = testApp({}, { writer })
-    const { people, room } = group(t)
+    await using t = await testApp({}, { writer })
+    const { people, room } = await group(t)
     const commits = watchCommits(t)
     const results = await Promise.all(
       Array.from({ length: 600 }, (_, i) => messages.post(t.deps, people[i % people.length]!, { message_id: `m${i}`, conversation_id: room.id, content: 'x' })),
@@ -71,8 +71,8 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
   })
 
   test('a retry in the same batch is answered with the stored message, and a conflicting reuse with 409, without failing the batch', async () => {
-    await using t = testApp({}, { writer })
-    const { people, room } = group(t)
+    await using t = await testApp({}, { writer })
+    const { people, room } = await group(t)
     const [alice, bob] = people as [typeof people[0], typeof people[0]]
     const seen = events(t)
     const commits = watchCommits(t)
@@ -92,9 +92,9 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
   })
 
   test('a message the database refuses fails alone: the rest of its batch is stored without a gap in seq', async () => {
-    await using t = testApp({}, { writer })
-    const { people, room } = group(t)
-    t.deps.sqlite.run("CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.content = 'poison' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
+    await using t = await testApp({}, { writer })
+    const { people, room } = await group(t)
+    sqliteOf(t).sqlite.run("CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.content = 'poison' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
     const posts = ['one', 'poison', 'two', 'three'].map((content, i) => messages.post(t.deps, people[i]!, { message_id: `m${i}`, conversation_id: room.id, content }))
     const settled = await Promise.allSettled(posts)
     expect(settled.map((s) => (s.status === 'fulfilled' ? s.value.message.content : String(s.reason.message)))).toEqual(['one', 'refused by trigger', 'two', 'three'])
@@ -102,13 +102,13 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
   })
 
   test("a batch moves each conversation's activity on its member rows once, to its newest message's second, whatever the number of messages", async () => {
-    await using t = testApp({}, { writer })
-    const { people, room } = group(t)
-    const pair = conversations.create(t.deps, people[0]!, { member_ids: [people[1]!.id] }).conversation
+    await using t = await testApp({}, { writer })
+    const { people, room } = await group(t)
+    const pair = (await conversations.create(t.deps, people[0]!, { member_ids: [people[1]!.id] })).conversation
     // A trigger in the file, so the worker's own connection counts too.
-    t.deps.sqlite.run('CREATE TABLE member_updates (conversation_id TEXT, at INTEGER)')
-    t.deps.sqlite.run('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.conversation_id, NEW.last_activity_at); END')
-    const updates = () => t.deps.sqlite.query('SELECT conversation_id AS id, count(*) AS n, max(at) AS at FROM member_updates GROUP BY 1 ORDER BY 1').all()
+    sqliteOf(t).sqlite.run('CREATE TABLE member_updates (conversation_id TEXT, at INTEGER)')
+    sqliteOf(t).sqlite.run('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.conversation_id, NEW.last_activity_at); END')
+    const updates = () => sqliteOf(t).sqlite.query('SELECT conversation_id AS id, count(*) AS n, max(at) AS at FROM member_updates GROUP BY 1 ORDER BY 1').all()
     const start = wholeSecond(Date.now()) + 10_500 // the 40 messages cross into the next second
     const posted = await (async () => {
       try {
@@ -131,14 +131,14 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
     )
     // A retry stores nothing new, so nothing becomes more active.
     expect((await messages.post(t.deps, people[0]!, { message_id: 'm0', conversation_id: pair.id, content: 'hi' })).created).toBe(false)
-    expect((t.deps.sqlite.query('SELECT count(*) AS n FROM member_updates').get() as { n: number }).n).toBe(7)
+    expect((sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM member_updates').get() as { n: number }).n).toBe(7)
   })
 
   test('a later batch in the same second leaves the member rows alone; the next second moves them again', async () => {
-    await using t = testApp({}, { writer })
-    const { people, room } = group(t)
-    t.deps.sqlite.run('CREATE TABLE member_updates (at INTEGER)')
-    t.deps.sqlite.run('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.last_activity_at); END')
+    await using t = await testApp({}, { writer })
+    const { people, room } = await group(t)
+    sqliteOf(t).sqlite.run('CREATE TABLE member_updates (at INTEGER)')
+    sqliteOf(t).sqlite.run('CREATE TRIGGER count_member_updates AFTER UPDATE ON conversation_members BEGIN INSERT INTO member_updates VALUES (NEW.last_activity_at); END')
     const second = wholeSecond(Date.now()) + 60_000
     const postAt = async (when: number, id: string) => {
       setSystemTime(when)
@@ -149,7 +149,7 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
       }
     }
     for (const [offset, id] of [[0, 'a'], [400, 'b'], [999, 'c'], [1_000, 'd']] as const) await postAt(second + offset, id)
-    const writes = t.deps.sqlite.query('SELECT at, count(*) AS n FROM member_updates GROUP BY at ORDER BY at').all()
+    const writes = sqliteOf(t).sqlite.query('SELECT at, count(*) AS n FROM member_updates GROUP BY at ORDER BY at').all()
     expect(writes).toEqual([
       { at: second, n: 5 },
       { at: second + 1_000, n: 5 },
@@ -157,8 +157,8 @@ describe.each(['worker', 'inline'] as MessageWriterKind[])('group commit, %s wri
   })
 
   test('posts that arrive in different turns of the event loop are not held back for each other', async () => {
-    await using t = testApp({}, { writer })
-    const { people, room } = group(t)
+    await using t = await testApp({}, { writer })
+    const { people, room } = await group(t)
     const commits = watchCommits(t)
     for (let i = 0; i < 3; i++) await messages.post(t.deps, people[0]!, { message_id: `m${i}`, conversation_id: room.id, content: 'hi' })
     expect(commits.transactions).toBe(3)

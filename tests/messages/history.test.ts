@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { history, historyJson } from '../../src/messages/history'
 import * as messages from '../../src/messages/service'
 import * as users from '../../src/users/service'
-import { testApp, type TestApp } from '../support/app'
+import { sqliteOf, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, type Account } from '../support/http'
 
 /**
@@ -55,28 +55,28 @@ async function room(t: TestApp) {
   const alice = await account(t.app)
   const bob = await account(t.app)
   const direct = await conversation(t.app, alice, [bob])
-  return { alice, bob, direct, actor: users.byId(t.deps.db, alice.id)! }
+  return { alice, bob, direct, actor: (await users.byId(t.deps.store, alice.id))! }
 }
 
 async function seed(t: TestApp, sender: Account, conversationId: string, contents: string[]) {
-  const actor = users.byId(t.deps.db, sender.id)!
+  const actor = (await users.byId(t.deps.store, sender.id))!
   for (const [i, content] of contents.entries()) await messages.post(t.deps, actor, { message_id: `m-${i}-"\\`, conversation_id: conversationId, content })
 }
 
 describe('history as JSON', () => {
   test('for every page shape, the REST body is exactly JSON.stringify of the service page, as application/json', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct, actor } = await room(t)
     await seed(t, alice, direct.id, AWKWARD)
     for (const [query, parsed] of SHAPES) {
-      const expected = JSON.stringify(history(t.deps.db, actor, direct.id, parsed))
+      const expected = JSON.stringify(await history(t.deps.store, actor, direct.id, parsed))
       expect({ query, ...(await historyText(t, alice, direct.id, query)) }).toEqual({ query, status: 200, type: 'application/json;charset=utf-8', text: expected })
-      expect(historyJson(t.deps.db, actor, direct.id, parsed)).toBe(expected)
+      expect(await historyJson(t.deps.store, actor, direct.id, parsed)).toBe(expected)
     }
   })
 
   test('every character survives: each content comes back as the very string that was posted', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await room(t)
     await seed(t, alice, direct.id, AWKWARD)
     const page = JSON.parse((await historyText(t, bob, direct.id, '?limit=200')).text)
@@ -85,25 +85,25 @@ describe('history as JSON', () => {
   })
 
   test('created_at reads as iso() writes it, for timestamps at the edges of a second, a day, a leap year and the format', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct, actor } = await room(t)
     const stamps = [0, 1, 999, 1000, 59_999, 86_399_999, 86_400_000, 951_782_400_000, 951_868_799_999, 1_709_164_800_123, 1_234_567_890_123, -1, -62_167_219_200_000, 253_402_300_799_999]
     await seed(t, alice, direct.id, stamps.map((s) => `at ${s}`))
     // Stored as if sent at those instants; before any page is read.
-    for (const [i, stamp] of stamps.entries()) t.deps.sqlite.run('UPDATE messages SET created_at = ? WHERE conversation_id = ? AND seq = ?', [stamp, direct.id, i + 1])
-    const page = JSON.parse(historyJson(t.deps.db, actor, direct.id, { limit: 200 }))
+    for (const [i, stamp] of stamps.entries()) sqliteOf(t).sqlite.run('UPDATE messages SET created_at = ? WHERE conversation_id = ? AND seq = ?', [stamp, direct.id, i + 1])
+    const page = JSON.parse(await historyJson(t.deps.store, actor, direct.id, { limit: 200 }))
     expect(page.messages.map((m: { created_at: string }) => m.created_at)).toEqual(stamps.map((s) => new Date(s).toISOString()))
-    expect(page).toEqual(history(t.deps.db, actor, direct.id, { limit: 200 }))
+    expect(page).toEqual(await history(t.deps.store, actor, direct.id, { limit: 200 }))
   })
 
   test('has_more and order agree with the service when the range is exactly one page, one more, or one less', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct, actor } = await room(t)
     await seed(t, alice, direct.id, Array.from({ length: 12 }, (_, i) => `message ${i + 1}`))
     for (const limit of [11, 12, 13]) {
       for (const query of [{ limit }, { limit, after: 0 }, { limit, before: 13 }, { limit, after: 0, before: 13 }]) {
-        const page = JSON.parse(historyJson(t.deps.db, actor, direct.id, query))
-        expect({ query, page }).toEqual({ query, page: history(t.deps.db, actor, direct.id, query) })
+        const page = JSON.parse(await historyJson(t.deps.store, actor, direct.id, query))
+        expect({ query, page }).toEqual({ query, page: await history(t.deps.store, actor, direct.id, query) })
         const size = Math.min(limit, 12)
         const first = 'after' in query ? 1 : 12 - size + 1 // forward from the oldest, or back from the newest
         expect(page.messages.map((m: { seq: number }) => m.seq)).toEqual(Array.from({ length: size }, (_, i) => first + i))
@@ -113,12 +113,12 @@ describe('history as JSON', () => {
   })
 
   test('it refuses exactly as history() does: 422 with the field, 403 for a non-member, 404 for no conversation', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { direct, actor } = await room(t)
-    const carol = users.byId(t.deps.db, (await account(t.app)).id)!
-    const outcome = (run: () => unknown) => {
+    const carol = (await users.byId(t.deps.store, (await account(t.app)).id))!
+    const outcome = async (run: () => unknown) => {
       try {
-        run()
+        await run()
         return 'ok'
       } catch (error) {
         const { status, code, details } = error as { status: number; code: string; details?: Array<{ field: string }> }
@@ -134,14 +134,14 @@ describe('history as JSON', () => {
       [carol, direct.id, {}],
       [actor, 'no-such-conversation', {}],
     ] as const) {
-      const expected = outcome(() => history(t.deps.db, who, id, query))
+      const expected = await outcome(() => history(t.deps.store, who, id, query))
       expect(expected).not.toBe('ok')
-      expect(outcome(() => historyJson(t.deps.db, who, id, query))).toEqual(expected)
+      expect(await outcome(() => historyJson(t.deps.store, who, id, query))).toEqual(expected)
     }
   })
 
   test('the API docs still describe the page as a MessagePage', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { body: spec } = await call(t.app, 'GET', '/docs/json')
     const schema = spec.paths['/conversations/{id}/messages'].get.responses['200'].content['application/json'].schema
     expect(Object.keys(schema.properties)).toEqual(['messages', 'has_more'])

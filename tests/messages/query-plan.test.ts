@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import * as messages from '../../src/messages/service'
 import * as users from '../../src/users/service'
-import { testApp, type TestApp } from '../support/app'
+import { sqliteOf, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, type Account } from '../support/http'
 import { plansOf, recordStatements } from '../support/query-plans'
 
@@ -11,14 +11,14 @@ import { plansOf, recordStatements } from '../support/query-plans'
  * messages, or a TEMP B-TREE to sort them, costs time in proportion to the table.
  *
  * The SQL is captured as the app runs it, from a real GET /conversations/{id}/messages (the page as
- * JSON, built in SQLite) and from messages.history() (the page as objects, for the web UI), so the
+ * JSON, built in SQLite) and from await messages.history() (the page as objects, for the web UI), so the
  * test follows the service however it builds its queries (query builder, prepared statement, raw SQL).
  */
 
 recordStatements()
 
 /** The reads of messages that `run` made, each with its EXPLAIN QUERY PLAN details. */
-const messageReadsOf = (t: TestApp, run: () => Promise<unknown> | unknown) => plansOf(t.deps.sqlite, run, (sql) => /\bfrom\s+["`]?messages["`]?/i.test(sql))
+const messageReadsOf = (t: TestApp, run: () => Promise<unknown> | unknown) => plansOf(sqliteOf(t).sqlite, run, (sql) => /\bfrom\s+["`]?messages["`]?/i.test(sql))
 
 const INDEX_SEARCH = /^SEARCH messages USING (COVERING )?INDEX messages_conversation_seq_idx \(conversation_id=\?/
 
@@ -40,7 +40,7 @@ describe('the history query plan', () => {
   let roomId: string
 
   beforeAll(async () => {
-    t = testApp()
+    t = await testApp()
     alice = await account(t.app)
     const bob = await account(t.app)
     roomId = (await conversation(t.app, alice, [bob])).id
@@ -63,7 +63,7 @@ describe('the history query plan', () => {
     })
 
     test(`${shape}, as objects for the web UI, searches the (conversation_id, seq) index and sorts nothing`, async () => {
-      const reads = await messageReadsOf(t, () => messages.history(t.deps.db, users.byId(t.deps.db, alice.id)!, roomId, parsed))
+      const reads = await messageReadsOf(t, async () => await messages.history(t.deps.store, (await users.byId(t.deps.store, alice.id))!, roomId, parsed))
       expectIndexSearchesOnly(reads)
     })
   }
@@ -77,7 +77,7 @@ describe('the history query plan', () => {
   })
 
   test('a full scan would be caught: the same check fails on a query the index cannot serve', () => {
-    const plan = (t.deps.sqlite.query('EXPLAIN QUERY PLAN SELECT * FROM messages WHERE content = ? ORDER BY created_at').all('x') as { detail: string }[]).map((r) => r.detail)
+    const plan = (sqliteOf(t).sqlite.query('EXPLAIN QUERY PLAN SELECT * FROM messages WHERE content = ? ORDER BY created_at').all('x') as { detail: string }[]).map((r) => r.detail)
     expect(() => expectIndexSearchesOnly([{ sql: 'a full scan', plan }])).toThrow()
     expect(plan.some((step) => INDEX_SEARCH.test(step))).toBe(false)
     expect(plan.filter((step) => /TEMP B-TREE|^SCAN messages\b/.test(step)).length).toBeGreaterThan(0)
@@ -85,7 +85,7 @@ describe('the history query plan', () => {
 
   test('so would one part of a statement that does not use the index, beside a part that does', () => {
     const sql = 'SELECT (SELECT count(*) FROM messages WHERE conversation_id = ?1 AND seq > 0), (SELECT max(created_at) FROM messages WHERE content = ?2)'
-    const plan = (t.deps.sqlite.query(`EXPLAIN QUERY PLAN ${sql}`).all(roomId, 'x') as { detail: string }[]).map((r) => r.detail)
+    const plan = (sqliteOf(t).sqlite.query(`EXPLAIN QUERY PLAN ${sql}`).all(roomId, 'x') as { detail: string }[]).map((r) => r.detail)
     expect(plan.some((step) => INDEX_SEARCH.test(step))).toBe(true)
     expect(() => expectIndexSearchesOnly([{ sql, plan }])).toThrow()
   })

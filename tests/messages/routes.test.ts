@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { MAX_BODY_BYTES } from '../../src/app'
 import * as messages from '../../src/messages/service'
 import * as users from '../../src/users/service'
-import { testApp, type TestApp } from '../support/app'
+import { sqliteOf, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, uniqueName, type Account } from '../support/http'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
@@ -10,7 +10,7 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const post = (t: TestApp, who: Account | undefined, body: unknown) => call(t.app, 'POST', '/messages', { token: who?.token, body })
 const history = (t: TestApp, who: Account | undefined, conversationId: string, query = '') =>
   call(t.app, 'GET', `/conversations/${conversationId}/messages${query}`, { token: who?.token })
-const messageCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+const messageCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
 const seqs = (reply: { body: { messages: Array<{ seq: number }> } }) => reply.body.messages.map((m) => m.seq)
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
@@ -25,13 +25,13 @@ async function setup(t: TestApp) {
 
 /** `count` messages from `sender`, straight through the service (fast), contents "message 1", "message 2", … */
 async function seed(t: TestApp, sender: Account, conversationId: string, count: number): Promise<void> {
-  const actor = users.byId(t.deps.db, sender.id)!
+  const actor = (await users.byId(t.deps.store, sender.id))!
   for (let i = 1; i <= count; i++) await messages.post(t.deps, actor, { message_id: `seed-${i}`, conversation_id: conversationId, content: `message ${i}` })
 }
 
 describe('POST /messages', () => {
   test('stores the message and answers 201 with it', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const reply = await post(t, alice, { message_id: 'client-key-1', conversation_id: direct.id, content: 'Hello, Bob' })
     expect(reply.status).toBe(201)
@@ -49,7 +49,7 @@ describe('POST /messages', () => {
   })
 
   test('seq counts 1, 2, 3 per conversation, whoever sends, independently across conversations', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol, direct } = await setup(t)
     const group = await conversation(t.app, alice, [bob, carol], 'Team')
     const order: Array<[Account, string]> = [
@@ -73,7 +73,7 @@ describe('POST /messages', () => {
   })
 
   test('twenty different messages posted at once take seqs 1 to 20, each exactly once', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => send(t.app, i % 2 ? alice : bob, direct.id, `message ${i}`)))
     expect(replies.map((r) => r.status)).toEqual(Array(20).fill(201))
@@ -82,7 +82,7 @@ describe('POST /messages', () => {
   })
 
   test('sender_id may be left out or be the caller; anyone else is 403 and stores nothing', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
     const without = await post(t, alice, { message_id: 'a', conversation_id: direct.id, content: 'one' })
     const self = await post(t, alice, { message_id: 'b', conversation_id: direct.id, content: 'two', sender_id: alice.id })
@@ -95,7 +95,7 @@ describe('POST /messages', () => {
   })
 
   test('a message announces the conversation: last_seq and last_message_at move', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
     await send(t.app, alice, direct.id, 'one')
     const second = await send(t.app, bob, direct.id, 'two')
@@ -106,7 +106,7 @@ describe('POST /messages', () => {
 
 describe('POST /messages: idempotency', () => {
   test('the same message_id again from the same sender answers like the first time, 201 with the stored message, marked as a replay, and stores nothing new', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const body = { message_id: 'retry-me', conversation_id: direct.id, content: 'once' }
     const first = await post(t, alice, body)
@@ -124,7 +124,7 @@ describe('POST /messages: idempotency', () => {
   })
 
   test('ten identical posts at once store one message: ten 201s with the same message, nine of them marked as replays', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const body = { message_id: 'burst', conversation_id: direct.id, content: 'only once' }
     const replies = await Promise.all(Array.from({ length: 10 }, () => post(t, alice, body)))
@@ -137,7 +137,7 @@ describe('POST /messages: idempotency', () => {
   })
 
   test('the same message_id from a different sender is a separate message', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
     const fromAlice = await post(t, alice, { message_id: 'shared-key', conversation_id: direct.id, content: 'same' })
     const fromBob = await post(t, bob, { message_id: 'shared-key', conversation_id: direct.id, content: 'same' })
@@ -148,7 +148,7 @@ describe('POST /messages: idempotency', () => {
   })
 
   test('the same message_id with other content is 409 and changes nothing', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const first = await post(t, alice, { message_id: 'k', conversation_id: direct.id, content: 'original' })
     const reused = await post(t, alice, { message_id: 'k', conversation_id: direct.id, content: 'edited' })
@@ -158,7 +158,7 @@ describe('POST /messages: idempotency', () => {
   })
 
   test('the same message_id to another conversation is 409', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol, direct } = await setup(t)
     const group = await conversation(t.app, alice, [bob, carol], 'Team')
     await post(t, alice, { message_id: 'k', conversation_id: direct.id, content: 'same words' })
@@ -177,7 +177,7 @@ describe('POST /messages: content', () => {
     ['4001 ASCII characters', 'a'.repeat(4001)],
     ['4001 emoji', '😀'.repeat(4001)],
   ])('%s is 422 on content and stores nothing', async (_, content) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const reply = await send(t.app, alice, direct.id, content)
     expect(reply.status).toBe(422)
@@ -186,7 +186,7 @@ describe('POST /messages: content', () => {
   })
 
   test('missing content is 422', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const reply = await post(t, alice, { message_id: 'k', conversation_id: direct.id })
     expect(reply.status).toBe(422)
@@ -198,7 +198,7 @@ describe('POST /messages: content', () => {
     ['4000 emoji (8000 UTF-16 units)', '😀'.repeat(4000)],
     ['4000 code points of letters with combining marks', 'e\u0301'.repeat(2000)],
   ])('%s are accepted and stored whole', async (_, content) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const reply = await send(t.app, alice, direct.id, content)
     expect(reply.status).toBe(201)
@@ -207,7 +207,7 @@ describe('POST /messages: content', () => {
   })
 
   test('content round-trips byte for byte: RTL override, combining marks, NUL, 4-byte emoji, newlines', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
     const contents = [
       'abc\u202Edef\u202C ghi',
@@ -228,11 +228,11 @@ describe('POST /messages: content', () => {
     const page = await history(t, bob, direct.id)
     expect(page.body.messages.map((m: { content: string }) => m.content)).toEqual(contents)
     // And as stored: the exact UTF-8 bytes.
-    const stored = t.deps.sqlite.query('SELECT hex(CAST(content AS BLOB)) AS h FROM messages ORDER BY seq').all() as Array<{ h: string }>
+    const stored = sqliteOf(t).sqlite.query('SELECT hex(CAST(content AS BLOB)) AS h FROM messages ORDER BY seq').all() as Array<{ h: string }>
     expect(stored.map((r) => r.h)).toEqual(contents.map((c) => Buffer.from(c, 'utf8').toString('hex').toUpperCase()))
   })
   test('content with a lone surrogate is refused or kept exactly, never stored altered: an identical retry is not a 409', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const content = 'x\uD800y' // valid JSON ("x\\ud800y"), not valid Unicode
     const body = { message_id: 'lone-surrogate', conversation_id: direct.id, content }
@@ -256,7 +256,7 @@ describe('POST /messages: message_id', () => {
     ['non-ASCII', 'clé'],
     ['a number', 12345],
   ])('%s is 422 on message_id', async (_, messageId) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const reply = await post(t, alice, { conversation_id: direct.id, content: 'hi', ...(messageId === undefined ? {} : { message_id: messageId }) })
     expect(reply.status).toBe(422)
@@ -266,7 +266,7 @@ describe('POST /messages: message_id', () => {
   })
 
   test('128 visible ASCII characters are accepted', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const messageId = '!~'.repeat(64)
     const reply = await post(t, alice, { message_id: messageId, conversation_id: direct.id, content: 'hi' })
@@ -276,17 +276,17 @@ describe('POST /messages: message_id', () => {
 
 describe('POST /messages: access', () => {
   test('a non-member is 403 and the conversation does not move', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { carol, direct } = await setup(t)
     const reply = await send(t.app, carol, direct.id, 'let me in')
     expect(reply.status).toBe(403)
     expect(reply.body).toEqual({ error: { code: 'forbidden', message: expect.any(String) } })
     expect(messageCount(t)).toBe(0)
-    expect(t.deps.sqlite.query('SELECT last_seq, last_message_at FROM conversations').get()).toEqual({ last_seq: 0, last_message_at: null })
+    expect(sqliteOf(t).sqlite.query('SELECT last_seq, last_message_at FROM conversations').get()).toEqual({ last_seq: 0, last_message_at: null })
   })
 
   test('an unknown conversation is 404', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice } = await setup(t)
     const reply = await send(t.app, alice, 'no-such-conversation', 'hello?')
     expect(reply.status).toBe(404)
@@ -294,7 +294,7 @@ describe('POST /messages: access', () => {
   })
 
   test('without a token is 401', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { direct } = await setup(t)
     const reply = await post(t, undefined, { message_id: 'k', conversation_id: direct.id, content: 'hi' })
     expect(reply.status).toBe(401)
@@ -303,7 +303,7 @@ describe('POST /messages: access', () => {
   })
 
   test('a body over 64 KiB is 413 in the error shape', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const reply = await send(t.app, alice, direct.id, 'x'.repeat(MAX_BODY_BYTES + 1))
     expect(reply.status).toBe(413)
@@ -312,7 +312,7 @@ describe('POST /messages: access', () => {
   })
 
   test('malformed JSON is 400', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice } = await setup(t)
     const reply = await call(t.app, 'POST', '/messages', { token: alice.token, raw: '{"content": "unterminated' })
     expect(reply.status).toBe(400)
@@ -322,7 +322,7 @@ describe('POST /messages: access', () => {
 
 describe('GET /conversations/:id/messages', () => {
   test('by default: the newest 50, oldest first, with has_more', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
     await seed(t, alice, direct.id, 60)
     const reply = await history(t, bob, direct.id)
@@ -341,13 +341,13 @@ describe('GET /conversations/:id/messages', () => {
   })
 
   test('an empty conversation is an empty page', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     expect(await history(t, alice, direct.id)).toMatchObject({ status: 200, body: { messages: [], has_more: false } })
   })
 
   test('limit picks the page size; has_more is false exactly when nothing is left', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     await seed(t, alice, direct.id, 60)
     const ten = await history(t, alice, direct.id, '?limit=10')
@@ -369,7 +369,7 @@ describe('GET /conversations/:id/messages', () => {
     ['before=abc', '?before=abc'],
     ['after=-1', '?after=-1'],
   ])('%s is 422', async (_, query) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const reply = await history(t, alice, direct.id, query)
     expect(reply.status).toBe(422)
@@ -383,7 +383,7 @@ describe('GET /conversations/:id/messages', () => {
     ['before=0', '?before=0', 'before'],
     ['after=-1', '?after=-1', 'after'],
   ])('the 422 for %s names the field in its details', async (_, query, field) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     const reply = await history(t, alice, direct.id, query)
     expect(reply.status).toBe(422)
@@ -391,7 +391,7 @@ describe('GET /conversations/:id/messages', () => {
   })
 
   test('before=<seq> pages back; walking back through 60 with limit 25 yields every seq exactly once', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
     await seed(t, alice, direct.id, 60)
     const pages: Array<[number[], boolean]> = []
@@ -412,7 +412,7 @@ describe('GET /conversations/:id/messages', () => {
   })
 
   test('before=<seq> alone returns the newest 50 below it; before=1 is empty', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     await seed(t, alice, direct.id, 60)
     const below = await history(t, alice, direct.id, '?before=52')
@@ -424,7 +424,7 @@ describe('GET /conversations/:id/messages', () => {
   })
 
   test('after=<seq> pages forward oldest first, ending with has_more false', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await setup(t)
     await seed(t, alice, direct.id, 60)
     const pages: Array<[number[], boolean]> = []
@@ -448,7 +448,7 @@ describe('GET /conversations/:id/messages', () => {
   })
 
   test('before and after together give the range between, paged from its oldest end', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await setup(t)
     await seed(t, alice, direct.id, 60)
     const between = await history(t, alice, direct.id, '?after=10&before=20')
@@ -464,7 +464,7 @@ describe('GET /conversations/:id/messages', () => {
   })
 
   test("shows only this conversation's messages", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, carol, direct } = await setup(t)
     const other = await conversation(t.app, bob, [carol])
     const mine = await send(t.app, alice, direct.id, 'for bob')
@@ -473,7 +473,7 @@ describe('GET /conversations/:id/messages', () => {
   })
 
   test('a non-member is 403, an unknown conversation 404, no token 401', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, carol, direct } = await setup(t)
     await seed(t, alice, direct.id, 3)
     const outsider = await history(t, carol, direct.id)

@@ -3,51 +3,51 @@ import * as conversations from '../../src/conversations/service'
 import * as messages from '../../src/messages/service'
 import type { DomainError } from '../../src/shared/errors'
 import type { User } from '../../src/users/model'
-import { testApp, type TestApp } from '../support/app'
+import { sqliteOf, testApp, type TestApp } from '../support/app'
 import { events, rejected, thrown, user } from '../support/services'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
 const brief = (e: DomainError) => ({ status: e.status, code: e.code, fields: e.details?.map((d) => d.field) })
 
-const messageCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+const messageCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
 
 /** Alice and Bob share a 1-on-1; Carol is not in it. */
-function setup(t: TestApp) {
-  const alice = user(t)
-  const bob = user(t)
-  const carol = user(t)
-  const direct = conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation
+async function setup(t: TestApp) {
+  const alice = await user(t)
+  const bob = await user(t)
+  const carol = await user(t)
+  const direct = (await conversations.create(t.deps, alice, { member_ids: [bob.id] })).conversation
   return { alice, bob, carol, direct }
 }
 
 describe('messages.post', () => {
   test('stores, numbers and returns the message with created true', async () => {
-    await using t = testApp()
-    const { alice, direct } = setup(t)
+    await using t = await testApp()
+    const { alice, direct } = await setup(t)
     const result = await messages.post(t.deps, alice, { message_id: 'k1', conversation_id: direct.id, content: 'hello' })
     expect(result).toEqual({
       created: true,
       message: { id: expect.any(String), message_id: 'k1', sender_id: alice.id, conversation_id: direct.id, content: 'hello', created_at: expect.stringMatching(ISO), seq: 1 },
     })
-    const stored = t.deps.sqlite.query('SELECT id, seq, sender_id, message_id, content, created_at FROM messages').all()
+    const stored = sqliteOf(t).sqlite.query('SELECT id, seq, sender_id, message_id, content, created_at FROM messages').all()
     expect(stored).toEqual([
       { id: result.message.id, seq: 1, sender_id: alice.id, message_id: 'k1', content: 'hello', created_at: Date.parse(result.message.created_at) },
     ])
   })
 
   test("moves the conversation's last_seq and last_message_at", async () => {
-    await using t = testApp()
-    const { alice, bob, direct } = setup(t)
+    await using t = await testApp()
+    const { alice, bob, direct } = await setup(t)
     await messages.post(t.deps, alice, { message_id: 'a', conversation_id: direct.id, content: 'one' })
     const { message } = await messages.post(t.deps, bob, { message_id: 'b', conversation_id: direct.id, content: 'two' })
-    expect(conversations.get(t.deps.db, alice, direct.id)).toEqual({ ...direct, lastSeq: 2, lastMessageAt: Date.parse(message.created_at) })
+    expect(await conversations.get(t.deps.store, alice, direct.id)).toEqual({ ...direct, lastSeq: 2, lastMessageAt: Date.parse(message.created_at) })
   })
 
   test('seq is 1, 2, 3 per conversation, independent across conversations', async () => {
-    await using t = testApp()
-    const { alice, bob, carol, direct } = setup(t)
-    const group = conversations.create(t.deps, carol, { title: 'G', member_ids: [alice.id], is_group: true }).conversation
+    await using t = await testApp()
+    const { alice, bob, carol, direct } = await setup(t)
+    const group = (await conversations.create(t.deps, carol, { title: 'G', member_ids: [alice.id], is_group: true })).conversation
     const post = async (who: User, conversationId: string, key: string) => (await messages.post(t.deps, who, { message_id: key, conversation_id: conversationId, content: key })).message.seq
     expect([await post(alice, direct.id, '1'), await post(alice, group.id, '2'), await post(bob, direct.id, '3'), await post(carol, group.id, '4'), await post(alice, direct.id, '5')]).toEqual([
       1, 1, 2, 2, 3,
@@ -55,8 +55,8 @@ describe('messages.post', () => {
   })
 
   test('announces each stored message once, and nothing for a retry or a refusal', async () => {
-    await using t = testApp()
-    const { alice, carol, direct } = setup(t)
+    await using t = await testApp()
+    const { alice, carol, direct } = await setup(t)
     const seen = events(t)
     const input = { message_id: 'k', conversation_id: direct.id, content: 'hi' }
     const { message } = await messages.post(t.deps, alice, input)
@@ -67,19 +67,19 @@ describe('messages.post', () => {
   })
 
   test('a retry with the same message_id returns the stored message with created false', async () => {
-    await using t = testApp()
-    const { alice, direct } = setup(t)
+    await using t = await testApp()
+    const { alice, direct } = await setup(t)
     const input = { message_id: 'k', conversation_id: direct.id, content: 'hi' }
     const first = await messages.post(t.deps, alice, input)
     const retry = await messages.post(t.deps, alice, { ...input, sender_id: alice.id })
     expect(retry).toEqual({ created: false, message: first.message })
     expect(messageCount(t)).toBe(1)
-    expect(conversations.get(t.deps.db, alice, direct.id).lastSeq).toBe(1)
+    expect((await conversations.get(t.deps.store, alice, direct.id)).lastSeq).toBe(1)
   })
 
   test('the same message_id from another sender is its own message', async () => {
-    await using t = testApp()
-    const { alice, bob, direct } = setup(t)
+    await using t = await testApp()
+    const { alice, bob, direct } = await setup(t)
     const input = { message_id: 'k', conversation_id: direct.id, content: 'hi' }
     const fromAlice = await messages.post(t.deps, alice, input)
     const fromBob = await messages.post(t.deps, bob, input)
@@ -89,9 +89,9 @@ describe('messages.post', () => {
   })
 
   test('reusing a message_id for other content or another conversation is 409, and a refusal uses up no seq', async () => {
-    await using t = testApp()
-    const { alice, bob, direct } = setup(t)
-    const group = conversations.create(t.deps, alice, { title: 'G', member_ids: [bob.id], is_group: true }).conversation
+    await using t = await testApp()
+    const { alice, bob, direct } = await setup(t)
+    const group = (await conversations.create(t.deps, alice, { title: 'G', member_ids: [bob.id], is_group: true })).conversation
     await messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi' })
     expect(brief(await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi!' })))).toEqual({
       status: 409,
@@ -108,16 +108,16 @@ describe('messages.post', () => {
   })
 
   test("sender_id naming someone else is 403, even someone in the conversation", async () => {
-    await using t = testApp()
-    const { alice, bob, direct } = setup(t)
+    await using t = await testApp()
+    const { alice, bob, direct } = await setup(t)
     const error = await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'hi', sender_id: bob.id }))
     expect(brief(error)).toEqual({ status: 403, code: 'forbidden', fields: undefined })
     expect(messageCount(t)).toBe(0)
   })
 
   test('a non-member is 403, an unknown conversation 404, and neither stores anything', async () => {
-    await using t = testApp()
-    const { carol, direct } = setup(t)
+    await using t = await testApp()
+    const { carol, direct } = await setup(t)
     expect(brief(await rejected(messages.post(t.deps, carol, { message_id: 'k', conversation_id: direct.id, content: 'hi' })))).toEqual({
       status: 403,
       code: 'forbidden',
@@ -142,65 +142,65 @@ describe('messages.post', () => {
     ['a message_id with a space', { message_id: 'a b' }, 'message_id'],
     ['an empty conversation_id', { conversation_id: '' }, 'conversation_id'],
   ])('%s is 422 on the field', async (_, change, field) => {
-    await using t = testApp()
-    const { alice, direct } = setup(t)
+    await using t = await testApp()
+    const { alice, direct } = await setup(t)
     const error = await rejected(messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content: 'fine', ...change }))
     expect(brief(error)).toEqual({ status: 422, code: 'validation_failed', fields: [field] })
     expect(messageCount(t)).toBe(0)
   })
 
   test('4000 characters count code points: 4000 emoji and 4000 ASCII are both accepted', async () => {
-    await using t = testApp()
-    const { alice, direct } = setup(t)
+    await using t = await testApp()
+    const { alice, direct } = await setup(t)
     const emoji = await messages.post(t.deps, alice, { message_id: 'e', conversation_id: direct.id, content: '😀'.repeat(4000) })
     const ascii = await messages.post(t.deps, alice, { message_id: 'a', conversation_id: direct.id, content: 'a'.repeat(4000) })
     expect([emoji.message.content.length, ascii.message.content.length]).toEqual([8000, 4000])
   })
 
   test('content is stored exactly as given', async () => {
-    await using t = testApp()
-    const { alice, bob, direct } = setup(t)
+    await using t = await testApp()
+    const { alice, bob, direct } = await setup(t)
     const content = '\u202Eevil\u202C e\u0301 \u0000 😀 \n\r\n  '
     await messages.post(t.deps, alice, { message_id: 'k', conversation_id: direct.id, content })
-    expect(messages.history(t.deps.db, bob, direct.id, {}).messages.map((m) => m.content)).toEqual([content])
+    expect((await messages.history(t.deps.store, bob, direct.id, {})).messages.map((m) => m.content)).toEqual([content])
   })
 })
 
 describe('messages.history', () => {
   async function seeded(t: TestApp, count: number) {
-    const s = setup(t)
+    const s = await setup(t)
     for (let i = 1; i <= count; i++) await messages.post(t.deps, i % 2 ? s.alice : s.bob, { message_id: `m${i}`, conversation_id: s.direct.id, content: `message ${i}` })
     return s
   }
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
-  const page = (t: TestApp, actor: User, id: string, query: unknown) => {
-    const { messages: list, has_more } = messages.history(t.deps.db, actor, id, query)
+  const page = async (t: TestApp, actor: User, id: string, query: unknown) => {
+    const { messages: list, has_more } = await messages.history(t.deps.store, actor, id, query)
     return { seqs: list.map((m) => m.seq), has_more }
   }
 
   test('without a query: the newest 50, oldest first', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await seeded(t, 60)
-    expect(page(t, alice, direct.id, {})).toEqual({ seqs: range(11, 60), has_more: true })
+    expect(await page(t, alice, direct.id, {})).toEqual({ seqs: range(11, 60), has_more: true })
   })
 
   test('limit, before and after page as documented', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await seeded(t, 60)
-    expect(page(t, alice, direct.id, { limit: 5 })).toEqual({ seqs: range(56, 60), has_more: true })
-    expect(page(t, alice, direct.id, { limit: 5, before: 6 })).toEqual({ seqs: range(1, 5), has_more: false })
-    expect(page(t, alice, direct.id, { limit: 5, before: 7 })).toEqual({ seqs: range(2, 6), has_more: true })
-    expect(page(t, alice, direct.id, { limit: 5, after: 0 })).toEqual({ seqs: range(1, 5), has_more: true })
-    expect(page(t, alice, direct.id, { limit: 5, after: 55 })).toEqual({ seqs: range(56, 60), has_more: false })
-    expect(page(t, alice, direct.id, { limit: 5, after: 54 })).toEqual({ seqs: range(55, 59), has_more: true })
-    expect(page(t, alice, direct.id, { after: 20, before: 31 })).toEqual({ seqs: range(21, 30), has_more: false })
-    expect(page(t, alice, direct.id, { limit: 3, after: 20, before: 31 })).toEqual({ seqs: range(21, 23), has_more: true })
+    expect(await page(t, alice, direct.id, { limit: 5 })).toEqual({ seqs: range(56, 60), has_more: true })
+    expect(await page(t, alice, direct.id, { limit: 5, before: 6 })).toEqual({ seqs: range(1, 5), has_more: false })
+    expect(await page(t, alice, direct.id, { limit: 5, before: 7 })).toEqual({ seqs: range(2, 6), has_more: true })
+    expect(await page(t, alice, direct.id, { limit: 5, after: 0 })).toEqual({ seqs: range(1, 5), has_more: true })
+    expect(await page(t, alice, direct.id, { limit: 5, after: 55 })).toEqual({ seqs: range(56, 60), has_more: false })
+    expect(await page(t, alice, direct.id, { limit: 5, after: 54 })).toEqual({ seqs: range(55, 59), has_more: true })
+    expect(await page(t, alice, direct.id, { after: 20, before: 31 })).toEqual({ seqs: range(21, 30), has_more: false })
+    expect(await page(t, alice, direct.id, { limit: 3, after: 20, before: 31 })).toEqual({ seqs: range(21, 23), has_more: true })
   })
 
   test('the messages are whole and in seq order', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, bob, direct } = await seeded(t, 2)
-    const { messages: list } = messages.history(t.deps.db, bob, direct.id, {})
+    const { messages: list } = await messages.history(t.deps.store, bob, direct.id, {})
     expect(list).toEqual([
       { id: expect.any(String), message_id: 'm1', sender_id: alice.id, conversation_id: direct.id, content: 'message 1', created_at: expect.stringMatching(ISO), seq: 1 },
       { id: expect.any(String), message_id: 'm2', sender_id: bob.id, conversation_id: direct.id, content: 'message 2', created_at: expect.stringMatching(ISO), seq: 2 },
@@ -215,15 +215,15 @@ describe('messages.history', () => {
     ['before 0', { before: 0 }, 'before'],
     ['after -1', { after: -1 }, 'after'],
   ])('%s is 422 on the field', async (_, query, field) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, direct } = await seeded(t, 1)
-    expect(brief(thrown(() => messages.history(t.deps.db, alice, direct.id, query)))).toEqual({ status: 422, code: 'validation_failed', fields: [field] })
+    expect(brief(await thrown(async () => await messages.history(t.deps.store, alice, direct.id, query)))).toEqual({ status: 422, code: 'validation_failed', fields: [field] })
   })
 
   test('a non-member is 403 and an unknown conversation 404', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, carol, direct } = await seeded(t, 1)
-    expect(brief(thrown(() => messages.history(t.deps.db, carol, direct.id, {})))).toEqual({ status: 403, code: 'forbidden', fields: undefined })
-    expect(brief(thrown(() => messages.history(t.deps.db, alice, 'nope', {})))).toEqual({ status: 404, code: 'not_found', fields: undefined })
+    expect(brief(await thrown(async () => await messages.history(t.deps.store, carol, direct.id, {})))).toEqual({ status: 403, code: 'forbidden', fields: undefined })
+    expect(brief(await thrown(async () => await messages.history(t.deps.store, alice, 'nope', {})))).toEqual({ status: 404, code: 'not_found', fields: undefined })
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { clientText, createLogger, MAX_LOGGED_CLIENT_CHARS, redactUrl } from '../../src/observability/logger'
-import { captureLogs, listen, testApp } from '../support/app'
+import { sqliteOf, captureLogs, listen, testApp } from '../support/app'
 import { account, call, conversation } from '../support/http'
 import { FormClient } from '../support/form-client'
 import { attemptUpgrade, TestSocket } from '../support/ws'
@@ -10,7 +10,7 @@ const requestLines = (lines: Record<string, unknown>[]) => lines.filter((l) => l
 describe('request logs', () => {
   test('one JSON line per request: method, route template, status, duration, request id and user id', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
@@ -31,7 +31,7 @@ describe('request logs', () => {
 
   test('a web UI page and a WebSocket upgrade are logged with the user they act for; an upgrade as 101', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const alice = await account(t.app)
     const browser = new FormClient(t.app)
     expect((await browser.post('/ui/login', { username: alice.username, password: 'correct horse battery' })).status).toBe(303)
@@ -49,7 +49,7 @@ describe('request logs', () => {
 
   test('a request whose caller is not authenticated has no user id', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const reply = await call(t.app, 'GET', '/conversations', { token: 'not-a-token' })
     expect(reply.status).toBe(401)
     const line = await logs.waitFor((l) => l.msg === 'request' && l.request_id === reply.headers.get('x-request-id'))
@@ -59,7 +59,7 @@ describe('request logs', () => {
 
   test('an unknown path is logged under one route label, never the raw path', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     await call(t.app, 'GET', '/no/such/path/123')
     expect(await logs.waitFor((l) => l.msg === 'request')).toMatchObject({ route: 'unmatched', status: 404 })
     expect(logs.text()).not.toContain('/no/such/path')
@@ -67,7 +67,7 @@ describe('request logs', () => {
 
   test('a sane incoming X-Request-Id is kept and echoed; anything else is replaced', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const kept = await call(t.app, 'GET', '/health', { headers: { 'x-request-id': 'edge-42.abc' } })
     expect(kept.headers.get('x-request-id')).toBe('edge-42.abc')
     const replaced = await call(t.app, 'GET', '/health', { headers: { 'x-request-id': 'bad id\twith "junk"' } })
@@ -78,7 +78,7 @@ describe('request logs', () => {
 
   test('requests refused before routing (413, 429) are logged too', async () => {
     const logs = captureLogs()
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '1' }, { logger: logs.logger })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '1' }, { logger: logs.logger })
     const big = await call(t.app, 'POST', '/auth/login', { raw: '{}', headers: { 'content-length': String(1024 * 1024) } })
     expect(big.status).toBe(413)
     const throttled = await call(t.app, 'GET', '/users')
@@ -93,7 +93,7 @@ describe('request logs', () => {
 
   test('a request line is laid out as pino lays out every other line: level and time first, msg last', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     logs.logger.info({ detail: 1 }, 'other')
     const reply = await call(t.app, 'GET', '/health')
     await logs.waitFor((l) => l.msg === 'request' && l.request_id === reply.headers.get('x-request-id'))
@@ -105,9 +105,9 @@ describe('request logs', () => {
 
   test('LOG_LEVEL=warn drops request lines, but keeps those of server errors', async () => {
     const logs = captureLogs('warn')
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const alice = await account(t.app)
-    t.deps.sqlite.run('DROP TABLE conversation_members')
+    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
     const failed = await call(t.app, 'GET', '/conversations', { token: alice.token })
     expect(failed.status).toBe(500)
     await logs.waitFor((l) => l.msg === 'request' && l.status === 500)
@@ -116,9 +116,9 @@ describe('request logs', () => {
 
   test('a server error is logged at error level', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const alice = await account(t.app)
-    t.deps.sqlite.run('DROP TABLE conversation_members')
+    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
     await call(t.app, 'GET', '/conversations', { token: alice.token })
     expect(await logs.waitFor((l) => l.msg === 'request' && l.status === 500)).toMatchObject({ level: 'error', route: '/conversations' })
     expect(logs.lines.find((l) => l.msg === 'unhandled error')).toMatchObject({ level: 'error', url: '/conversations' })
@@ -126,9 +126,9 @@ describe('request logs', () => {
 
   test('the URL of a failed request is logged with any token in it masked', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const alice = await account(t.app)
-    t.deps.sqlite.run('DROP TABLE conversation_members')
+    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
     await call(t.app, 'GET', `/conversations?token=${alice.token}&x=1`, { token: alice.token })
     expect(logs.lines.find((l) => l.msg === 'unhandled error')!.url).toBe('/conversations?token=[redacted]&x=1')
     expect(logs.text()).not.toContain(alice.token)
@@ -136,7 +136,7 @@ describe('request logs', () => {
 
   test('passwords, tokens and cookies never appear in the logs', async () => {
     const logs = captureLogs('trace')
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const { http, ws } = listen(t.app)
     const password = 'hunter2-correct-horse'
     await call(t.app, 'POST', '/auth/signup', { body: { username: 'alice', password } })
@@ -190,7 +190,7 @@ describe('request logs', () => {
 describe('WebSocket logs', () => {
   test('connects, error frames and disconnects are logged with the user id', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const socket = await TestSocket.open(`${ws}?token=${alice.token}`)

@@ -25,7 +25,7 @@ async function scrapeOver(http: string): Promise<string> {
 }
 
 /** The value of one series, `name` or `name{labels}` exactly as exposed; undefined when absent. */
-function valueOf(text: string, series: string): number | undefined {
+function seriesValue(text: string, series: string): number | undefined {
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue
     const space = line.lastIndexOf(' ')
@@ -38,8 +38,8 @@ function valueOf(text: string, series: string): number | undefined {
 async function scrapeUntil(http: string, series: string, expected: number): Promise<string> {
   const deadline = performance.now() + 5000
   let text = await scrapeOver(http)
-  while (valueOf(text, series) !== expected && performance.now() < deadline) text = await scrapeOver(http)
-  expect(valueOf(text, series)).toBe(expected)
+  while (seriesValue(text, series) !== expected && performance.now() < deadline) text = await scrapeOver(http)
+  expect(seriesValue(text, series)).toBe(expected)
   return text
 }
 
@@ -75,7 +75,7 @@ async function stalledClient(wsUrl: string) {
 
 describe('GET /metrics', () => {
   test('is Prometheus text, needs no token, and is listed in the API docs under observability', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await call(t.app, 'GET', '/metrics')
     expect(reply.status).toBe(200)
     expect(reply.headers.get('content-type')).toBe(PROMETHEUS_TEXT)
@@ -86,7 +86,7 @@ describe('GET /metrics', () => {
   })
 
   test('counts WebSocket connections established and open, and a closed one is no longer open', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     using first = await connect(ws, alice)
@@ -95,50 +95,50 @@ describe('GET /metrics', () => {
     let text = await scrapeOver(http)
     expect(typeOf(text, 'pneumatic_websocket_connections_total')).toBe('counter')
     expect(typeOf(text, 'pneumatic_websocket_connections_active')).toBe('gauge')
-    expect(valueOf(text, 'pneumatic_websocket_connections_total')).toBe(2)
-    expect(valueOf(text, 'pneumatic_websocket_connections_active')).toBe(2)
+    expect(seriesValue(text, 'pneumatic_websocket_connections_total')).toBe(2)
+    expect(seriesValue(text, 'pneumatic_websocket_connections_active')).toBe(2)
 
     first.close()
     await first.closed
     text = await scrapeUntil(http, 'pneumatic_websocket_connections_active', 1)
-    expect(valueOf(text, 'pneumatic_websocket_connections_total')).toBe(2)
+    expect(seriesValue(text, 'pneumatic_websocket_connections_total')).toBe(2)
     await second.drain() // the other one is still served
   })
 
   test('counts each stored message once and averages them over the last 60 seconds', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
-    expect(valueOf(await scrape(t), 'pneumatic_messages_sent_total')).toBe(0)
+    expect(seriesValue(await scrape(t), 'pneumatic_messages_sent_total')).toBe(0)
 
     for (const content of ['one', 'two', 'three']) expect((await send(t.app, alice, direct.id, content)).status).toBe(201)
 
     const text = await scrape(t)
     expect(typeOf(text, 'pneumatic_messages_sent_total')).toBe('counter')
     expect(typeOf(text, 'pneumatic_messages_per_second')).toBe('gauge')
-    expect(valueOf(text, 'pneumatic_messages_sent_total')).toBe(3)
-    expect(valueOf(text, 'pneumatic_messages_per_second')).toBe(0.05)
+    expect(seriesValue(text, 'pneumatic_messages_sent_total')).toBe(3)
+    expect(seriesValue(text, 'pneumatic_messages_per_second')).toBe(0.05)
   })
 
   test('a retried message is not counted again; one sent over the WebSocket is', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
     expect((await send(t.app, alice, direct.id, 'once', 'the-id')).status).toBe(201)
     expect((await send(t.app, alice, direct.id, 'once', 'the-id')).headers.get('idempotent-replayed')).toBe('true')
-    expect(valueOf(await scrapeOver(http), 'pneumatic_messages_sent_total')).toBe(1)
+    expect(seriesValue(await scrapeOver(http), 'pneumatic_messages_sent_total')).toBe(1)
 
     using socket = await connect(ws, alice)
     socket.send({ type: 'message', message_id: 'over-ws', conversation_id: direct.id, content: 'live' })
     await socket.nextMessage((m) => m.message_id === 'over-ws')
-    expect(valueOf(await scrapeOver(http), 'pneumatic_messages_sent_total')).toBe(2)
+    expect(seriesValue(await scrapeOver(http), 'pneumatic_messages_sent_total')).toBe(2)
   })
 
   test('request durations are labelled with the route template, never the raw path; "unmatched" when no route took the request', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
@@ -151,20 +151,20 @@ describe('GET /metrics', () => {
     expect(big.status).toBe(413)
 
     const text = await scrape(t)
-    const count = (labels: string) => valueOf(text, `pneumatic_http_request_duration_seconds_count{${labels}}`)
+    const count = (labels: string) => seriesValue(text, `pneumatic_http_request_duration_seconds_count{${labels}}`)
     expect(typeOf(text, 'pneumatic_http_request_duration_seconds')).toBe('histogram')
     expect(count('method="GET",route="/conversations/:id/messages",status="200"')).toBe(1)
     expect(count('method="GET",route="unmatched",status="404"')).toBe(1)
     expect(count('method="POST",route="/messages",status="400"')).toBe(1)
     expect(count('method="POST",route="unmatched",status="413"')).toBe(1)
     expect(count('method="POST",route="/auth/signup",status="201"')).toBe(2)
-    expect(valueOf(text, 'pneumatic_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/auth/login",status="200"}')).toBe(2)
+    expect(seriesValue(text, 'pneumatic_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/auth/login",status="200"}')).toBe(2)
     expect(text).not.toContain(direct.id)
     expect(text).not.toContain('/no/such')
   })
 
   test('WebSocket frames received are counted, and each error frame by its code', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     using socket = await connect(ws, alice)
@@ -181,14 +181,14 @@ describe('GET /metrics', () => {
     const text = await scrapeOver(http)
     expect(typeOf(text, 'pneumatic_websocket_frames_received_total')).toBe('counter')
     expect(typeOf(text, 'pneumatic_websocket_errors_total')).toBe('counter')
-    expect(valueOf(text, 'pneumatic_websocket_frames_received_total')).toBe(4)
-    expect(valueOf(text, 'pneumatic_websocket_errors_total{code="invalid_json"}')).toBe(1)
-    expect(valueOf(text, 'pneumatic_websocket_errors_total{code="unknown_type"}')).toBe(2)
-    expect(valueOf(text, 'pneumatic_websocket_sends_dropped_total')).toBe(0)
+    expect(seriesValue(text, 'pneumatic_websocket_frames_received_total')).toBe(4)
+    expect(seriesValue(text, 'pneumatic_websocket_errors_total{code="invalid_json"}')).toBe(1)
+    expect(seriesValue(text, 'pneumatic_websocket_errors_total{code="unknown_type"}')).toBe(2)
+    expect(seriesValue(text, 'pneumatic_websocket_sends_dropped_total')).toBe(0)
   })
 
   test('a client that stops reading is disconnected, and the close is counted as backpressure', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -199,21 +199,21 @@ describe('GET /metrics', () => {
     // Each retry of a stored message is answered to its socket alone: 4 kB the client never reads.
     const client = await stalledClient(`${ws}?token=${alice.token}`)
     let text = await scrapeOver(http)
-    for (let batch = 0; batch < 40 && !valueOf(text, 'pneumatic_websocket_backpressure_closes_total'); batch++) {
+    for (let batch = 0; batch < 40 && !seriesValue(text, 'pneumatic_websocket_backpressure_closes_total'); batch++) {
       for (let i = 0; i < 200; i++) client.send(JSON.stringify(big))
       text = await scrapeOver(http)
     }
     client.destroy()
     text = await scrapeUntil(http, 'pneumatic_websocket_backpressure_closes_total', 1)
-    expect(valueOf(text, 'pneumatic_websocket_connections_active')).toBe(0)
+    expect(seriesValue(text, 'pneumatic_websocket_connections_active')).toBe(0)
   })
 
   test('database statements are timed by operation, and whole transactions too', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
-    const count = (text: string, labels: string) => valueOf(text, `pneumatic_db_query_duration_seconds_count${labels}`) ?? 0
+    const count = (text: string, labels: string) => seriesValue(text, `pneumatic_db_query_duration_seconds_count${labels}`) ?? 0
     const before = await scrape(t)
 
     expect((await send(t.app, alice, direct.id, 'hello')).status).toBe(201)
@@ -223,12 +223,12 @@ describe('GET /metrics', () => {
     for (const operation of ['select', 'insert', 'update']) {
       expect(count(after, `{operation="${operation}"}`)).toBeGreaterThan(count(before, `{operation="${operation}"}`))
     }
-    expect(valueOf(after, 'pneumatic_db_query_duration_seconds_sum{operation="insert"}')).toBeGreaterThan(0)
-    expect(valueOf(after, 'pneumatic_db_transaction_duration_seconds_count')).toBe(valueOf(before, 'pneumatic_db_transaction_duration_seconds_count')! + 1)
+    expect(seriesValue(after, 'pneumatic_db_query_duration_seconds_sum{operation="insert"}')).toBeGreaterThan(0)
+    expect(seriesValue(after, 'pneumatic_db_transaction_duration_seconds_count')).toBe(seriesValue(before, 'pneumatic_db_transaction_duration_seconds_count')! + 1)
   })
 
   test("the process's CPU time and memory are reported, and no Node.js series", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const text = await scrape(t)
     for (const name of ['process_cpu_seconds_total', 'process_cpu_user_seconds_total', 'process_cpu_system_seconds_total']) {
       expect(typeOf(text, name)).toBe('counter')
@@ -237,25 +237,25 @@ describe('GET /metrics', () => {
       expect(typeOf(text, name)).toBe('gauge')
     }
     const usage = process.cpuUsage()
-    expect(valueOf(text, 'process_cpu_seconds_total')).toBeGreaterThan(0)
-    expect(valueOf(text, 'process_cpu_seconds_total')).toBeLessThanOrEqual((usage.user + usage.system) / 1e6)
-    expect(valueOf(text, 'process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024)
+    expect(seriesValue(text, 'process_cpu_seconds_total')).toBeGreaterThan(0)
+    expect(seriesValue(text, 'process_cpu_seconds_total')).toBeLessThanOrEqual((usage.user + usage.system) / 1e6)
+    expect(seriesValue(text, 'process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024)
     // Bun's heapUsed is not always below its heapTotal, so only their presence is checked.
-    expect(valueOf(text, 'process_heap_used_bytes')).toBeGreaterThan(0)
-    expect(valueOf(text, 'process_heap_size_bytes')).toBeGreaterThan(0)
-    expect(Math.abs(valueOf(text, 'process_start_time_seconds')! - (Date.now() / 1000 - process.uptime()))).toBeLessThan(2)
+    expect(seriesValue(text, 'process_heap_used_bytes')).toBeGreaterThan(0)
+    expect(seriesValue(text, 'process_heap_size_bytes')).toBeGreaterThan(0)
+    expect(Math.abs(seriesValue(text, 'process_start_time_seconds')! - (Date.now() / 1000 - process.uptime()))).toBeLessThan(2)
     expect(text).not.toContain('nodejs_')
   })
 
   test('each app has its own registry: one app counts nothing of another', async () => {
-    await using first = testApp()
-    await using second = testApp()
+    await using first = await testApp()
+    await using second = await testApp()
     const alice = await account(first.app)
     const bob = await account(first.app)
     const direct = await conversation(first.app, alice, [bob])
     await send(first.app, alice, direct.id, 'only here')
-    expect(valueOf(await scrape(first), 'pneumatic_messages_sent_total')).toBe(1)
-    expect(valueOf(await scrape(second), 'pneumatic_messages_sent_total')).toBe(0)
+    expect(seriesValue(await scrape(first), 'pneumatic_messages_sent_total')).toBe(1)
+    expect(seriesValue(await scrape(second), 'pneumatic_messages_sent_total')).toBe(0)
   })
 })
 
@@ -268,9 +268,9 @@ describe('WebSocket closes', () => {
     metrics.websocketClosed(1006, true)
     metrics.websocketClosed(1000, true)
     const text = await metrics.registry.metrics()
-    expect(valueOf(text, 'pneumatic_websocket_sends_dropped_total')).toBe(1)
-    expect(valueOf(text, 'pneumatic_websocket_backpressure_closes_total')).toBe(1)
-    expect(valueOf(text, 'pneumatic_websocket_connections_active')).toBe(0)
+    expect(seriesValue(text, 'pneumatic_websocket_sends_dropped_total')).toBe(1)
+    expect(seriesValue(text, 'pneumatic_websocket_backpressure_closes_total')).toBe(1)
+    expect(seriesValue(text, 'pneumatic_websocket_connections_active')).toBe(0)
   })
 })
 
@@ -319,7 +319,7 @@ if (skipPromtool) {
 
 test.skipIf(skipPromtool)("the live server's /metrics passes `promtool check metrics` with no complaints", async () => {
   if (!PROMTOOL) throw new Error('promtool not found and CI=true, so this fails rather than skips: install it with `apt-get install -y prometheus`')
-  await using t = testApp()
+  await using t = await testApp()
   const { http, ws } = listen(t.app)
   // Some of everything, so every series has samples and labels.
   const alice = await account(t.app)

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { createTokens } from '../../src/auth/tokens'
 import { clientIp, createFrameLimiter, createPingLimiter, FRAME_REFUSALS_BEFORE_CLOSE } from '../../src/observability/rate-limit'
-import { listen, testApp, type TestApp } from '../support/app'
+import { sqliteOf, listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, uniqueName, type Reply } from '../support/http'
 import { user } from '../support/services'
 import * as conversations from '../../src/conversations/service'
@@ -14,7 +14,7 @@ import { FormClient } from '../support/form-client'
 
 /** A user with a valid access token, made without HTTP so that no request is spent on it. */
 async function signedIn(t: TestApp): Promise<User & { token: string }> {
-  const stored = user(t)
+  const stored = await user(t)
   return { ...stored, token: (await openSession(t.deps, stored.id)).access_token }
 }
 
@@ -54,7 +54,7 @@ function expectRefused(reply: Reply, windowSeconds: number) {
 
 describe('HTTP rate-limit headers', () => {
   test('a normal response carries the per-minute limit, a remaining count that goes down, and a reset within the minute', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '60', RATE_LIMIT_PER_HOUR: '1000' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '60', RATE_LIMIT_PER_HOUR: '1000' })
     const alice = await signedIn(t)
     const before = nowSeconds()
     const [first, second] = await spend(t, 2, alice.token)
@@ -68,7 +68,7 @@ describe('HTTP rate-limit headers', () => {
   })
 
   test('errors, redirects and refused bodies carry the headers too', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '60', RATE_LIMIT_PER_HOUR: '1000' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '60', RATE_LIMIT_PER_HOUR: '1000' })
     const alice = await signedIn(t)
     const replies = [
       await call(t.app, 'GET', '/no/such/thing'),
@@ -82,7 +82,7 @@ describe('HTTP rate-limit headers', () => {
   })
 
   test('over the limit the answer is 429 with Retry-After and the JSON error body', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3', RATE_LIMIT_PER_HOUR: '1000' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '3', RATE_LIMIT_PER_HOUR: '1000' })
     const alice = await signedIn(t)
     const replies = await spend(t, 3, alice.token)
     expect(replies.map((r) => r.headers.get('x-ratelimit-remaining'))).toEqual(['2', '1', '0'])
@@ -93,21 +93,21 @@ describe('HTTP rate-limit headers', () => {
   })
 
   test('a refused request is answered before its body is read or its handler runs', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '3' })
     const alice = await signedIn(t)
     const bob = await signedIn(t)
-    const direct = conversations.create(t.deps, alice, { member_ids: [bob.id] }).conversation
+    const direct = (await conversations.create(t.deps, alice, { member_ids: [bob.id] })).conversation
     await spend(t, 3, alice.token)
     expect((await call(t.app, 'POST', '/messages', { token: alice.token, raw: '{not json' })).status).toBe(429)
     const post = await call(t.app, 'POST', '/messages', { token: alice.token, body: { message_id: 'm-1', conversation_id: direct.id, content: 'hi' } })
     expect(post.status).toBe(429)
-    expect((t.deps.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n).toBe(0)
+    expect((sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n).toBe(0)
   })
 })
 
 describe('HTTP rate-limit keys', () => {
   test('two users from the same IP each get their own budget', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '3' })
     const alice = await signedIn(t)
     const bob = await signedIn(t)
     await spend(t, 3, alice.token)
@@ -118,7 +118,7 @@ describe('HTTP rate-limit keys', () => {
   })
 
   test('unauthenticated requests are counted per client IP, apart from the users on it', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '3' })
     const alice = await signedIn(t)
     const { http } = listen(t.app)
     for (const expected of ['2', '1', '0']) {
@@ -134,7 +134,7 @@ describe('HTTP rate-limit keys', () => {
   })
 
   test('a forged token (right shape, wrong signature) counts against the IP, not the user it names', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '3' })
     const alice = await signedIn(t)
     const forged = (await forger.issuePair({ userId: alice.id, sessionId: 'forged-session', version: 0 }, { refreshJti: 'forged-jti', issuedAt: Date.now() })).access_token
     const replies = await spend(t, 3, forged)
@@ -151,7 +151,7 @@ describe('HTTP rate-limit keys', () => {
   })
 
   test("the web UI's session cookie counts against its user once verified, and a forged one against the IP", async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '2' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '2' })
     const alice = await signedIn(t)
     const forged = (await forger.issuePair({ userId: alice.id, sessionId: 'forged-session', version: 0 }, { refreshJti: 'forged-jti', issuedAt: Date.now() })).access_token
     const page = (token: string) => call(t.app, 'GET', '/', { headers: { cookie: `${ACCESS_COOKIE}=${token}` } })
@@ -172,7 +172,7 @@ describe('tokens of sessions that are not open count against the IP', () => {
     ['refresh', REFRESH_COOKIE],
     ['access', ACCESS_COOKIE],
   ])("a logged-out session's %s cookie, hammered, spends the sender's IP budget and never locks its user out", async (_, cookieName) => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '5', TRUST_PROXY: 'true' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '5', TRUST_PROXY: 'true' })
     const victim = new FormClient(t.app)
     const username = uniqueName()
     expect((await victim.post('/ui/signup', { username, password: 'correct horse battery' }, victimIp)).status).toBe(303)
@@ -193,8 +193,8 @@ describe('tokens of sessions that are not open count against the IP', () => {
   })
 
   test('a used-up refresh token of an open session counts against the IP, and leaves its user and the session alone', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3', TRUST_PROXY: 'true' })
-    const stored = user(t)
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '3', TRUST_PROXY: 'true' })
+    const stored = await user(t)
     const issued = await openSession(t.deps, stored.id)
     const rotated = await refresh(t.deps, issued.refresh_token)
     const latest = await refresh(t.deps, rotated.refresh_token)
@@ -207,8 +207,8 @@ describe('tokens of sessions that are not open count against the IP', () => {
   })
 
   test('the refresh token just replaced, within the reuse grace, still counts against its user', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3', TRUST_PROXY: 'true' })
-    const stored = user(t)
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '3', TRUST_PROXY: 'true' })
+    const stored = await user(t)
     const issued = await openSession(t.deps, stored.id)
     const rotated = await refresh(t.deps, issued.refresh_token)
     const replaced = await call(t.app, 'GET', '/users', { headers: { ...victimIp, cookie: `${REFRESH_COOKIE}=${issued.refresh_token}` } })
@@ -220,7 +220,7 @@ describe('tokens of sessions that are not open count against the IP', () => {
 
 describe('HTTP rate-limit windows', () => {
   test('the hour window refuses once spent, with a reset and Retry-After up to an hour away', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '10', RATE_LIMIT_PER_HOUR: '3' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '10', RATE_LIMIT_PER_HOUR: '3' })
     const alice = await signedIn(t)
     const replies = await spend(t, 3, alice.token)
     // The limit named is the per-minute one; what remains is the hour's, which binds.
@@ -236,7 +236,7 @@ describe('HTTP rate-limit windows', () => {
   })
 
   test('a refusal by the minute window does not use up the hour', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '2', RATE_LIMIT_PER_HOUR: '5' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '2', RATE_LIMIT_PER_HOUR: '5' })
     const alice = await signedIn(t)
     await spend(t, 2, alice.token)
     for (let i = 0; i < 5; i++) expect((await call(t.app, 'GET', '/auth/me', { token: alice.token })).status).toBe(429)
@@ -246,7 +246,7 @@ describe('HTTP rate-limit windows', () => {
   })
 
   test('0 turns the minute window off: the hour one is named and enforced', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '3' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '3' })
     const replies = await spend(t, 3)
     expect(replies.map(rateHeaders).map((h) => [h.limit, h.remaining])).toEqual([
       ['3', '2'],
@@ -257,7 +257,7 @@ describe('HTTP rate-limit windows', () => {
   })
 
   test('0 turns the hour window off: only the minute one counts', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3', RATE_LIMIT_PER_HOUR: '0' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '3', RATE_LIMIT_PER_HOUR: '0' })
     const replies = await spend(t, 3)
     expect(replies.map(rateHeaders).map((h) => [h.limit, h.remaining])).toEqual([
       ['3', '2'],
@@ -268,7 +268,7 @@ describe('HTTP rate-limit windows', () => {
   })
 
   test('with both windows at 0 nothing is limited and no response carries the headers', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' })
     const replies = await spend(t, 70)
     for (const reply of replies) {
       expect(reply.status).toBe(401)
@@ -279,7 +279,7 @@ describe('HTTP rate-limit windows', () => {
 
 describe('exempt paths', () => {
   test('health, readiness, metrics, docs and static assets are never limited and carry no rate-limit headers', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '1', RATE_LIMIT_PER_HOUR: '1' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '1', RATE_LIMIT_PER_HOUR: '1' })
     await spend(t, 1)
     expect((await call(t.app, 'GET', '/auth/me')).status).toBe(429)
     const paths = ['/health', '/ready', '/metrics', '/docs', '/docs/json', '/docs/assets/init.js', '/static/app.css', '/static/no-such-file']
@@ -296,7 +296,7 @@ describe('exempt paths', () => {
   })
 
   test('a path that only starts like an exempt one is limited', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '1' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '1' })
     expect((await call(t.app, 'GET', '/healthz')).headers.get('x-ratelimit-remaining')).toBe('0')
     expect((await call(t.app, 'GET', '/docsx')).status).toBe(429)
   })
@@ -304,7 +304,7 @@ describe('exempt paths', () => {
 
 describe('client IP and TRUST_PROXY', () => {
   test('without TRUST_PROXY, X-Forwarded-For is ignored: two forwarded addresses share the socket\'s budget', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '2' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '2' })
     const { http } = listen(t.app)
     const from = (address: string) => fetch(`${http}/users`, { headers: { 'x-forwarded-for': address } })
     expect((await from('198.51.100.1')).status).toBe(401)
@@ -313,7 +313,7 @@ describe('client IP and TRUST_PROXY', () => {
   })
 
   test('with TRUST_PROXY, each forwarded client has its own budget', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: 'true' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: 'true' })
     const { http } = listen(t.app)
     const from = (address: string) => fetch(`${http}/users`, { headers: { 'x-forwarded-for': address } })
     expect((await from('198.51.100.1')).status).toBe(401)
@@ -325,7 +325,7 @@ describe('client IP and TRUST_PROXY', () => {
   })
 
   test('behind one trusted proxy, a client cannot choose its key by sending its own X-Forwarded-For', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: '1' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: '1' })
     const { http } = listen(t.app)
     // The proxy appends the address it saw; whatever the client wrote is to its left.
     const from = (forwarded: string) => fetch(`${http}/users`, { headers: { 'x-forwarded-for': forwarded } })
@@ -351,18 +351,18 @@ describe('client IP and TRUST_PROXY', () => {
 
 describe('WebSocket', () => {
   test('the upgrade counts as one HTTP request of its user', async () => {
-    await using t = testApp({ RATE_LIMIT_PER_MINUTE: '3' })
+    await using t = await testApp({ RATE_LIMIT_PER_MINUTE: '3' })
     const alice = await signedIn(t)
     const { http, ws } = listen(t.app)
     await spend(t, 2, alice.token)
-    using socket = await TestSocket.open(`${ws}?token=${alice.token}`)
+    using _socket = await TestSocket.open(`${ws}?token=${alice.token}`)
     expect((await call(t.app, 'GET', '/auth/me', { token: alice.token })).status).toBe(429)
     const again = await attemptUpgrade(`${http}/ws?token=${alice.token}`)
     expect(again).toEqual({ status: 429, body: { error: { code: 'rate_limited', message: expect.any(String) } } })
   })
 
   test('a frame over the per-connection limit gets a rate_limited error frame and is not processed', async () => {
-    await using t = testApp({ WS_FRAME_LIMIT_PER_MINUTE: '3' })
+    await using t = await testApp({ WS_FRAME_LIMIT_PER_MINUTE: '3' })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const direct = await conversation(t.app, alice, [await account(t.app)])
@@ -372,7 +372,7 @@ describe('WebSocket', () => {
     socket.send(message('m-4'))
     const error = await socket.nextOfType('error')
     expect(error).toEqual({ type: 'error', error: { code: 'rate_limited', message: expect.stringContaining('at most 3 a minute') } })
-    const stored = t.deps.sqlite.query('SELECT message_id FROM messages ORDER BY seq').all() as { message_id: string }[]
+    const stored = sqliteOf(t).sqlite.query('SELECT message_id FROM messages ORDER BY seq').all() as { message_id: string }[]
     expect(stored.map((r) => r.message_id)).toEqual(['m-1', 'm-2', 'm-3'])
     expect(socket.received.filter((f) => f.type === 'message').map((f) => f.message.message_id)).toEqual(['m-1', 'm-2', 'm-3'])
     // Each connection has its own budget.
@@ -382,7 +382,7 @@ describe('WebSocket', () => {
   })
 
   test(`sustained abuse closes the socket with 1008 on the ${FRAME_REFUSALS_BEFORE_CLOSE}th refused frame`, async () => {
-    await using t = testApp({ WS_FRAME_LIMIT_PER_MINUTE: '2' })
+    await using t = await testApp({ WS_FRAME_LIMIT_PER_MINUTE: '2' })
     const { ws } = listen(t.app)
     const alice = await signedIn(t)
     const socket = await TestSocket.open(`${ws}?token=${alice.token}`)
@@ -397,7 +397,7 @@ describe('WebSocket', () => {
   })
 
   test('frames that arrive in the same burst after the closing one are neither processed nor refused', async () => {
-    await using t = testApp({ WS_FRAME_LIMIT_PER_MINUTE: '2' })
+    await using t = await testApp({ WS_FRAME_LIMIT_PER_MINUTE: '2' })
     const { ws } = listen(t.app)
     const alice = await signedIn(t)
     const socket = await TestSocket.open(`${ws}?token=${alice.token}`)

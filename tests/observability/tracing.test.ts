@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace'
 import { loadConfig } from '../../src/config'
 import { JsonLinesSpanExporter, startTracing, tracer, type Tracing } from '../../src/observability/tracing'
-import { captureLogs, listen, testApp } from '../support/app'
+import { sqliteOf, captureLogs, listen, testApp } from '../support/app'
 import { account, call, conversation, send } from '../support/http'
 import { TestSocket } from '../support/ws'
 
@@ -52,7 +52,7 @@ const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId
 describe('HTTP tracing', () => {
   test('each request is one SERVER span named after its route template, with its status', async () => {
     const spans = memory()
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
@@ -64,7 +64,7 @@ describe('HTTP tracing', () => {
 
   test('an incoming traceparent is continued', async () => {
     const spans = memory()
-    await using t = testApp()
+    await using t = await testApp()
     await call(t.app, 'GET', '/health', { headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } })
     const span = await spans.waitFor('GET /health')
     expect(span.spanContext().traceId).toBe('0af7651916cd43dd8448eb211c80319c')
@@ -74,7 +74,7 @@ describe('HTTP tracing', () => {
   test('sending a message nests the fan-out under the request span, and the log line carries the trace id', async () => {
     const spans = memory()
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -91,7 +91,7 @@ describe('HTTP tracing', () => {
 
   test('database work is recorded as child spans of the request', async () => {
     const spans = memory()
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
     const bob = await account(t.app)
     const direct = await conversation(t.app, alice, [bob])
@@ -111,9 +111,9 @@ describe('HTTP tracing', () => {
 
   test('a 5xx marks the span as an error', async () => {
     const spans = memory()
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await account(t.app)
-    t.deps.sqlite.run('DROP TABLE conversation_members')
+    sqliteOf(t).sqlite.run('DROP TABLE conversation_members')
     await call(t.app, 'GET', '/conversations', { token: alice.token })
     const span = await spans.waitFor('GET /conversations')
     expect(span.status.code).toBe(2) // SpanStatusCode.ERROR
@@ -123,7 +123,7 @@ describe('HTTP tracing', () => {
 describe('WebSocket tracing', () => {
   test('each frame handled is a span, with the fan-out it caused as its child', async () => {
     const spans = memory()
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -139,7 +139,7 @@ describe('WebSocket tracing', () => {
 
   test('a frame that fails is recorded as an error span', async () => {
     const spans = memory()
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     using socket = await TestSocket.open(`${ws}?token=${alice.token}`)

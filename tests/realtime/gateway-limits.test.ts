@@ -35,11 +35,11 @@ async function accessTokenFor(who: Account, seconds: number): Promise<string> {
 }
 
 const scrape = async (t: TestApp) => (await t.app.handle(new Request('http://localhost/metrics'))).text()
-const valueOf = (text: string, series: string) => Number(text.match(new RegExp(`^${series} (\\S+)$`, 'm'))?.[1])
+const seriesValue = (text: string, series: string) => Number(text.match(new RegExp(`^${series} (\\S+)$`, 'm'))?.[1])
 
 describe('/ws protocol pings', () => {
   test('a client flooding ping control frames is closed with 1008 at the ping limit, though the frame limit is off', async () => {
-    await using t = testApp({ WS_PING_LIMIT_PER_MINUTE: '30' })
+    await using t = await testApp({ WS_PING_LIMIT_PER_MINUTE: '30' })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const flooder = await RawSocket.open(`${ws}?token=${alice.token}`)
@@ -54,7 +54,7 @@ describe('/ws protocol pings', () => {
   })
 
   test('a flood of unsolicited pongs is closed the same way', async () => {
-    await using t = testApp({ WS_PING_LIMIT_PER_MINUTE: '30' })
+    await using t = await testApp({ WS_PING_LIMIT_PER_MINUTE: '30' })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const flooder = await RawSocket.open(`${ws}?token=${alice.token}`)
@@ -65,7 +65,7 @@ describe('/ws protocol pings', () => {
   })
 
   test('a client that pings as often as the default limit allows is answered every time, keeps its socket, and keeps its frame budget', async () => {
-    await using t = testApp({ WS_FRAME_LIMIT_PER_MINUTE: '3' })
+    await using t = await testApp({ WS_FRAME_LIMIT_PER_MINUTE: '3' })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const client = await RawSocket.open(`${ws}?token=${alice.token}`)
@@ -85,7 +85,7 @@ describe('/ws protocol pings', () => {
 describe('/ws error frame logs', () => {
   test('bad frames at full speed write ten lines a minute per socket, each client value cut to 64 characters, then one line counting the rest', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     using socket = await connect(ws, alice)
@@ -109,7 +109,7 @@ describe('/ws error frame logs', () => {
 
   test('a token sent as a frame type is masked in the log, never written', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     using socket = await connect(ws, alice)
@@ -125,7 +125,7 @@ describe('/ws error frame logs', () => {
 describe('/ws sockets per user', () => {
   test('one account may hold 20 sockets by default: the 21st is refused with too_many_sockets and 1013, and the 20 keep working', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -156,7 +156,7 @@ describe('/ws sockets per user', () => {
   })
 
   test('WS_MAX_SOCKETS_PER_USER sets the cap, and a refused socket counts as no open connection', async () => {
-    await using t = testApp({ WS_MAX_SOCKETS_PER_USER: '2' })
+    await using t = await testApp({ WS_MAX_SOCKETS_PER_USER: '2' })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     using first = await connect(ws, alice)
@@ -165,15 +165,15 @@ describe('/ws sockets per user', () => {
     expect((await refusedSocket(`${ws}?token=${alice.token}`)).code).toBe(1013)
 
     const metrics = await scrape(t)
-    expect(valueOf(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
-    expect(valueOf(metrics, 'pneumatic_websocket_errors_total\\{code="too_many_sockets"\\}')).toBe(1)
+    expect(seriesValue(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
+    expect(seriesValue(metrics, 'pneumatic_websocket_errors_total\\{code="too_many_sockets"\\}')).toBe(1)
     expect([await first.drain(), await second.drain()]).toEqual([[], []])
   })
 })
 
 describe('/ws token expiry', () => {
   test('a socket is closed when its access token expires (token_expired, then 1008), unless an auth frame with a fresh token came first', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -200,7 +200,7 @@ describe('/ws token expiry', () => {
   }, 15_000)
 
   test('an auth frame moves the socket to the session of its token: that session ending closes it', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const secondLogin = await call(t.app, 'POST', '/auth/login', { body: { username: alice.username, password: 'correct horse battery' } })
@@ -216,7 +216,7 @@ describe('/ws token expiry', () => {
   })
 
   test('a web UI socket lives as long as its browser session, not its access token, and is then told to reconnect (1013)', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     const shortLived = await accessTokenFor(alice, 2)
@@ -241,7 +241,7 @@ describe('/ws token expiry', () => {
 describe('/ws readers that stop reading', () => {
   test('once all slow readers together hold more than the budget, the slowest are disconnected, each close counted, and the readers that read miss nothing', async () => {
     const logs = captureLogs()
-    await using t = testApp({ WS_SEND_BUFFER_BUDGET_MIB: '2' }, { logger: logs.logger })
+    await using t = await testApp({ WS_SEND_BUFFER_BUDGET_MIB: '2' }, { logger: logs.logger })
     const { ws } = listen(t.app)
     const sender = await account(t.app)
     const readers = await Promise.all(Array.from({ length: 6 }, () => account(t.app)))
@@ -257,15 +257,15 @@ describe('/ws readers that stop reading', () => {
 
     // Batches of 16 kB messages until every stalled reader is gone (they also hold kernel buffers of a few MB each first).
     let sent = 0
-    for (let batch = 0; batch < 600 && valueOf(await scrape(t), 'pneumatic_websocket_backpressure_closes_total') < stalled.length; batch++) {
+    for (let batch = 0; batch < 600 && seriesValue(await scrape(t), 'pneumatic_websocket_backpressure_closes_total') < stalled.length; batch++) {
       for (let i = 0; i < 5; i++) sending.send({ type: 'message', message_id: `m-${sent + i}`, conversation_id: group.id, content })
       sent += 5
       await sending.drain()
     }
 
     const metrics = await scrape(t)
-    expect(valueOf(metrics, 'pneumatic_websocket_backpressure_closes_total')).toBe(stalled.length)
-    expect(valueOf(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
+    expect(seriesValue(metrics, 'pneumatic_websocket_backpressure_closes_total')).toBe(stalled.length)
+    expect(seriesValue(metrics, 'pneumatic_websocket_connections_active')).toBe(2)
     const sweeps = logs.lines.filter((l) => l.msg === 'websocket readers too slow: disconnecting')
     expect(sweeps.length).toBeGreaterThan(0)
     expect(sweeps[0]).toMatchObject({ budget_bytes: 2 * 1024 * 1024, socket_limit_bytes: 1024 * 1024 })

@@ -4,7 +4,7 @@ import { connect as tcpConnect } from 'node:net'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import * as conversations from '../../src/conversations/service'
 import { REFRESH_COOKIE } from '../../src/ui/session'
-import { captureLogs, listen, testApp, type TestApp } from '../support/app'
+import { sqliteOf, captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, uniqueName, type Account } from '../support/http'
 import { attemptUpgrade, TestSocket, type Frame } from '../support/ws'
 
@@ -25,9 +25,9 @@ async function history(t: TestApp, who: Account, conversationId: string): Promis
 }
 
 const rowsWithMessageId = (t: TestApp, messageId: string) =>
-  (t.deps.sqlite.query('SELECT count(*) AS n FROM messages WHERE message_id = ?').get(messageId) as { n: number }).n
+  (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages WHERE message_id = ?').get(messageId) as { n: number }).n
 
-const messageCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+const messageCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
 
 const messagesIn = (frames: Frame[]) => frames.filter((f) => f.type === 'message')
 
@@ -42,7 +42,7 @@ async function twoPeople(t: TestApp) {
 
 describe('/ws message delivery', () => {
   test('a message sent over one socket reaches every device of both people in a 1-on-1, the sending socket included, as the same frame', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app, uniqueName('alice'))
     const bob = await account(t.app, uniqueName('bob'))
@@ -74,7 +74,7 @@ describe('/ws message delivery', () => {
   })
 
   test("a message sent with POST /messages reaches every member's sockets and no one else's", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -96,7 +96,7 @@ describe('/ws message delivery', () => {
   })
 
   test('the sequence of frames is the same on every socket and follows seq, even for concurrent senders', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -125,7 +125,7 @@ describe('/ws message delivery', () => {
   })
 
   test('ten people sending at once over their own sockets: every subscriber sees one order, and it is seq order', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const people = await Promise.all(Array.from({ length: 10 }, () => account(t.app)))
     const [owner, ...rest] = people
@@ -148,7 +148,7 @@ describe('/ws message delivery', () => {
   })
 
   test('a socket gets the messages of each of its conversations and of no other', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -169,7 +169,7 @@ describe('/ws message delivery', () => {
   })
 
   test("closing one of a person's two sockets leaves the other receiving messages and new conversations", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -195,7 +195,7 @@ describe('/ws message delivery', () => {
 
 describe('/ws answer order', () => {
   test("a socket's frames are answered in the order sent, though a send is answered only after its batch commits", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, direct } = await twoPeople(t)
     using socket = await connect(ws, alice)
     const retry = messageFrame(direct.id, 'first', 'first-1')
@@ -215,7 +215,7 @@ describe('/ws answer order', () => {
 
 describe('/ws conversation discovery', () => {
   test('a socket opened before a 1-on-1 exists is told about it, named after the other person, and gets its messages without joining', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app, uniqueName('alice'), 'Alice Smith')
     const bob = await account(t.app, uniqueName('bob'))
@@ -249,7 +249,7 @@ describe('/ws conversation discovery', () => {
   })
 
   test('a new group is announced to every connected member under its title', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -277,7 +277,7 @@ describe('/ws conversation discovery', () => {
   })
 
   test('reopening an existing 1-on-1 announces nothing again', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -294,7 +294,7 @@ describe('/ws conversation discovery', () => {
 
 describe('/ws join', () => {
   test('a member who joins is answered with joined, and still gets each message once', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, bob, direct } = await twoPeople(t)
     using bobSocket = await connect(ws, bob)
 
@@ -307,7 +307,7 @@ describe('/ws join', () => {
   })
 
   test('joining a conversation one is not in is forbidden, an unknown one is not_found, and the socket stays usable', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -334,7 +334,7 @@ describe('/ws join', () => {
   })
 
   test('a join without a conversation_id is validation_failed', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     using socket = await connect(ws, alice)
@@ -349,7 +349,7 @@ describe('/ws join', () => {
 
 describe('/ws idempotent retries', () => {
   test('a sequential retry stores nothing new, is answered to the sender alone with the stored message, and others see one frame', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, bob, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     using aliceOther = await connect(ws, alice)
@@ -371,7 +371,7 @@ describe('/ws idempotent retries', () => {
   })
 
   test('the same frame fired five times from each of two sockets at once is stored once', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, bob, direct } = await twoPeople(t)
     using first = await connect(ws, alice)
     using second = await connect(ws, alice)
@@ -400,7 +400,7 @@ describe('/ws idempotent retries', () => {
   })
 
   test('a retry over the socket of a message first sent by REST returns the same stored message, and the other way round', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, bob, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     using bobSocket = await connect(ws, bob)
@@ -426,7 +426,7 @@ describe('/ws idempotent retries', () => {
   })
 
   test('the same message_id from two different people is two messages', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, bob, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     using bobSocket = await connect(ws, bob)
@@ -442,7 +442,7 @@ describe('/ws idempotent retries', () => {
   })
 
   test('reusing a message_id for other content or another conversation is a conflict, and stores nothing', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -475,7 +475,7 @@ describe('/ws idempotent retries', () => {
   // SQLite stores UTF-8 and would turn a lone surrogate into U+FFFD, so a retry would no longer
   // match what was stored: such text is refused up front, the same way every time.
   test('a message containing a lone surrogate is refused as invalid, and its retry the same way, never as a conflict', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     const frame = messageFrame(direct.id, 'broken \uD800 half', 'lone-surrogate')
@@ -553,7 +553,7 @@ describe('/ws bad frames', () => {
   ]
 
   test.each(cases.map((c) => [c.name, c] as const))('%s is an error frame, stores nothing, and leaves the socket open', async (_, c) => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -585,7 +585,7 @@ describe('/ws bad frames', () => {
   // Elysia edits the schema objects routes use (additionalProperties: false) when it compiles them;
   // the services validate with a private copy, so a frame's "type" is never reported.
   test('validation details of a message frame name only the faulty fields, even after a REST message', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, direct } = await twoPeople(t)
     using socket = await connect(ws, alice)
     expect((await send(t.app, alice, direct.id, 'first by REST')).status).toBe(201)
@@ -603,7 +603,7 @@ describe('/ws bad frames', () => {
   // Elysia's parser would decode a text frame starting with '"' before the gateway saw it; the
   // gateway reads frames raw, so a JSON string holding a frame is not run.
   test('a frame that is a JSON string is invalid_frame and is never decoded a second time', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     using socket = await connect(ws, alice)
@@ -615,7 +615,7 @@ describe('/ws bad frames', () => {
   })
 
   test('a frame without a type still echoes its message_id', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, direct } = await twoPeople(t)
     using socket = await connect(ws, alice)
 
@@ -624,7 +624,7 @@ describe('/ws bad frames', () => {
   })
 
   test('content of exactly 4000 four-byte emoji is accepted and round-trips byte for byte; 4001 is refused', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, bob, direct } = await twoPeople(t)
     using aliceSocket = await connect(ws, alice)
     using bobSocket = await connect(ws, bob)
@@ -636,7 +636,7 @@ describe('/ws bad frames', () => {
     expect(received.content).toBe(content)
     expect(Buffer.from(received.content).equals(Buffer.from(content))).toBe(true)
     expect((await aliceSocket.nextMessage()).content).toBe(content)
-    const row = t.deps.sqlite.query('SELECT hex(content) AS hex FROM messages WHERE message_id = ?').get('emoji-4000') as { hex: string }
+    const row = sqliteOf(t).sqlite.query('SELECT hex(content) AS hex FROM messages WHERE message_id = ?').get('emoji-4000') as { hex: string }
     expect(row.hex).toBe(Buffer.from(content).toString('hex').toUpperCase())
     expect((await history(t, bob, direct.id))[0].content).toBe(content)
 
@@ -648,7 +648,7 @@ describe('/ws bad frames', () => {
   })
 
   test('a frame over 64 KiB closes the socket with 1009, and one of exactly 64 KiB is answered', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws, alice, direct } = await twoPeople(t)
     using socket = await connect(ws, alice)
 
@@ -669,21 +669,21 @@ describe('/ws bad frames', () => {
 
 describe('/ws authentication', () => {
   test('an upgrade without any credentials is 401 missing_token', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const reply = await attemptUpgrade(`${http}/ws`)
     expect(reply).toEqual({ status: 401, body: { error: { code: 'missing_token', message: expect.any(String) } } })
   })
 
   test('a garbage token, in the query or the header, is 401', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     expect((await attemptUpgrade(`${http}/ws?token=not.a.jwt`)).status).toBe(401)
     expect((await attemptUpgrade(`${http}/ws`, { authorization: 'Bearer not.a.jwt' })).status).toBe(401)
   })
 
   test('a refresh token is refused as invalid_token', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
     const viaQuery = await attemptUpgrade(`${http}/ws?token=${alice.refresh}`)
@@ -692,15 +692,15 @@ describe('/ws authentication', () => {
   })
 
   test('a token for an account that no longer exists is 401', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
-    t.deps.sqlite.run('DELETE FROM users WHERE id = ?', [alice.id])
+    sqliteOf(t).sqlite.run('DELETE FROM users WHERE id = ?', [alice.id])
     expect((await attemptUpgrade(`${http}/ws?token=${alice.token}`)).status).toBe(401)
   })
 
   test('an access token in ?token= or in an Authorization header opens a socket for that person', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     using viaQuery = await connect(ws, alice)
@@ -710,7 +710,7 @@ describe('/ws authentication', () => {
   })
 
   test('the session cookie opens a socket when the Origin is the server itself', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     using socket = await TestSocket.open(ws, { headers: { cookie: `pneumatic_access=${alice.token}`, origin: http } })
@@ -718,7 +718,7 @@ describe('/ws authentication', () => {
   })
 
   test('the session cookie is refused with 403 from a foreign Origin, another port, or no Origin at all', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
     const cookie = `pneumatic_access=${alice.token}`
@@ -730,7 +730,7 @@ describe('/ws authentication', () => {
   })
 
   test('an explicit bad token is not rescued by a valid cookie', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
     const reply = await attemptUpgrade(`${http}/ws?token=not.a.jwt`, { cookie: `pneumatic_access=${alice.token}`, origin: http })
@@ -765,7 +765,7 @@ async function upgradeHead(http: string, path: string, headers: Record<string, s
 
 describe('/ws upgrade', () => {
   test('a web session renewed during the upgrade sends its new cookies with the 101', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
     const head = await upgradeHead(http, '/ws?format=html', { origin: http, cookie: `${REFRESH_COOKIE}=${alice.refresh}` })
@@ -779,7 +779,7 @@ describe('/ws upgrade', () => {
   const setCookies = (head: string) => head.split('\r\n').filter((line) => line.toLowerCase().startsWith('set-cookie:'))
 
   test('behind a trusted TLS proxy, a cookie upgrade from its https page renews the session with Secure cookies', async () => {
-    await using t = testApp({ TRUST_PROXY: '1' })
+    await using t = await testApp({ TRUST_PROXY: '1' })
     const { http } = listen(t.app)
     const alice = await account(t.app)
     // As nginx passes it on: its upstream's address as Host, the client's host and scheme forwarded.
@@ -791,19 +791,19 @@ describe('/ws upgrade', () => {
   })
 
   test('the same upgrade is refused without TRUST_PROXY, or from the http origin of the same host', async () => {
-    await using direct = testApp()
+    await using direct = await testApp()
     const alice = await account(direct.app)
     const cookie = `${REFRESH_COOKIE}=${alice.refresh}`
     const claims = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'chat.example', origin: 'https://chat.example', cookie }
     expect(await upgradeHead(listen(direct.app).http, '/ws?format=html', claims)).toStartWith('HTTP/1.1 403')
-    await using proxied = testApp({ TRUST_PROXY: '1' })
+    await using proxied = await testApp({ TRUST_PROXY: '1' })
     const bob = await account(proxied.app)
     const fromHttp = { ...claims, origin: 'http://chat.example', cookie: `${REFRESH_COOKIE}=${bob.refresh}` }
     expect(await upgradeHead(listen(proxied.app).http, '/ws?format=html', fromHttp)).toStartWith('HTTP/1.1 403')
   })
 
   test("without TRUST_PROXY, a client's X-Forwarded-Proto: https does not make a renewal's cookies Secure", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
     const head = await upgradeHead(http, '/ws?format=html', { origin: http, 'x-forwarded-proto': 'https', cookie: `${REFRESH_COOKIE}=${alice.refresh}` })
@@ -813,7 +813,7 @@ describe('/ws upgrade', () => {
   })
 
   test('a plain GET is told how to connect: 426 in the error shape, with Upgrade: websocket', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const reply = await fetch(`${http}/ws`)
     expect(reply.status).toBe(426)
@@ -822,7 +822,7 @@ describe('/ws upgrade', () => {
   })
 
   test('the Upgrade header is matched whatever its case, as RFC 6455 says: "WebSocket" upgrades too', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
     expect(await upgradeHead(http, `/ws?token=${alice.token}`, {}, 'WebSocket')).toStartWith('HTTP/1.1 101')
@@ -831,7 +831,7 @@ describe('/ws upgrade', () => {
   })
 
   test('an upgrade request that is not a WebSocket handshake gets 400 in the error shape', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app)
     const reply = await fetch(`${http}/ws?token=${alice.token}`, { headers: { upgrade: 'websocket', connection: 'Upgrade' } })
@@ -841,20 +841,20 @@ describe('/ws upgrade', () => {
 
   test('a server fault while authenticating an upgrade is a logged 500, not a 401 that would send the client to sign in', async () => {
     const logs = captureLogs()
-    await using t = testApp({}, { logger: logs.logger })
+    await using t = await testApp({}, { logger: logs.logger })
     const { http } = listen(t.app)
     const alice = await account(t.app)
-    t.deps.sqlite.run('DROP TABLE sessions')
+    sqliteOf(t).sqlite.run('DROP TABLE sessions')
     const reply = await attemptUpgrade(`${http}/ws?token=${alice.token}`)
     expect(reply).toEqual({ status: 500, body: { error: { code: 'internal_error', message: 'Internal server error' } } })
     expect(await logs.waitFor((l) => l.msg === 'websocket upgrade failed')).toMatchObject({ level: 'error' })
   })
 
   test('a socket whose open fails is closed with 1011, not left open without its subscriptions', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
-    const failing = spyOn(conversations, 'idsFor').mockImplementation(() => {
+    const failing = spyOn(conversations, 'idsFor').mockImplementation(async () => {
       throw new Error('disk on fire')
     })
     try {
@@ -875,7 +875,7 @@ describe('/ws upgrade', () => {
 describe('/ws memory', () => {
   test('an idle socket keeps one small record on the server: no closures of its own, nothing of its upgrade request', async () => {
     // Hundreds of sockets of one user, the simplest way to count what each adds.
-    await using t = testApp({ WS_MAX_SOCKETS_PER_USER: '1000' })
+    await using t = await testApp({ WS_MAX_SOCKETS_PER_USER: '1000' })
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const waiting = new Map<WebSocket, (socket: WebSocket) => void>()
@@ -921,7 +921,7 @@ describe('/ws memory', () => {
 
 describe('/ws idle timeout', () => {
   test('a client that answers no ping and sends nothing is closed by the server after the idle timeout', async () => {
-    await using t = testApp({ WS_IDLE_TIMEOUT_SECONDS: '2' })
+    await using t = await testApp({ WS_IDLE_TIMEOUT_SECONDS: '2' })
     const { http } = listen(t.app)
     const alice = await account(t.app)
     const { port } = new URL(http)

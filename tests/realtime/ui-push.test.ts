@@ -10,7 +10,7 @@ const htmlSocket = (ws: string, token: string) => TestSocket.open(`${ws}?format=
 
 describe('/ws?format=html (the web UI)', () => {
   test("each member's pages get the push rendered for them: a 1-on-1 is named after the other person", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app, uniqueName('alice'), 'Alice Smith')
     const bob = await account(t.app, uniqueName('bob'), 'Bob Builder')
@@ -30,7 +30,7 @@ describe('/ws?format=html (the web UI)', () => {
   })
 
   test('UI sockets get no JSON message frames, API sockets no HTML, and outsiders nothing', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -48,7 +48,7 @@ describe('/ws?format=html (the web UI)', () => {
   })
 
   test('a conversation created while the page is open reaches it with its first message, no join needed', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -63,7 +63,7 @@ describe('/ws?format=html (the web UI)', () => {
   })
 
   test('the session cookie works from our own page, and an expired access cookie is renewed from the refresh cookie', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
@@ -84,7 +84,7 @@ describe('/ws?format=html (the web UI)', () => {
 
 describe('ALLOWED_ORIGINS', () => {
   test('a cookie-authenticated upgrade from a listed origin is accepted; one from any other origin gets 403', async () => {
-    await using t = testApp({ ALLOWED_ORIGINS: 'https://chat.example.com' })
+    await using t = await testApp({ ALLOWED_ORIGINS: 'https://chat.example.com' })
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     const cookie = `${ACCESS_COOKIE}=${alice.token}`
@@ -99,7 +99,7 @@ describe('ALLOWED_ORIGINS', () => {
 
 describe('a sender who copied another member\'s full name', () => {
   test('is shown with their own @username in the live push, as the real one is with theirs', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { ws } = listen(t.app)
     const real = await account(t.app, uniqueName('alice'), 'Alice Smith')
     const impostor = await account(t.app, uniqueName('mallory'), 'Alice Smith')

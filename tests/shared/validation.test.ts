@@ -8,7 +8,7 @@ import { thrown } from '../support/services'
 import { TestSocket } from '../support/ws'
 
 /** What validator(schema) says of a value, as the message a client reads. */
-const said = (schema: Parameters<typeof validator>[0], value: unknown) => thrown(() => validator(schema)(value)).message
+const said = async (schema: Parameters<typeof validator>[0], value: unknown) => (await thrown(() => validator(schema)(value))).message
 
 describe('validation messages a person can read', () => {
   test.each([
@@ -28,12 +28,12 @@ describe('validation messages a person can read', () => {
     ['a list for an object', t.Object({ a: t.String() }), [], 'body must be a JSON object'],
     ['the wrong constant', t.Object({ type: t.Literal('ping') }), { type: 'pong' }, 'type must be "ping"'],
     ['a schema with its own words', t.Object({ u: t.String({ pattern: '^a$', error: 'must be the letter a' }) }), { u: 'b' }, 'u must be the letter a'],
-  ])('%s', (_, schema, value, expected) => {
-    expect(said(schema, value)).toBe(expected)
+  ])('%s', async (_, schema, value, expected) => {
+    expect(await said(schema, value)).toBe(expected)
   })
 
-  test('several faulty fields are one sentence, and each is a detail of its own', () => {
-    const error = thrown(() => validator(t.Object({ a: t.String(), b: t.Integer() }))({ b: 'x' }))
+  test('several faulty fields are one sentence, and each is a detail of its own', async () => {
+    const error = await thrown(() => validator(t.Object({ a: t.String(), b: t.Integer() }))({ b: 'x' }))
     expect(error).toBeInstanceOf(Invalid)
     expect(error.message).toBe('a is required; b must be a whole number')
     expect(error.details).toEqual([
@@ -43,7 +43,7 @@ describe('validation messages a person can read', () => {
   })
 
   test('REST routes (validated by Elysia) and services (validated by the same schemas) say the same words', async () => {
-    await using app = testApp()
+    await using app = await testApp()
     const alice = await account(app.app)
     const viaRoute = await call(app.app, 'POST', '/messages', { token: alice.token, body: { message_id: 'm1', conversation_id: 'c1' } })
     expect(viaRoute.status).toBe(422)
@@ -59,7 +59,7 @@ describe('validation messages a person can read', () => {
     ['sender_id', { message_id: 'm1', conversation_id: 'c1', content: 'x', sender_id: { toString: null } }],
   ])('an object that cannot be turned into text (%s with a toString that is no function) is a 422, not a 500', async (field, body) => {
     // Elysia's own validation error interpolated the value it found, which throws for these.
-    await using app = testApp()
+    await using app = await testApp()
     const alice = await account(app.app)
     const reply = await call(app.app, 'POST', '/messages', { token: alice.token, body })
     expect(reply.status).toBe(422)
@@ -69,7 +69,7 @@ describe('validation messages a person can read', () => {
   })
 
   test('a WebSocket message frame without content gets an error frame saying "content is required"', async () => {
-    await using app = testApp()
+    await using app = await testApp()
     const { ws } = listen(app.app)
     const alice = await account(app.app)
     const bob = await account(app.app)

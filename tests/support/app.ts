@@ -5,7 +5,8 @@ import { createApp, type App } from '../../src/app'
 import { createAuthThrottle } from '../../src/auth/throttle'
 import { createTokens } from '../../src/auth/tokens'
 import { loadConfig, type LogLevel, type MessageWriterKind } from '../../src/config'
-import { openDatabase } from '../../src/db/client'
+import { openStore } from '../../src/db/store'
+import type { SqliteStore } from '../../src/db/store.sqlite'
 import { createMessageWriter } from '../../src/messages/writer'
 import type { AppDeps } from '../../src/deps'
 import { createLogger, type Logger } from '../../src/observability/logger'
@@ -49,16 +50,14 @@ export type TestAppOptions = {
   writer?: MessageWriterKind
 }
 
-export function testApp(env: Record<string, string> = {}, options: TestAppOptions = {}): TestApp {
+export async function testApp(env: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'pneumatic-test-'))
   const config = loadConfig({ DATABASE_URL: `sqlite:${join(dir, 'test.db')}`, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'silent', ...NO_RATE_LIMITS, ...env })
-  const database = openDatabase(config.database.path)
+  const store = await openStore(config.database, { messageWriter: options.writer ?? config.messageWriter })
   const deps: AppDeps = {
     config,
-    db: database.db,
-    sqlite: database.sqlite,
-    storage: database.storage,
-    writer: createMessageWriter(database, config.database.path, options.writer ?? config.messageWriter),
+    store,
+    writer: createMessageWriter(store),
     tokens: createTokens({ secret: TEST_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds }),
     authThrottle: createAuthThrottle(config),
     bus: createLocalBus((error) => {
@@ -72,7 +71,7 @@ export function testApp(env: Record<string, string> = {}, options: TestAppOption
   const stop = async () => {
     if (app.server) await app.stop(true)
     await deps.writer.close()
-    database.close()
+    await store.close()
   }
   return {
     app,
@@ -82,7 +81,7 @@ export function testApp(env: Record<string, string> = {}, options: TestAppOption
       const port = app.server?.port
       await stop()
       handedOver = true
-      const next = testApp(env, { ...options, dir })
+      const next = await testApp(env, { ...options, dir })
       if (port) next.app.listen({ port, hostname: '127.0.0.1' })
       return next
     },
@@ -92,6 +91,13 @@ export function testApp(env: Record<string, string> = {}, options: TestAppOption
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** The SQLite store under a test app, for tests of what only SQLite has (pragmas, the file, query plans). */
+export function sqliteOf(t: Pick<TestApp, 'deps'>): SqliteStore {
+  const { store } = t.deps
+  if (store.engine !== 'sqlite') throw new Error('This test needs the SQLite engine')
+  return store as SqliteStore
 }
 
 /** Listens on a free port; returns the base URLs. */

@@ -6,9 +6,9 @@ import { chromium, type Browser, type BrowserContext, type BrowserContextOptions
  * Real-browser tests run Debian's Chromium through playwright-core; no browser is ever downloaded.
  * CHROMIUM_PATH overrides the path (to check the skip and CI behaviour without uninstalling it).
  */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 
-export const CHROMIUM_ARGS = [
+const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
@@ -21,7 +21,7 @@ export const CHROMIUM_ARGS = [
 
 const INSTALL_HINT = 'install it with `apt-get install -y chromium` (Debian/Ubuntu)'
 
-export const chromiumMissing = !existsSync(CHROMIUM_PATH)
+const chromiumMissing = !existsSync(CHROMIUM_PATH)
 
 /**
  * True when the browser tests should be skipped: Chromium is missing and this is not CI. On CI
@@ -124,7 +124,7 @@ export async function person(label: string, viewport: ViewportSize = { width: 14
   }
 }
 
-export const ARTIFACTS = join(import.meta.dir, '..', 'artifacts')
+const ARTIFACTS = join(import.meta.dir, '..', 'artifacts')
 
 /** Saves a screenshot to tests/artifacts/<name>.png and returns its path. */
 export async function screenshot(page: Page, name: string): Promise<string> {

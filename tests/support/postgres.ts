@@ -19,7 +19,7 @@ async function reachable(): Promise<boolean> {
   }
 }
 
-export const postgresMissing = !(await reachable())
+const postgresMissing = !(await reachable())
 
 /** Skip tests that need PostgreSQL when it is not running here; under CI=true they fail instead. */
 export const skipPostgresTests = postgresMissing && process.env.CI !== 'true'

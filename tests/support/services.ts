@@ -7,13 +7,13 @@ import type { TestApp } from './app'
 import { uniqueName } from './http'
 
 /** A stored user, straight through the users service (no password hashing: these tests never log in). */
-export const user = (t: TestApp, fullName: string | null = null, username = uniqueName()): User =>
-  users.create(t.deps.db, { username, fullName, passwordHash: 'not-a-real-hash' })
+export const user = (t: TestApp, fullName: string | null = null, username = uniqueName()): Promise<User> =>
+  users.create(t.deps.store, { username, fullName, passwordHash: 'not-a-real-hash' })
 
-/** The error `fn` throws; fails the test when it throws nothing or something that is not a DomainError. */
-export function thrown(fn: () => unknown): DomainError {
+/** The error `fn` throws (or rejects with); fails the test when it throws nothing or something that is not a DomainError. */
+export async function thrown(fn: () => unknown): Promise<DomainError> {
   try {
-    fn()
+    await fn()
   } catch (error) {
     if (error instanceof DomainError) return error
     throw error

@@ -7,8 +7,8 @@ import { join } from 'node:path'
  * certificate made by openssl for each proxy. NGINX_PATH and OPENSSL_PATH override the paths (to
  * check the skip and CI behaviour without uninstalling them).
  */
-export const NGINX_PATH = process.env.NGINX_PATH || '/usr/sbin/nginx'
-export const OPENSSL_PATH = process.env.OPENSSL_PATH || '/usr/bin/openssl'
+const NGINX_PATH = process.env.NGINX_PATH || '/usr/sbin/nginx'
+const OPENSSL_PATH = process.env.OPENSSL_PATH || '/usr/bin/openssl'
 
 const INSTALL_HINT = 'install them with `apt-get install -y nginx openssl` (Debian/Ubuntu)'
 

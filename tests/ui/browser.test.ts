@@ -3,7 +3,7 @@ import type { Page } from 'playwright-core'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import * as conversations from '../../src/conversations/service'
 import * as users from '../../src/users/service'
-import { captureLogs, listen, testApp, type TestApp } from '../support/app'
+import { sqliteOf, captureLogs, listen, testApp, type TestApp } from '../support/app'
 import { closeBrowser, person, screenshot, skipBrowserTests, watchPage, type Person, type Probe } from '../support/browser'
 import { account, call, conversation, send, type Account } from '../support/http'
 import { TestSocket } from '../support/ws'
@@ -114,7 +114,7 @@ const settled = (p: Person) =>
 const reconnected = (p: Person) => p.page.waitForFunction(() => (window as unknown as Probed).__probe.connections >= 2, null, { timeout: 15_000 })
 
 const messageCount = (t: TestApp) =>
-  (t.deps.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+  (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
 
 const noProblems = (...people: Person[]) => expect(people.flatMap((p) => p.problems.all())).toEqual([])
 
@@ -122,7 +122,7 @@ afterAll(closeBrowser)
 
 describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   test('two people sign up through the UI and land on the chat page signed in', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     await using alice = await person('alice')
     await using bob = await person('bob')
@@ -145,12 +145,12 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
       await p.page.reload()
       await p.page.getByRole('button', { name: new RegExp(other) }).waitFor()
     }
-    expect((t.deps.sqlite.query('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(2)
+    expect((sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(2)
     noProblems(alice, bob)
   }, 30_000)
 
   test('a 1-on-1 opened from the Users list is reused, and messages go both ways live', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     await using alice = await person('alice')
     await using bob = await person('bob')
@@ -206,7 +206,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('a new group reaches a member who has only the chat page open, with its icon, size and an unread dot', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     await account(t.app, 'alice', 'Alice Liddell')
     await account(t.app, 'bob', 'Bob Builder')
@@ -261,7 +261,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('a message in another conversation moves it to the top of the list, unread, without touching the open one', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -310,12 +310,12 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   async function moreThanAPage(t: TestApp) {
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
-    const creator = users.byId(t.deps.db, alice.id)!
+    const creator = (await users.byId(t.deps.store, alice.id))!
     const start = Date.now() - 300_000
     try {
       for (let i = 0; i < 53; i++) {
         setSystemTime(start + i * 1_000)
-        conversations.create(t.deps, creator, { title: `Group ${i}`, member_ids: [bob.id], is_group: true })
+        await conversations.create(t.deps, creator, { title: `Group ${i}`, member_ids: [bob.id], is_group: true })
       }
     } finally {
       setSystemTime()
@@ -331,7 +331,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   const listedIds = (page: Page) => page.locator('#conversation-list > li.conversation').evaluateAll((rows) => rows.map((r) => r.id))
 
   test('more than a page of conversations: the sidebar shows the first 50, Load more shows the rest in order, each once', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const { alice, order } = await moreThanAPage(t)
     await using bobs = await person('bob')
@@ -355,7 +355,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('a conversation that moves to the top while Load more is in flight is listed once, at the top', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const { alice, order } = await moreThanAPage(t)
     await using bobs = await person('bob')
@@ -387,7 +387,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('after a reconnect the sidebar is fetched again: the first page, with a Load more that still works', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const { alice, order } = await moreThanAPage(t)
     await using bobs = await person('bob')
@@ -415,7 +415,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('without JavaScript, Load more is a link to a page listing the next conversations', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const { order } = await moreThanAPage(t)
     await using bobs = await person('bob', undefined, { javaScriptEnabled: false })
@@ -429,7 +429,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('a reload shows the same messages in the same order', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -467,7 +467,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('markup in names, messages and group titles is shown as text and never runs', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const IMG = '<img src=x onerror=alert(1)>'
     const HTMX = '<div hx-get="/auth/me" hx-trigger="load">x</div>'
@@ -523,7 +523,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('a double-clicked Send and a double Enter each store exactly one message', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -557,14 +557,14 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     expect(await contents(alices.page)).toEqual(['only once', 'enter twice'])
     // However many posts the browser made, the twins carried one message_id: the stored one.
     const ids = posts.map((body) => body.match(/message_id(?:=|"\r\n\r\n)([0-9A-Za-z-]+)/)?.[1])
-    const stored = (t.deps.sqlite.query('SELECT message_id FROM messages ORDER BY seq').all() as { message_id: string }[]).map((r) => r.message_id)
+    const stored = (sqliteOf(t).sqlite.query('SELECT message_id FROM messages ORDER BY seq').all() as { message_id: string }[]).map((r) => r.message_id)
     expect([...new Set(ids)]).toEqual(stored)
     console.info(`[double send] the browser made ${posts.length} POSTs for the 2 messages`)
     noProblems(alices)
   }, 60_000)
 
   test('after a server restart the page reconnects by itself and shows a missed message exactly once', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -608,7 +608,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('screenshots of the login page and a busy group at phone and desktop sizes', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -671,7 +671,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 60_000)
 
   test('logout returns to the login page, and a conversation page then sends to sign-in', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -696,7 +696,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 30_000)
 
   test('a long conversation shows the newest 50 and loads older ones on request, in order', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -723,7 +723,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   // at the end of <body>, not deferred, htmx waits for all of them and both tests pass.
 
   test('the live socket connects even when the WebSocket extension script arrives after htmx has started', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -744,7 +744,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 30_000)
 
   test('a message sent while the page loads is shown even when app.js arrives after the socket connected', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -772,7 +772,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
   }, 30_000)
 
   test('with access tokens of 10 s, the page keeps its one live socket past the token it connected with', async () => {
-    await using t = testApp({ ACCESS_TOKEN_TTL_SECONDS: '10' })
+    await using t = await testApp({ ACCESS_TOKEN_TTL_SECONDS: '10' })
     const { http, ws } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')
@@ -799,7 +799,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
 
   test('a tab over the sockets-per-user limit is refused, and goes live by itself once another tab closes', async () => {
     const logs = captureLogs()
-    await using t = testApp({ WS_MAX_SOCKETS_PER_USER: '1' }, { logger: logs.logger })
+    await using t = await testApp({ WS_MAX_SOCKETS_PER_USER: '1' }, { logger: logs.logger })
     const { http } = listen(t.app)
     const alice = await account(t.app, 'alice', 'Alice Liddell')
     const bob = await account(t.app, 'bob', 'Bob Builder')

@@ -5,12 +5,12 @@ import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import * as conversations from '../../src/conversations/service'
 import * as users from '../../src/users/service'
 import { REFRESH_COOKIE } from '../../src/ui/session'
-import { listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
+import { sqliteOf, listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
 import { FormClient } from '../support/form-client'
 import { call, uniqueName } from '../support/http'
 
-const messageCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
-const conversationCount = (t: TestApp) => (t.deps.sqlite.query('SELECT count(*) AS n FROM conversations').get() as { n: number }).n
+const messageCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
+const conversationCount = (t: TestApp) => (sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM conversations').get() as { n: number }).n
 
 /** A signed-up, signed-in browser session and the user's id. */
 async function person(t: TestApp, fullName = '') {
@@ -28,7 +28,7 @@ const composerMessageId = (page: string) => page.match(/name="message_id" value=
 
 describe('GET /', () => {
   test('signed out, shows the Login tab with its labelled fields and button', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await new FormClient(t.app).get('/')
     expect(reply.status).toBe(200)
     expect(reply.headers.get('content-type')).toBe('text/html; charset=utf-8')
@@ -38,14 +38,14 @@ describe('GET /', () => {
   })
 
   test('the Sign Up tab has Username, Password, optional Full Name and Create Account', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await new FormClient(t.app).get('/?tab=signup')
     expect(reply.body).toContain('<label for="full_name">Full Name <span class="optional">(optional)</span></label>')
     expect(reply.body).toContain('<button type="submit">Create Account</button>')
   })
 
   test('every page carries a CSP without unsafe-inline or unsafe-eval, nosniff, a Referrer-Policy and frame-ancestors none', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { client } = await person(t)
     for (const path of ['/', '/?tab=signup']) {
       const reply = await (path === '/' ? client : new FormClient(t.app)).get(path)
@@ -60,7 +60,7 @@ describe('GET /', () => {
   })
 
   test("the page's own style carries the nonce its CSP names, and a new nonce each time", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { client } = await person(t)
     const first = await client.get('/')
     const second = await client.get('/')
@@ -70,7 +70,7 @@ describe('GET /', () => {
   })
 
   test('API responses carry the same protective headers', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await call(t.app, 'GET', '/health')
     expect(reply.headers.get('x-content-type-options')).toBe('nosniff')
     expect(reply.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'")
@@ -79,7 +79,7 @@ describe('GET /', () => {
 
 describe('sign-up and login', () => {
   test('signing up logs in with HttpOnly, SameSite=Lax cookies that are not Secure over plain HTTP', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const client = new FormClient(t.app)
     const reply = await client.signUp('alice', 'Alice Smith')
     expect(reply.status).toBe(303)
@@ -98,13 +98,13 @@ describe('sign-up and login', () => {
   })
 
   test('over HTTPS the session cookies are Secure', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await new FormClient(t.app, 'https://chat.example').signUp('alice')
     expect(reply.headers.getSetCookie().every((c) => c.includes('Secure'))).toBe(true)
   })
 
   test('a taken username shows the error on the Sign Up form, keeping what was typed', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     await new FormClient(t.app).signUp('alice')
     const reply = await new FormClient(t.app).signUp('ALICE', 'Second Alice')
     expect(reply.status).toBe(409)
@@ -114,24 +114,24 @@ describe('sign-up and login', () => {
   })
 
   test('a full name with a right-to-left override is refused on the form, by the same rule as the API', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const client = new FormClient(t.app)
     const reply = await client.post('/ui/signup', { username: 'alice', password: 'correct horse battery', full_name: 'Alice \u202Ehtims' })
     expect(reply.status).toBe(422)
     expect(reply.body).toContain('<p class="form-error" role="alert">')
     expect(reply.headers.getSetCookie()).toEqual([])
-    expect(t.deps.sqlite.query('SELECT count(*) AS n FROM users').get()).toEqual({ n: 0 })
+    expect(sqliteOf(t).sqlite.query('SELECT count(*) AS n FROM users').get()).toEqual({ n: 0 })
   })
 
   test('a too-short password is refused on the form', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await new FormClient(t.app).post('/ui/signup', { username: 'alice', password: 'short', full_name: '' })
     expect(reply.status).toBe(422)
     expect(reply.body).toContain('Password must be 8–256 characters')
   })
 
   test('logging in with the right password starts a session; a wrong one says so without one', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     await new FormClient(t.app).signUp('alice')
     const wrong = new FormClient(t.app)
     const refused = await wrong.post('/ui/login', { username: 'alice', password: 'not the password' })
@@ -144,7 +144,7 @@ describe('sign-up and login', () => {
   })
 
   test('logout clears both cookies, and pages then go to sign-in', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { client } = await person(t)
     const reply = await client.post('/ui/logout', {})
     expect(reply.status).toBe(303)
@@ -155,7 +155,7 @@ describe('sign-up and login', () => {
   })
 
   test('an expired access cookie is renewed silently from the refresh cookie', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { client, id } = await person(t, 'Alice Smith')
     const now = Math.floor(Date.now() / 1000)
     const expired = await new SignJWT({})
@@ -171,7 +171,7 @@ describe('sign-up and login', () => {
   })
 
   test('without a usable refresh cookie, an expired session is signed out', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { client } = await person(t)
     client.cookies.set(ACCESS_COOKIE, 'garbage')
     client.cookies.set(REFRESH_COOKIE, 'garbage')
@@ -186,7 +186,7 @@ describe('CSRF: cookie-authenticated posts come from our own pages', () => {
     ['a foreign Origin and no Sec-Fetch-Site', { 'sec-fetch-site': '', origin: 'https://evil.example' }],
     ['neither header', { 'sec-fetch-site': '' }],
   ])('a send with %s is refused with 403 and stores nothing', async (_, headers) => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await person(t)
     const bob = await person(t)
     const opened = await alice.client.post('/ui/direct', { user_id: bob.id })
@@ -197,7 +197,7 @@ describe('CSRF: cookie-authenticated posts come from our own pages', () => {
   })
 
   test('a same-origin Origin without Sec-Fetch-Site (an older browser) is accepted', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const reply = await new FormClient(t.app).request('POST', '/ui/signup', {
       form: { username: 'alice', password: 'correct horse battery' },
       headers: { 'sec-fetch-site': '', origin: 'http://localhost' },
@@ -206,7 +206,7 @@ describe('CSRF: cookie-authenticated posts come from our own pages', () => {
   })
 
   test('login is protected too (no login CSRF)', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     await new FormClient(t.app).signUp('alice')
     const reply = await new FormClient(t.app).post('/ui/login', { username: 'alice', password: 'correct horse battery' }, { 'sec-fetch-site': 'cross-site' })
     expect(reply.status).toBe(403)
@@ -216,7 +216,7 @@ describe('CSRF: cookie-authenticated posts come from our own pages', () => {
 
 describe('conversations in the UI', () => {
   test('clicking a user opens the 1-on-1, the same one every time and from either side', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await person(t, 'Alice Smith')
     const bob = await person(t, 'Bob Builder')
     const first = await alice.client.post('/ui/direct', { user_id: bob.id })
@@ -230,7 +230,7 @@ describe('conversations in the UI', () => {
   })
 
   test('a group is created from comma-separated usernames, the creator included', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await person(t)
     const bob = await person(t)
     const carol = await person(t)
@@ -242,7 +242,7 @@ describe('conversations in the UI', () => {
   })
 
   test('an unknown username is an inline error on the open group form, keeping what was typed', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await person(t)
     const bob = await person(t)
     const reply = await alice.client.post('/ui/groups', { title: 'Team', usernames: `${bob.username}, nobody_here` })
@@ -254,7 +254,7 @@ describe('conversations in the UI', () => {
   })
 
   test('a group without a name is an inline error', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await person(t)
     const bob = await person(t)
     const reply = await alice.client.post('/ui/groups', { title: '  ', usernames: bob.username })
@@ -264,7 +264,7 @@ describe('conversations in the UI', () => {
   })
 
   test("a conversation the user is not in is a 403 page, not someone else's messages", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await person(t)
     const bob = await person(t)
     const eve = await person(t)
@@ -275,7 +275,7 @@ describe('conversations in the UI', () => {
   })
 
   test('signed out, a conversation page redirects to sign-in and a fragment asks htmx to', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const client = new FormClient(t.app)
     expect((await client.get('/c/x')).location).toBe('/')
     const fragment = await client.get('/c/x/messages?after=0', { 'hx-request': 'true' })
@@ -289,13 +289,13 @@ describe('the Conversations list in pages', () => {
   async function manyGroups(t: TestApp, count: number) {
     const alice = await person(t)
     const bob = await person(t)
-    const me = users.byId(t.deps.db, alice.id)!
+    const me = (await users.byId(t.deps.store, alice.id))!
     const start = Date.now()
     const ids: string[] = []
     try {
       for (let i = 0; i < count; i++) {
         setSystemTime(start - (count - i) * 1_000)
-        ids.push(conversations.create(t.deps, me, { title: `group ${i}`, member_ids: [bob.id], is_group: true }).conversation.id)
+        ids.push((await conversations.create(t.deps, me, { title: `group ${i}`, member_ids: [bob.id], is_group: true })).conversation.id)
       }
     } finally {
       setSystemTime()
@@ -307,7 +307,7 @@ describe('the Conversations list in pages', () => {
   const cursorIn = (markup: string) => markup.match(/hx-get="\/ui\/sidebar\?cursor=([A-Za-z0-9_-]+)"/)?.[1]
 
   test('the page shows the first 50 and a Load more control, a link to the next page without JavaScript', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, newestFirst } = await manyGroups(t, 53)
     const page = (await alice.client.get('/')).body
     expect(rowIds(page)).toEqual(newestFirst.slice(0, 50))
@@ -321,7 +321,7 @@ describe('the Conversations list in pages', () => {
   })
 
   test('Load more appends the next page to the list and replaces itself; the last page leaves it empty', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, newestFirst } = await manyGroups(t, 53)
     const cursor = cursorIn((await alice.client.get('/')).body)!
     const more = await alice.client.get(`/ui/sidebar?cursor=${cursor}`, { 'hx-request': 'true' })
@@ -332,7 +332,7 @@ describe('the Conversations list in pages', () => {
   })
 
   test('the sidebar without a cursor (the refetch after a reconnect) replaces the list with the first page and resets Load more', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, newestFirst } = await manyGroups(t, 53)
     const first = await alice.client.get('/ui/sidebar', { 'hx-request': 'true' })
     expect(first.body).toStartWith('<hx-partial hx-target="#conversation-list" hx-swap="innerHTML">')
@@ -342,7 +342,7 @@ describe('the Conversations list in pages', () => {
   })
 
   test('fewer than a page: no Load more', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, newestFirst } = await manyGroups(t, 3)
     const page = (await alice.client.get('/')).body
     expect(rowIds(page)).toEqual(newestFirst)
@@ -351,7 +351,7 @@ describe('the Conversations list in pages', () => {
   })
 
   test('a malformed cursor is 422, as a page and as a fragment, never a 500', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice } = await manyGroups(t, 1)
     const page = await alice.client.get('/?cursor=not-a-cursor')
     expect(page.status).toBe(422)
@@ -369,7 +369,7 @@ describe('sending from the UI', () => {
   }
 
   test('the composer carries a message_id, and posting it twice (a double click) stores one message', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, path } = await openDirect(t)
     const messageId = composerMessageId((await alice.client.get(path)).body)!
     expect(messageId).toMatch(/^[0-9a-f-]{36}$/)
@@ -386,7 +386,7 @@ describe('sending from the UI', () => {
   })
 
   test('without htmx, a send redirects back to the conversation, which shows the message', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, path } = await openDirect(t)
     const reply = await alice.client.post(`${path}/messages`, { message_id: 'plain-form-1', content: 'no js here' })
     expect(reply.status).toBe(303)
@@ -395,7 +395,7 @@ describe('sending from the UI', () => {
   })
 
   test('an empty message keeps the composer, its message_id and an inline error', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, path } = await openDirect(t)
     const reply = await alice.client.request('POST', `${path}/messages`, { form: { message_id: 'keep-me', content: '   ' }, headers: { 'hx-request': 'true' } })
     expect(reply.status).toBe(422)
@@ -405,7 +405,7 @@ describe('sending from the UI', () => {
   })
 
   test('the page shows the newest 50 with "Load older", which pages back by seq', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, path } = await openDirect(t)
     for (let i = 1; i <= 55; i++) await alice.client.post(`${path}/messages`, { message_id: `m-${i}`, content: `message ${i}` })
     const page = (await alice.client.get(path)).body
@@ -419,7 +419,7 @@ describe('sending from the UI', () => {
   })
 
   test('catching up with after=<seq> returns only the newer messages', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, path } = await openDirect(t)
     for (let i = 1; i <= 3; i++) await alice.client.post(`${path}/messages`, { message_id: `c-${i}`, content: `catch ${i}` })
     const reply = (await alice.client.get(`${path}/messages?after=1`, { 'hx-request': 'true' })).body
@@ -429,7 +429,7 @@ describe('sending from the UI', () => {
   })
 
   test('a bad cursor is a clear error, never a 500', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { alice, path } = await openDirect(t)
     const reply = await alice.client.get(`${path}/messages?after=abc`, { 'hx-request': 'true' })
     expect(reply.status).toBe(422)
@@ -456,7 +456,7 @@ describe('HEAD: answered as GET is, without a body', () => {
   const bare = { 'sec-fetch-site': '' }
 
   test('signed out: the sign-in page, a static file, and the redirects and 401s of pages and fragments that need a session', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const client = new FormClient(t.app)
     for (const [path, headers] of [['/', bare], ['/?tab=signup', bare], ['/c/x', bare], ['/ui/sidebar', { ...bare, 'hx-request': 'true' }], ['/c/x/messages', { ...bare, 'hx-request': 'true' }], ['/static/app.js', bare]] as const) {
       const get = await client.request('GET', path, { headers })
@@ -471,7 +471,7 @@ describe('HEAD: answered as GET is, without a body', () => {
   })
 
   test('signed in: the chat page, a conversation page, its messages fragment, the sidebar and a 403 page', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const alice = await person(t, 'Alice Smith')
     const bob = await person(t, 'Bob Builder')
     const eve = await person(t)
@@ -495,7 +495,7 @@ describe('HEAD: answered as GET is, without a body', () => {
   })
 
   test('an expired session is renewed by a HEAD as by a GET, with both new cookies', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { client } = await person(t)
     client.cookies.delete(ACCESS_COOKIE)
     const refresh = client.cookies.get(REFRESH_COOKIE)
@@ -508,14 +508,14 @@ describe('HEAD: answered as GET is, without a body', () => {
   })
 
   test('a HEAD from another site is answered too: it reads nothing a GET would not, and changes nothing', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { client } = await person(t)
     const head = await client.request('HEAD', '/', { headers: { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' } })
     expect(head.status).toBe(200)
   })
 
   test('over a real socket: the same status and headers as GET, and not a byte of body on the wire', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const { client } = await person(t)
     const cookie = [...client.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
@@ -555,7 +555,7 @@ async function rawRequest(http: string, method: string, path: string, headers: R
 
 describe('static files', () => {
   test('serves the vendored htmx and the app files, with long caching for versioned ones', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const client = new FormClient(t.app)
     const htmx = await client.get('/static/vendor/htmx-4.0.1/htmx.min.js')
     expect(htmx.status).toBe(200)
@@ -566,7 +566,7 @@ describe('static files', () => {
   })
 
   test.each(['/static/../package.json', '/static/%2e%2e/package.json', '/static/vendor/htmx-4.0.1/SHA256SUMS', '/static/.env'])('%s is not served', async (path) => {
-    await using t = testApp()
+    await using t = await testApp()
     expect((await new FormClient(t.app).get(path)).status).toBe(404)
   })
 })

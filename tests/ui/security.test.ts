@@ -22,7 +22,7 @@ const secureFlags = (reply: PageReply) => Object.values(sessionCookies(reply)).m
  * plus `forwarded` headers): sign-up, login, a silent renewal, logout. Returns each step's reply.
  */
 async function sessionThroughProxy(env: Record<string, string>, forwarded: Record<string, string>) {
-  await using t = testApp(env)
+  await using t = await testApp(env)
   const client = new FormClient(t.app, 'http://chat.example')
   const username = uniqueName()
   const send = (method: string, path: string, form?: Record<string, string>) => client.request(method, path, { form, headers: forwarded })
@@ -66,7 +66,7 @@ describe('Secure cookies behind a TLS-terminating proxy', () => {
     ['1', 'wss', false],
     ['1', ' , ', false],
   ])('TRUST_PROXY=%s and X-Forwarded-Proto "%s": Secure is %p', async (hops, proto, secure) => {
-    await using t = testApp({ TRUST_PROXY: hops })
+    await using t = await testApp({ TRUST_PROXY: hops })
     const reply = await new FormClient(t.app, 'http://chat.example').request('POST', '/ui/signup', {
       form: { username: uniqueName(), password: PASSWORD },
       headers: { 'x-forwarded-proto': proto },
@@ -78,7 +78,7 @@ describe('Secure cookies behind a TLS-terminating proxy', () => {
 describe('same-origin checks behind a TLS-terminating proxy', () => {
   /** A sign-up form post as an older browser sends it (Origin, no Sec-Fetch-Site), through `url`. */
   async function signUpFrom(env: Record<string, string>, url: string, headers: Record<string, string>): Promise<number> {
-    await using t = testApp(env)
+    await using t = await testApp(env)
     const reply = await new FormClient(t.app, url).request('POST', '/ui/signup', {
       form: { username: uniqueName(), password: PASSWORD },
       headers: { 'sec-fetch-site': '', ...headers },

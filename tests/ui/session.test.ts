@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import type { BrowserContext, Route } from 'playwright-core'
 import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { REFRESH_COOKIE } from '../../src/ui/session'
-import { listen, testApp, type TestApp } from '../support/app'
+import { sqliteOf, listen, testApp, type TestApp } from '../support/app'
 import { closeBrowser, person, skipBrowserTests } from '../support/browser'
 import { FormClient } from '../support/form-client'
 import { account, call, uniqueName } from '../support/http'
@@ -10,7 +10,7 @@ import { TestSocket } from '../support/ws'
 
 // The web UI's session: cookies, renewed from the refresh cookie when the access cookie is gone.
 
-const sessionRows = (t: TestApp) => t.deps.sqlite.query('SELECT revoked_at FROM sessions').all() as { revoked_at: number | null }[]
+const sessionRows = (t: TestApp) => sqliteOf(t).sqlite.query('SELECT revoked_at FROM sessions').all() as { revoked_at: number | null }[]
 
 /** A second tab of the same browser: the same cookies, sent by a client of its own. */
 function sameBrowser(t: TestApp, tab: FormClient): FormClient {
@@ -21,7 +21,7 @@ function sameBrowser(t: TestApp, tab: FormClient): FormClient {
 
 describe('two tabs renewing the session at once', () => {
   test('both pages load signed in with the same new cookies, and the session stays open', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const first = new FormClient(t.app)
     await first.signUp(uniqueName(), 'Alice')
     first.cookies.delete(ACCESS_COOKIE) // expired: the browser dropped it
@@ -34,7 +34,7 @@ describe('two tabs renewing the session at once', () => {
   })
 
   test("a page load and its socket's upgrade: the upgrade with the refresh cookie just replaced is let in, and the session stays open", async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http, ws } = listen(t.app)
     const alice = await account(t.app)
     const tab = new FormClient(t.app, http)
@@ -77,7 +77,7 @@ describe.skipIf(skipBrowserTests)('two tabs in Chromium', () => {
   }
 
   test('both reload at once with only the refresh cookie: both end up signed in and live, and the session stays open', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const { http } = listen(t.app)
     const signup = await call(t.app, 'POST', '/auth/signup', { body: { username: 'alice', password: 'correct horse battery', full_name: 'Alice Liddell' } })
     expect(signup.status).toBe(201)

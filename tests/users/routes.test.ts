@@ -4,7 +4,7 @@ import { account, call } from '../support/http'
 
 describe('GET /users', () => {
   test('lists everyone but the caller, sorted by username whatever its case, as id, username and full_name only', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     // Created out of order, mixing cases: a byte-wise sort would put "Alice" and "Dave" first.
     const carol = await account(t.app, 'carol')
     const dave = await account(t.app, 'Dave', 'Dave Jones')
@@ -28,7 +28,7 @@ describe('GET /users', () => {
   })
 
   test('never carries a password hash or any other stored column in the JSON', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const me = await account(t.app, 'me_myself')
     await account(t.app, 'alice', 'Alice Smith')
     const response = await t.app.handle(new Request('http://localhost/users', { headers: { authorization: `Bearer ${me.token}` } }))
@@ -41,13 +41,13 @@ describe('GET /users', () => {
   })
 
   test('the only user sees an empty list', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     const me = await account(t.app)
     expect(await call(t.app, 'GET', '/users', { token: me.token })).toMatchObject({ status: 200, body: { users: [] } })
   })
 
   test('without a token is 401 in the error shape', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     await account(t.app)
     const reply = await call(t.app, 'GET', '/users')
     expect(reply.status).toBe(401)
@@ -55,7 +55,7 @@ describe('GET /users', () => {
   })
 
   test('with a garbage token is 401', async () => {
-    await using t = testApp()
+    await using t = await testApp()
     await account(t.app)
     const reply = await call(t.app, 'GET', '/users', { token: 'not.a.jwt' })
     expect(reply.status).toBe(401)

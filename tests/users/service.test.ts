@@ -19,8 +19,8 @@ describe('checkFullName: the one rule for a full name', () => {
     ['a right-to-left mark', 'Alice\u200F'],
     ['a left-to-right mark', '\u200EAlice'],
     ['an Arabic letter mark', 'Alice\u061C'],
-  ])('refuses a name with %s: 422 naming full_name', (_, name) => {
-    const error = thrown(() => checkFullName(name))
+  ])('refuses a name with %s: 422 naming full_name', async (_, name) => {
+    const error = await thrown(() => checkFullName(name))
     expect(error.status).toBe(422)
     expect(error.code).toBe('validation_failed')
     expect(error.details?.map((d) => d.field)).toEqual(['full_name'])
@@ -38,7 +38,7 @@ describe('checkFullName: the one rule for a full name', () => {
     ['no-break and ideographic spaces', '\u00A0\u3000'],
     ['blanks', '   '],
     ['nothing', ''],
-  ])('takes a name of only %s as none, like a blank one', (_, name) => {
+  ])('takes a name of only %s as none, like a blank one', async (_, name) => {
     expect(checkFullName(name)).toBeNull()
   })
 
@@ -50,20 +50,20 @@ describe('checkFullName: the one rule for a full name', () => {
     ['Persian with a zero-width non-joiner', 'می\u200Cخواهم'],
     ['Devanagari with a zero-width joiner', 'क्\u200Dष'],
     ['an emoji sequence with joiners', 'Dev 👩🏽\u200D💻'],
-  ])('keeps a %s name exactly, trimmed', (_, name) => {
+  ])('keeps a %s name exactly, trimmed', async (_, name) => {
     expect(checkFullName(`  ${name} `)).toBe(name)
   })
 
-  test('refuses a name over the length limit', () => {
-    expect(thrown(() => checkFullName('x'.repeat(101))).details?.map((d) => d.field)).toEqual(['full_name'])
+  test('refuses a name over the length limit', async () => {
+    expect((await thrown(() => checkFullName('x'.repeat(101)))).details?.map((d) => d.field)).toEqual(['full_name'])
   })
 })
 
 describe('names stored before the rule', () => {
   test('are shown without their control and bidi control characters, and one with nothing visible as none', async () => {
-    await using t = testApp()
-    const stored = [user(t, 'Alice\u202E htims'), user(t, 'Bob\u0000'), user(t, '\u200B'), user(t, '\u2066\u200F'), user(t, 'Carol King')]
-    const shown = new Map(byIds(t.deps.db, stored.map((u) => u.id)).map((u) => [u.id, u.full_name]))
+    await using t = await testApp()
+    const stored = [await user(t, 'Alice\u202E htims'), await user(t, 'Bob\u0000'), await user(t, '\u200B'), await user(t, '\u2066\u200F'), await user(t, 'Carol King')]
+    const shown = new Map((await byIds(t.deps.store, stored.map((u) => u.id))).map((u) => [u.id, u.full_name]))
     expect(stored.map((u) => shown.get(u.id))).toEqual(['Alice htims', 'Bob', null, null, 'Carol King'])
   })
 })
