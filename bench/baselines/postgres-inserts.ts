@@ -55,4 +55,3 @@ process.on('SIGTERM', async () => {
   await sql.end({ timeout: 1 })
   process.exit(0)
 })
-export {}
