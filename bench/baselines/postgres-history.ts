@@ -11,15 +11,23 @@ import postgres from 'postgres'
 const bigintAsNumber = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) }
 const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.POOL_SIZE ?? 10), onnotice: () => {}, types: { bigint: bigintAsNumber } })
 
-type Row = { id: string; message_id: string; sender_id: string; conversation_id: string; content: string; created_at: number; seq: number }
+type Row = { id: string; conversationId: string; seq: number; senderId: string; messageId: string; content: string; createdAt: number; hasMore: boolean }
 
+/**
+ * The newest `limit` messages, oldest first, as src/messages/store.postgres.ts's pageQuery asks
+ * for them (from 'newest', no after or before): `beyond`, the seq of the limit+1-th newest, both
+ * bounds the page and says has_more. Sent as postgres.js sends a tagged query (prepared).
+ */
 async function newestPage(conversationId: string, limit: number): Promise<string> {
+  const [after, before] = [0, Number.MAX_SAFE_INTEGER]
+  const range = sql`conversation_id = ${conversationId} AND seq > ${after}::bigint AND seq < ${before}::bigint`
+  const beyond = sql`(SELECT seq FROM messages WHERE ${range} ORDER BY seq DESC LIMIT 1 OFFSET ${limit}::bigint)`
   const rows = await sql<Row[]>`
-    SELECT id, message_id, sender_id, conversation_id, content, created_at, seq FROM messages
-    WHERE conversation_id = ${conversationId} ORDER BY seq DESC LIMIT ${limit + 1}`
-  const page = rows.slice(0, limit).reverse()
-  const messages = page.map((r) => ({ id: r.id, message_id: r.message_id, sender_id: r.sender_id, conversation_id: r.conversation_id, content: r.content, created_at: new Date(r.created_at).toISOString(), seq: r.seq }))
-  return JSON.stringify({ messages, has_more: rows.length > limit })
+    SELECT id, conversation_id AS "conversationId", seq, sender_id AS "senderId", message_id AS "messageId", content, created_at AS "createdAt",
+      ${beyond} IS NOT NULL AS "hasMore"
+    FROM messages WHERE conversation_id = ${conversationId} AND seq > coalesce(${beyond}, ${after}::bigint) AND seq < ${before}::bigint ORDER BY seq`
+  const messages = rows.map((r) => ({ id: r.id, message_id: r.messageId, sender_id: r.senderId, conversation_id: r.conversationId, content: r.content, created_at: new Date(r.createdAt).toISOString(), seq: r.seq }))
+  return JSON.stringify({ messages, has_more: rows[0]?.hasMore === true })
 }
 
 const server = Bun.serve({
