@@ -1,5 +1,5 @@
 /**
- * bun run bench [--quick] [--only=durable,HTTP,fan-out,latency,memory,data size,lists,postgres]
+ * bun run bench [--quick] [--only=durable,http,fan-out,latency,memory,data size,lists,postgres]
  *
  * Measures Pneumatic against baselines in the same run, as ratios (the machine is shared and
  * noisy): each scenario alternates the order A B, B A … over several rounds, with the servers on
@@ -49,7 +49,7 @@ console.log(
 const results: Result[] = []
 // --only=durable,memory runs just those scenarios (while working on one); the default is all.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
-const wanted = (name: string) => !only || only.some((o) => name.includes(o))
+const wanted = (name: string) => !only || only.some((o) => name.toLowerCase().includes(o.toLowerCase()))
 const step = async (name: string, run: () => Promise<Result[]>) => {
   if (!wanted(name)) return
   console.log(`[${elapsed()}] ${name}`)
