@@ -6,8 +6,12 @@
  *
  * Users get one shared argon2id hash with tiny parameters (stored hashes carry their own), so
  * logging in through the real API is quick; everything after login is the real thing.
+ *
+ * On PostgreSQL (the end of this file) the fixture is small and goes through the API instead, so
+ * it depends on nothing but the server's own schema.
  */
 import { Database } from 'bun:sqlite'
+import postgres from 'postgres'
 import { wholeSecond } from '../src/shared/time'
 import { api, inParallel, startPneumatic, type Pneumatic } from './lib'
 
@@ -193,4 +197,80 @@ export async function listFixture(dir: string, file: string, conversations: numb
   } finally {
     finish(db)
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+/** The machine's PostgreSQL, its maintenance database: where the bench creates and drops its own. */
+export const POSTGRES_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
+
+const admin = () => postgres(POSTGRES_ADMIN_URL, { max: 1, connect_timeout: 3, onnotice: () => {} })
+
+export async function postgresReachable(): Promise<boolean> {
+  const sql = admin()
+  try {
+    await sql`SELECT 1`
+    return true
+  } catch {
+    return false
+  } finally {
+    await sql.end({ timeout: 1 })
+  }
+}
+
+export type PostgresDatabase = { name: string; url: string; drop(): Promise<void> }
+
+/** A new, empty database for this run; drop() removes it, with any connection still open to it. */
+export async function freshPostgresDatabase(prefix: string): Promise<PostgresDatabase> {
+  const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+  const sql = admin()
+  try {
+    await sql.unsafe(`CREATE DATABASE "${name}"`)
+  } finally {
+    await sql.end({ timeout: 1 })
+  }
+  const url = new URL(POSTGRES_ADMIN_URL)
+  url.pathname = `/${name}`
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      const sql = admin()
+      try {
+        await sql.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+      } finally {
+        await sql.end({ timeout: 1 })
+      }
+    },
+  }
+}
+
+export type ApiChatFixture = {
+  /** The senders' access tokens; sender k is the only one of them in rooms[k] */
+  tokens: string[]
+  /** A group of sender k and a user who never connects, for each sender */
+  rooms: string[]
+  /** A group of sender 0 and that user, for POST /messages */
+  pair: string
+  /** A group of sender 0 and that user holding `historyMessages` messages, for the history page */
+  history: string
+}
+
+/**
+ * The chat fixture through the API, on whatever database the server runs on (its schema is the
+ * server's own): `senders` accounts and one more, a group of two for each sender, and two more
+ * groups. Every account costs two argon2id hashes (sign-up, login) at the server's own
+ * parameters, so this takes a few seconds for 64 senders.
+ */
+export async function apiChatFixture(base: string, senders: number, historyMessages: number): Promise<ApiChatFixture> {
+  const names = Array.from({ length: senders }, (_, k) => `pg_sender_${k}`)
+  const [partner] = await inParallel(['pg_partner', ...names], 8, (username) => api(base, '/auth/signup', undefined, { username, password: PASSWORD }).then((u) => u.id as string))
+  const tokens = await login(base, names)
+  const group = (token: string, title: string) => api(base, '/conversations', token, { title, member_ids: [partner], is_group: true }).then((c) => c.id as string)
+  const rooms = await inParallel(tokens, 8, (token, k) => group(token, `room ${k}`))
+  const pair = await group(tokens[0]!, 'bench')
+  const history = await group(tokens[0]!, 'history')
+  for (let i = 0; i < historyMessages; i++) await api(base, '/messages', tokens[0], { message_id: `seed-${i}`, conversation_id: history, content: `seed message ${i}` })
+  return { tokens, rooms, pair, history }
 }

@@ -71,13 +71,13 @@ export async function stop(child: Bun.Subprocess, signal: NodeJS.Signals = 'SIGT
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-/** Runs `worker` on `concurrency` loops until the time is up; returns completed operations per second. */
-export async function rate(concurrency: number, worker: () => Promise<boolean>, seconds = SECONDS): Promise<number> {
+/** Runs `worker` on `concurrency` loops (told which one it is) until the time is up; returns completed operations per second. */
+export async function rate(concurrency: number, worker: (loop: number) => Promise<boolean>, seconds = SECONDS): Promise<number> {
   const until = performance.now() + seconds * 1000
   let done = 0
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) if (await worker()) done++
+    Array.from({ length: concurrency }, async (_, loop) => {
+      while (performance.now() < until) if (await worker(loop)) done++
     }),
   )
   return done / seconds

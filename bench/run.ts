@@ -1,5 +1,5 @@
 /**
- * bun run bench [--quick] [--only=durable,http,fan-out,latency,memory,data size,lists]
+ * bun run bench [--quick] [--only=durable,http,fan-out,latency,memory,data size,lists,postgres]
  *
  * Measures Pneumatic against baselines in the same run, as ratios (the machine is shared and
  * noisy): each scenario alternates the order A B, B A … over several rounds, with the servers on
@@ -8,7 +8,10 @@
  * --quick runs shorter rounds, 2,000 sockets for memory, 100,000 messages for data size and
  * 1,000 groups for conversation lists.
  * Fixtures (users, conversations, the million messages) are written straight into the database
- * by bench/fixtures.ts, in the run's temporary directory, removed at the end.
+ * by bench/fixtures.ts, in the run's temporary directory, removed at the end. The PostgreSQL rows
+ * run on databases the run creates on the machine's PostgreSQL (127.0.0.1:5432) and drops at the
+ * end, their fixture made through the API; when nothing answers there they are skipped, with a
+ * warning.
  *
  * The scenarios of issue 6, each in bench/scenarios/ with how it is measured:
  *   durable.ts    64 concurrent senders over POST /messages and over WebSocket vs raw bun:sqlite
@@ -19,6 +22,9 @@
  *   data-size.ts  history page p99 with 1,000,000 messages vs 1,000
  * And of the "Hardening II" issue:
  *   conversations.ts  GET /conversations p99 in 10,000 groups of 500 members vs in 10
+ * And of issue 15 (storage):
+ *   postgres.ts   durable sends (as durable.ts) and a history page with DATABASE_URL=postgres://…,
+ *                 vs raw postgres.js: one insert and counter update per transaction; the same query
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -31,6 +37,7 @@ import { fanOut } from './scenarios/fanout'
 import { httpRequests } from './scenarios/http'
 import { latency } from './scenarios/latency'
 import { memory } from './scenarios/memory'
+import { postgresRows } from './scenarios/postgres'
 
 pinLoadGenerator()
 const started = performance.now()
@@ -42,31 +49,36 @@ console.log(
 const results: Result[] = []
 // --only=durable,memory runs just those scenarios (while working on one); the default is all.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+const wanted = (name: string) => !only || only.some((o) => name.toLowerCase().includes(o.toLowerCase()))
 const step = async (name: string, run: () => Promise<Result[]>) => {
-  if (only && !only.some((o) => name.includes(o))) return
+  if (!wanted(name)) return
   console.log(`[${elapsed()}] ${name}`)
   results.push(...(await run()))
 }
 
 const dir = temporaryDir('pneumatic-bench-')
 try {
-  const database = join(dir, 'bench.db')
-  const fixture = await chatFixture(dir, database)
-  const server = await startPneumatic(dir, database)
-  let tokens: string[]
-  try {
-    tokens = await login(server.base, fixture.users.map((u) => u.username))
-    const ctx: ChatContext = { dir, server, fixture, tokens }
-    await step('durable sends', () => durableSends(ctx))
-    await step('HTTP', () => httpRequests(ctx))
-    await step('fan-out', () => fanOut(ctx))
-    await step('latency', () => latency(ctx))
-  } finally {
-    await server.stop()
+  // The chat fixture and its server only when a scenario on them runs (not for --only=postgres, say).
+  if (['durable sends', 'HTTP', 'fan-out', 'latency', 'memory'].some(wanted)) {
+    const database = join(dir, 'bench.db')
+    const fixture = await chatFixture(dir, database)
+    const server = await startPneumatic(dir, database)
+    let tokens: string[]
+    try {
+      tokens = await login(server.base, fixture.users.map((u) => u.username))
+      const ctx: ChatContext = { dir, server, fixture, tokens }
+      await step('durable sends', () => durableSends(ctx))
+      await step('HTTP', () => httpRequests(ctx))
+      await step('fan-out', () => fanOut(ctx))
+      await step('latency', () => latency(ctx))
+    } finally {
+      await server.stop()
+    }
+    await step('memory', () => memory(dir, database, tokens))
   }
-  await step('memory', () => memory(dir, database, tokens))
   await step('data size', () => dataSize(dir))
   await step('conversation lists', () => conversationLists(dir))
+  await step('postgres', () => postgresRows(dir))
 } finally {
   const logs = serverLogReport()
   if (logs.error || logs.fatal || logs.stderr.length) warnings.push(`server logs: ${logs.error} error and ${logs.fatal} fatal lines; stderr: ${logs.stderr.join(' | ').slice(0, 500) || 'none'}`)

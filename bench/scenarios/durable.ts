@@ -12,7 +12,7 @@ import { closedLoop, type Peer } from '../chat'
 import { roomMember, type ChatContext } from '../fixtures'
 import { BASELINES, closeSockets, compare, onServerCore, openSockets, rate, SECONDS, track, warn, type Result, type Side } from '../lib'
 
-const SENDERS = 64
+export const SENDERS = 64
 const TARGET = '≥ 10,000 msg/s and ≥ 5× raw'
 const met = (pn: number, ratio: number) => pn >= 10_000 && ratio >= 5
 
@@ -26,32 +26,38 @@ const rawSqlite: Side = {
   },
 }
 
+/**
+ * SENDERS POST /messages in flight at once until the time is up, the k-th loop into
+ * conversationIds[k mod n] (one conversation: all into it); messages/s acknowledged with a 201.
+ * Pneumatic and the PostgreSQL baseline take the same request.
+ */
+export const postSends = (base: string, token: string, conversationIds: string[]) => {
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` }
+  return () =>
+    rate(SENDERS, async (loop) => {
+      const reply = await fetch(base + '/messages', {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ message_id: `post-${++posted}`, conversation_id: conversationIds[loop % conversationIds.length], content: 'hello' }),
+      })
+      await reply.arrayBuffer()
+      return reply.status === 201
+    })
+}
+let posted = 0 // message_ids are unique for the whole run: a repeated one would be a no-op retry
+
+/** The senders' sockets, one message in flight on each; messages/s acknowledged on the sender's own socket. */
+export const socketSends = (peers: Peer[], label: string) => async () => {
+  const load = await closedLoop(peers, peers.length, 1)
+  if (load.errors || load.closed) warn(`${label}: ${load.errors} error frames, ${load.closed} sockets closed`)
+  return load.messages
+}
+
 export async function durableSends({ server, fixture, tokens }: ChatContext): Promise<Result[]> {
   const results: Result[] = []
   const pneumaticPid = () => server.process.pid
-  let n = 0
   results.push(
-    await compare(
-      'durable sends (64 senders, POST /messages)',
-      'messages/s',
-      {
-        name: 'pneumatic',
-        pid: pneumaticPid,
-        measure: () =>
-          rate(SENDERS, async () => {
-            const reply = await fetch(server.base + '/messages', {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[0]}` },
-              body: JSON.stringify({ message_id: `post-${++n}`, conversation_id: fixture.pair, content: 'hello' }),
-            })
-            await reply.arrayBuffer()
-            return reply.status === 201
-          }),
-      },
-      rawSqlite,
-      TARGET,
-      met,
-    ),
+    await compare('durable sends (64 senders, POST /messages)', 'messages/s', { name: 'pneumatic', pid: pneumaticPid, measure: postSends(server.base, tokens[0]!, [fixture.pair]) }, rawSqlite, TARGET, met),
   )
 
   // The first member of room k, the only open socket in room k.
@@ -63,15 +69,7 @@ export async function durableSends({ server, fixture, tokens }: ChatContext): Pr
       await compare(
         'durable sends (64 senders, WebSocket)',
         'messages/s',
-        {
-          name: 'pneumatic',
-          pid: pneumaticPid,
-          measure: async () => {
-            const load = await closedLoop(peers, SENDERS, 1)
-            if (load.errors || load.closed) warn(`durable WebSocket sends: ${load.errors} error frames, ${load.closed} sockets closed`)
-            return load.messages
-          },
-        },
+        { name: 'pneumatic', pid: pneumaticPid, measure: socketSends(peers, 'durable WebSocket sends') },
         rawSqlite,
         TARGET,
         met,

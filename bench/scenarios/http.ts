@@ -5,7 +5,7 @@
 import type { ChatContext } from '../fixtures'
 import { api, compare, spawnBaseline, stop, rate, type Result, type Side } from '../lib'
 
-const CONCURRENCY = 32
+export const CONCURRENCY = 32
 
 export async function httpRequests({ server, fixture, tokens }: ChatContext): Promise<Result[]> {
   const token = tokens[0]!
