@@ -17,7 +17,7 @@ type FromWorker = { type: 'committed'; outcomes: WriteOutcome[]; timings: QueryT
 export type ToWorker = { type: 'open'; path: string } | { type: 'commit'; jobs: readonly WriteJob[] } | { type: 'close' }
 
 /**
- * Commits in a Worker (writer-worker.ts) on its own connection to the same file. Its statement
+ * Commits in a Worker (store.sqlite-worker-thread.ts) on its own connection to the same file. Its statement
  * and transaction timings, and its failures, are reported to this connection's observers
  * (metrics, readiness), as if run here.
  * A worker that dies fails its batch; the next batch starts a new one.
@@ -35,7 +35,7 @@ export function workerCommitter(sqlite: Database, path: string): WorkerCommitter
 
   function start(): Bun.Worker {
     // Bun's Worker (ref/unref); the DOM lib in tsconfig names the browser's.
-    const started = new Worker(new URL('./writer-worker.ts', import.meta.url).href) as unknown as Bun.Worker
+    const started = new Worker(new URL('./store.sqlite-worker-thread.ts', import.meta.url).href) as unknown as Bun.Worker
     started.addEventListener('message', (event) => {
       const data = (event as MessageEvent<FromWorker>).data
       if (data.type === 'closed') return closed?.()
