@@ -48,12 +48,24 @@ export const MessagePage = t.Object({
 })
 export type MessagePage = typeof MessagePage.static
 
-export const toMessage = (row: MessageRow): Message => ({
-  id: row.id,
-  message_id: row.messageId,
-  sender_id: row.senderId,
-  conversation_id: row.conversationId,
-  content: row.content,
-  created_at: iso(row.createdAt),
-  seq: row.seq,
-})
+/**
+ * A message's JSON, field by field, in order, with the stored value each comes from: the one
+ * definition that toMessage() follows in JavaScript and the SQLite store follows in SQL, for its
+ * history pages built as JSON by the database (store.sqlite.ts). `createdAt` is epoch ms, shown as
+ * iso() writes it.
+ */
+export const MESSAGE_FIELDS = [
+  ['id', 'id'],
+  ['message_id', 'messageId'],
+  ['sender_id', 'senderId'],
+  ['conversation_id', 'conversationId'],
+  ['content', 'content'],
+  ['created_at', 'createdAt'],
+  ['seq', 'seq'],
+] as const satisfies ReadonlyArray<readonly [keyof Message, keyof MessageRow]>
+
+export function toMessage(row: MessageRow): Message {
+  const message: Record<string, unknown> = {}
+  for (const [field, stored] of MESSAGE_FIELDS) message[field] = stored === 'createdAt' ? iso(row.createdAt) : row[stored]
+  return message as Message
+}

@@ -6,6 +6,7 @@ import { conversationMembers, conversations, messages } from '../db/schema'
 import { rememberBounded } from '../shared/bounded'
 import { newId } from '../shared/ids'
 import { wholeSecond } from '../shared/time'
+import { MESSAGE_FIELDS } from './model'
 import { failedOutcome, type MessageRow, type MessageStore, type PageRange, type WriteJob, type WriteOutcome } from './store'
 
 /**
@@ -153,9 +154,7 @@ const objectPage = (db: Db, from: From): Statement<PageRow> =>
 // text, far cheaper (README, Performance).
 // json_group_array takes the rows in the order the subquery yields them: oldest first.
 const CREATED_AT_ISO = `replace(datetime(created_at / 1000.0, 'unixepoch', 'subsec'), ' ', 'T') || 'Z'`
-const MESSAGE_JSON =
-  `json_object('id', id, 'message_id', message_id, 'sender_id', sender_id, 'conversation_id', conversation_id, 'content', content, ` +
-  `'created_at', ${CREATED_AT_ISO}, 'seq', seq)`
+const MESSAGE_JSON = `json_object(${MESSAGE_FIELDS.map(([field, stored]) => `'${field}', ${stored === 'createdAt' ? CREATED_AT_ISO : messages[stored].name}`).join(', ')})`
 const jsonPage = (db: Db, from: From): Statement<{ page: string }> =>
   db.$client.prepare(
     `SELECT '{"messages":' || (SELECT json_group_array(${MESSAGE_JSON}) FROM (${page(from, '*')})) || ` +
