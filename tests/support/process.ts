@@ -34,6 +34,8 @@ export function logsOf(stream: ReadableStream<Uint8Array>) {
     }
   })()
   return {
+    /** Every JSON line so far. */
+    lines,
     foreign,
     /** Resolves once the stream has ended (the process closed its stdout). */
     ended,
@@ -52,7 +54,6 @@ export function logsOf(stream: ReadableStream<Uint8Array>) {
   }
 }
 
-
 export type ServerProcess = { base: string; process: Bun.Subprocess<'ignore', 'pipe', 'pipe'>; logs: ReturnType<typeof logsOf> }
 
 /**
@@ -67,6 +68,11 @@ export async function startServer(env: Record<string, string>, prefix: string[] 
     stderr: 'pipe',
   })
   const logs = logsOf(child.stdout)
-  const listening = await logs.waitFor((l) => l.msg === 'pneumatic listening')
-  return { base: listening.url.replace('0.0.0.0', '127.0.0.1'), process: child, logs }
+  try {
+    const listening = await logs.waitFor((l) => l.msg === 'pneumatic listening')
+    return { base: listening.url.replace('0.0.0.0', '127.0.0.1'), process: child, logs }
+  } catch (error) {
+    child.kill('SIGKILL') // never left running behind a test that could not use it
+    throw error
+  }
 }
