@@ -1,6 +1,5 @@
-import { type SQL, sql } from 'drizzle-orm'
+import type postgres from 'postgres'
 import type { PostgresDb } from '../db/postgres/connection'
-import { messages } from '../db/postgres/schema'
 import { driverError, storageUnavailable } from '../db/storage'
 import { rememberBounded } from '../shared/bounded'
 import { newId } from '../shared/ids'
@@ -10,13 +9,42 @@ import { failedOutcome, type MessageRow, type MessageStore, type PageRange, type
 
 const UNIQUE_VIOLATION = '23505'
 
-type Tx = Parameters<Parameters<PostgresDb['transaction']>[0]>[0]
+type Tx = postgres.TransactionSql
 
-const list = (items: SQL[]) => sql.join(items, sql`, `)
+/** A stored message's columns, named as MessageRow's fields. */
+const MESSAGE_COLUMNS = `id, conversation_id AS "conversationId", seq, sender_id AS "senderId", message_id AS "messageId", content, created_at AS "createdAt"`
 
-const MESSAGE_COLUMNS = sql.raw(
-  `id, conversation_id AS "conversationId", seq, sender_id AS "senderId", message_id AS "messageId", content, created_at AS "createdAt"`,
-)
+/**
+ * The batch's statements: each a fixed text over arrays (one element per conversation or message),
+ * so postgres.js prepares each once per connection, whatever the batch's size. Text from arrays
+ * compares as "C", as the columns do.
+ */
+const LOCK_COUNTERS = `SELECT id FROM conversations WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
+const STORED = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE (message_id, sender_id) IN (SELECT m, s FROM unnest($2::text[], $1::text[]) AS k(m, s))`
+const ADVANCE_COUNTERS = `UPDATE conversations AS c SET last_seq = c.last_seq + v.count, last_message_at = v.at
+  FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, count, at)
+  WHERE c.id = v.id COLLATE "C" RETURNING c.id, c.last_seq AS "lastSeq"`
+const INSERT_MESSAGES = `INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[])`
+const MOVE_MEMBERS = `UPDATE conversation_members AS m SET last_activity_at = v.at
+  FROM unnest($1::text[], $2::bigint[]) AS v(id, at)
+  WHERE m.conversation_id = v.id COLLATE "C" AND m.last_activity_at < v.at`
+
+/** One prepared statement in the transaction, through the client observePostgres times. */
+const run = <Row>(tx: Tx, text: string, params: unknown[]) => tx.unsafe<Row[]>(text, params as never[], { prepare: true })
+
+// A page of history, over $1 conversation_id, $2 after, $3 before and $4 limit. `beyond` is the
+// seq of the first message past the page (the limit+1-th from the end it is taken from), or NULL
+// when the range holds no more than the page, so it is also has_more; each part is a range of the
+// (conversation_id, seq) index, as on SQLite.
+const RANGE = 'conversation_id = $1 AND seq > $2::bigint AND seq < $3::bigint'
+const beyond = (order: 'DESC' | 'ASC') => `(SELECT seq FROM messages WHERE ${RANGE} ORDER BY seq ${order} LIMIT 1 OFFSET $4::bigint)`
+const pageSql = (bounds: string, order: 'DESC' | 'ASC') =>
+  `SELECT ${MESSAGE_COLUMNS}, ${beyond(order)} IS NOT NULL AS "hasMore" FROM messages WHERE conversation_id = $1 AND ${bounds} ORDER BY seq`
+const PAGE: Record<PageRange['from'], string> = {
+  newest: pageSql(`seq > coalesce(${beyond('DESC')}, $2::bigint) AND seq < $3::bigint`, 'DESC'),
+  oldest: pageSql(`seq > $2::bigint AND seq < coalesce(${beyond('ASC')}, $3::bigint)`, 'ASC'),
+}
 
 /**
  * The PostgreSQL message store. Several server processes may write the same conversation at once,
@@ -36,7 +64,7 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
   async function commit(jobs: readonly WriteJob[], retried = false): Promise<WriteOutcome[]> {
     try {
       let marked = new Map<string, number>()
-      const outcomes = await db.transaction(async (tx) => {
+      const outcomes = await db.$client.begin(async (tx) => {
         const written = await writeBatch(tx, jobs)
         marked = await markActive(tx, written)
         return written
@@ -57,10 +85,8 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
 
   async function writeBatch(tx: Tx, jobs: readonly WriteJob[]): Promise<WriteOutcome[]> {
     const conversationIds = [...new Set(jobs.map((j) => j.conversationId))].sort()
-    await tx.execute(sql`SELECT id FROM conversations WHERE id IN (${list(conversationIds.map((id) => sql`${id}`))}) ORDER BY id FOR UPDATE`)
-    const stored = await tx.execute<MessageRow>(
-      sql`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE (sender_id, message_id) IN (${list(jobs.map((j) => sql`(${j.senderId}, ${j.messageId})`))})`,
-    )
+    await run(tx, LOCK_COUNTERS, [conversationIds])
+    const stored = await run<MessageRow>(tx, STORED, [jobs.map((j) => j.senderId), jobs.map((j) => j.messageId)])
     const byKey = new Map<string, MessageRow>()
     for (const row of stored) byKey.set(`${row.senderId}\n${row.messageId}`, row)
 
@@ -85,11 +111,7 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
     }
     if (fresh.length === 0) return outcomes
 
-    const advanced = await tx.execute<{ id: string; lastSeq: number }>(sql`
-      UPDATE conversations AS c SET last_seq = c.last_seq + v.count, last_message_at = v.at
-      FROM (VALUES ${list([...counts].map(([id, { count, at }]) => sql`(${id}::text, ${count}::bigint, ${at}::bigint)`))}) AS v(id, count, at)
-      WHERE c.id = v.id COLLATE "C"
-      RETURNING c.id, c.last_seq AS "lastSeq"`)
+    const advanced = await run<{ id: string; lastSeq: number }>(tx, ADVANCE_COUNTERS, [[...counts.keys()], [...counts.values()].map((c) => c.count), [...counts.values()].map((c) => c.at)])
     // Each conversation's new messages take the numbers after its previous last_seq, in batch order.
     const next = new Map<string, number>()
     for (const { id, lastSeq } of advanced) next.set(id, lastSeq - counts.get(id)!.count + 1)
@@ -99,7 +121,15 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
       row.seq = seq
       next.set(row.conversationId, seq + 1)
     }
-    await tx.insert(messages).values(fresh)
+    await run(tx, INSERT_MESSAGES, [
+      fresh.map((m) => m.id),
+      fresh.map((m) => m.conversationId),
+      fresh.map((m) => m.seq),
+      fresh.map((m) => m.senderId),
+      fresh.map((m) => m.messageId),
+      fresh.map((m) => m.content),
+      fresh.map((m) => m.createdAt),
+    ])
     return outcomes
   }
 
@@ -117,28 +147,13 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
     }
     for (const [conversationId, at] of newest) if ((markedAt.get(conversationId) ?? -1) >= at) newest.delete(conversationId)
     if (newest.size === 0) return newest
-    await tx.execute(sql`
-      UPDATE conversation_members AS m SET last_activity_at = v.at
-      FROM (VALUES ${list([...newest].map(([id, at]) => sql`(${id}::text, ${at}::bigint)`))}) AS v(id, at)
-      WHERE m.conversation_id = v.id COLLATE "C" AND m.last_activity_at < v.at`)
+    await run(tx, MOVE_MEMBERS, [[...newest.keys()], [...newest.values()]])
     return newest
   }
 
-  // The page: `beyond` is the seq of the first message past it (the limit+1-th from the end it is
-  // taken from), or NULL when the range holds no more than the page, so it is also has_more; each
-  // part is a range of the (conversation_id, seq) index, as on SQLite.
-  function pageQuery({ conversationId, from, after, before, limit }: PageRange): SQL {
-    const range = sql`conversation_id = ${conversationId} AND seq > ${after}::bigint AND seq < ${before}::bigint`
-    const beyond = sql`(SELECT seq FROM messages WHERE ${range} ORDER BY seq ${sql.raw(from === 'newest' ? 'DESC' : 'ASC')} LIMIT 1 OFFSET ${limit}::bigint)`
-    const bounds =
-      from === 'newest'
-        ? sql`seq > coalesce(${beyond}, ${after}::bigint) AND seq < ${before}::bigint`
-        : sql`seq > ${after}::bigint AND seq < coalesce(${beyond}, ${before}::bigint)`
-    return sql`SELECT ${MESSAGE_COLUMNS}, ${beyond} IS NOT NULL AS "hasMore" FROM messages WHERE conversation_id = ${conversationId} AND ${bounds} ORDER BY seq`
-  }
-
-  async function page(range: PageRange): Promise<{ rows: MessageRow[]; hasMore: boolean }> {
-    const rows = [...(await db.execute<MessageRow & { hasMore: boolean }>(pageQuery(range)))]
+  async function page({ conversationId, from, after, before, limit }: PageRange): Promise<{ rows: MessageRow[]; hasMore: boolean }> {
+    // Prepared once per connection (postgres.js names it by its text): a page is the hot read.
+    const rows = await db.$client.unsafe<Array<MessageRow & { hasMore: boolean }>>(PAGE[from], [conversationId, after, before, limit], { prepare: true })
     return { rows: rows.map(({ hasMore: _, ...row }) => row), hasMore: rows[0]?.hasMore === true }
   }
 
