@@ -6,19 +6,10 @@ import { ConfigError } from '../../src/config'
 import { openPostgres, type PostgresHandle } from '../../src/db/postgres/connection'
 import { conversationMembers, conversations, messages, users } from '../../src/db/postgres/schema'
 import { freshDatabase, POSTGRES_ADMIN_URL, skipPostgresTests } from '../support/postgres'
+import { rejection } from '../support/services'
 
 const JOURNAL = join(import.meta.dir, '..', '..', 'drizzle', 'postgres', 'meta', '_journal.json')
 const migrationCount = (JSON.parse(readFileSync(JOURNAL, 'utf8')) as { entries: unknown[] }).entries.length
-
-/** What `promise` rejects with. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a rejection, it resolved')
-}
 
 /** The test server's URL with another user, password and database. */
 function testServerUrl({ user = 'postgres', password = 'hunter2', database }: { user?: string; password?: string; database: string }): string {

@@ -8,16 +8,7 @@ import { conversations, users } from '../../src/db/postgres/schema'
 import { postgresStorage, storageUnavailable } from '../../src/db/storage'
 import { StorageUnavailable } from '../../src/shared/errors'
 import { freshDatabase, POSTGRES_ADMIN_URL, skipPostgresTests, type FreshDatabase } from '../support/postgres'
-
-/** What `promise` rejects with. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a rejection, it resolved')
-}
+import { rejection } from '../support/services'
 
 function closedPort(): number {
   const listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })

@@ -32,6 +32,16 @@ export async function rejected(promise: Promise<unknown>): Promise<DomainError> 
   throw new Error('expected a DomainError, the promise resolved')
 }
 
+/** Whatever `promise` rejects with; fails the test when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected a rejection, it resolved')
+}
+
 /** Every event published on the bus from now on, in order (the array fills as they come). */
 export function events(t: TestApp): DomainEvent[] {
   const seen: DomainEvent[] = []
