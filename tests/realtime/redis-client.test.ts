@@ -33,17 +33,9 @@ const candidates: Record<string, Candidate> = {
   },
 }
 
-/** redis-cli against the test's own server: the admin connection no candidate owns. */
-async function cli(redis: RedisServer, ...args: string[]): Promise<string> {
-  const child = Bun.spawn(['redis-cli', '-p', String(redis.port), ...args], { stdout: 'pipe', stderr: 'pipe' })
-  const output = await new Response(child.stdout).text()
-  await child.exited
-  return output.trim()
-}
-
 /** Subscribers on CHANNEL, as the server counts them (0 while Redis is down). */
 async function subscribers(redis: RedisServer): Promise<number> {
-  const output = await cli(redis, 'PUBSUB', 'NUMSUB', CHANNEL)
+  const output = await redis.cli('PUBSUB', 'NUMSUB', CHANNEL)
   return Number(output.split('\n')[1] ?? 0)
 }
 
@@ -104,7 +96,7 @@ async function interruptedStream(candidate: Candidate) {
   try {
     const before = await stream(publisher.publish, box, 1, 10)
 
-    expect(await cli(redis, 'CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe('1')
+    expect(await redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe('1')
     const backAfterKill = await resubscribed(redis, 10)
     const afterKill = backAfterKill ? await stream(publisher.publish, box, 11, 20) : []
 

@@ -28,6 +28,8 @@ export type RedisServer = {
   start(): Promise<void>
   /** stop() then start(). */
   restart(): Promise<void>
+  /** Runs a command with redis-cli, a connection no client under test owns; its output, trimmed. */
+  cli(...args: string[]): Promise<string>
   [Symbol.asyncDispose](): Promise<void>
 }
 
@@ -86,6 +88,12 @@ export async function startRedis(): Promise<RedisServer> {
     async restart() {
       await end('SIGTERM')
       await start()
+    },
+    async cli(...args) {
+      const child = Bun.spawn(['redis-cli', '-p', String(port), ...args], { stdout: 'pipe', stderr: 'pipe' })
+      const output = await new Response(child.stdout).text()
+      await child.exited
+      return output.trim()
     },
     async [Symbol.asyncDispose]() {
       await end('SIGKILL')
