@@ -14,6 +14,8 @@ export type Config = Readonly<{
   port: number
   host: string
   database: DatabaseLocation
+  /** The Redis server that carries events between nodes (REDIS_URL); null: one process, events stay in it. */
+  redisUrl: string | null
   /** Directory for state that must survive restarts (the generated JWT secret); null for an in-memory database or PostgreSQL. */
   dataDir: string | null
   jwtSecret: string | null
@@ -103,6 +105,17 @@ export function parseDatabaseUrl(raw: string, env: Env = {}): DatabaseLocation {
   return { kind: 'sqlite', path: url }
 }
 
+/** REDIS_URL: unset, or redis:// / rediss:// (TLS). */
+function redisUrl(env: Env): string | null {
+  const url = env.REDIS_URL?.trim()
+  if (!url) return null
+  // Never echo it: it may hold a password.
+  if (!/^rediss?:\/\//i.test(url) || !URL.parse(url)?.hostname) {
+    throw new ConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL, such as redis://:password@127.0.0.1:6379 (percent-encode the password)')
+  }
+  return url
+}
+
 /** TRUST_PROXY: false (default), true (one proxy) or how many proxies. */
 function trustProxy(env: Env): number {
   const raw = env.TRUST_PROXY?.trim().toLowerCase()
@@ -176,6 +189,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     port: integer(env, 'PORT', 8000, 0, 65535),
     host,
     database,
+    redisUrl: redisUrl(env),
     dataDir: database.kind === 'postgres' || database.path === ':memory:' ? null : dirname(database.path),
     jwtSecret,
     accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL_SECONDS', 1800, 10, 86_400),

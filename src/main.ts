@@ -10,6 +10,7 @@ import { createLogger, stdoutDestination } from './observability/logger'
 import { createMetrics } from './observability/metrics'
 import { startTracing } from './observability/tracing'
 import { createLocalBus } from './realtime/bus'
+import { createRedisBus } from './realtime/bus.redis'
 
 /** Configuration that cannot work stops the server with one line naming the variable, not a stack trace. */
 async function orExit<T>(make: () => T | Promise<T>): Promise<T> {
@@ -35,10 +36,14 @@ const tokens = createTokens({
   accessTtlSeconds: config.accessTokenTtlSeconds,
   refreshTtlSeconds: config.refreshTokenTtlSeconds,
 })
-const bus = createLocalBus((error) => logger.error({ err: error }, 'event listener failed'))
+const onListenerError = (error: unknown) => logger.error({ err: error }, 'event listener failed')
+// With REDIS_URL, events cross nodes; a Redis that cannot be reached at start-up stops the server.
+const redisUrl = config.redisUrl
+const redisBus = redisUrl ? await orExit(() => createRedisBus(redisUrl, { onError: onListenerError, logger })) : null
+const bus = redisBus ?? createLocalBus(onListenerError)
 
 const app = createApp({ config, store, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
-logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.kind === 'sqlite' ? config.database.path : maskedUrl(config.database.url) }, 'pneumatic listening')
+logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.kind === 'sqlite' ? config.database.path : maskedUrl(config.database.url), bus: redisUrl ? maskedUrl(redisUrl) : 'local' }, 'pneumatic listening')
 const stopWatchingDescriptors = watchFileDescriptors(logger)
 
 let stopping = false
@@ -49,6 +54,7 @@ async function shutdown(signal: string) {
   stopWatchingDescriptors()
   await stopGracefully(app)
   await writer.close()
+  await redisBus?.close()
   await store.close()
   await tracing?.shutdown()
   await stdout.flush()

@@ -7,6 +7,7 @@ describe('loadConfig', () => {
       port: 8000,
       host: '0.0.0.0',
       database: { kind: 'sqlite', path: './data/pneumatic.db' },
+      redisUrl: null,
       dataDir: './data',
       jwtSecret: null,
       accessTokenTtlSeconds: 1800,
@@ -72,6 +73,7 @@ describe('loadConfig', () => {
       PORT: '9000',
       HOST: '127.0.0.1',
       DATABASE_URL: 'sqlite:/var/lib/pneumatic/chat.db',
+      REDIS_URL: 'rediss://:secret@redis.internal:6380/0',
       JWT_SECRET: 's'.repeat(32),
       ACCESS_TOKEN_TTL_SECONDS: '60',
       REFRESH_TOKEN_TTL_SECONDS: '3600',
@@ -88,6 +90,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       database: { path: '/var/lib/pneumatic/chat.db' },
       dataDir: '/var/lib/pneumatic',
+      redisUrl: 'rediss://:secret@redis.internal:6380/0',
       jwtSecret: 's'.repeat(32),
       accessTokenTtlSeconds: 60,
       refreshTokenTtlSeconds: 3600,
@@ -117,6 +120,9 @@ describe('loadConfig', () => {
     ['JWT_SECRET', 'too-short'],
     ['DATABASE_URL', 'mysql://localhost/chat'],
     ['DATABASE_URL', 'sqlite:'],
+    ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['REDIS_URL', '127.0.0.1:6379'],
+    ['REDIS_URL', 'redis://'],
     ['DATABASE_POOL_SIZE', '0'],
     ['DATABASE_POOL_SIZE', '1001'],
     ['DATABASE_POOL_SIZE', 'ten'],
@@ -142,6 +148,13 @@ describe('loadConfig', () => {
   ])('refuses %s=%s with an error naming the variable', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError)
     expect(() => loadConfig({ [variable]: value })).toThrow(variable)
+  })
+})
+
+describe('REDIS_URL', () => {
+  test('a URL that is refused is not echoed, as it may hold a password', () => {
+    expect(() => loadConfig({ REDIS_URL: 'valkey://:hunter2@127.0.0.1:6379' })).toThrow('must be a redis:// or rediss:// URL')
+    expect(() => loadConfig({ REDIS_URL: 'valkey://:hunter2@127.0.0.1:6379' })).not.toThrow('hunter2')
   })
 })
 

@@ -85,11 +85,14 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
 
   // Connection trouble is logged once per outage, not once per reconnection attempt.
   const up = { publisher: false, subscriber: false }
+  // ioredis rejects connect() with "Connection is closed"; the error event before it says why.
+  let lastError: Error | null = null
   for (const [name, client] of [
     ['publisher', publisher],
     ['subscriber', subscriber],
   ] as const) {
     client.on('error', (error: Error) => {
+      lastError = error
       if (up[name] && !closing) logger?.warn({ err: error, connection: name }, 'redis bus: connection error')
     })
     client.on('close', () => {
@@ -134,7 +137,7 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
     closing = true
     publisher.disconnect()
     subscriber.disconnect()
-    const reason = error instanceof Error ? error.message : String(error)
+    const reason = (lastError as Error | null)?.message ?? (error instanceof Error ? error.message : String(error))
     throw new ConfigError('REDIS_URL', `cannot be reached at ${maskedUrl(url)}: ${reason}`)
   }
 

@@ -1,0 +1,82 @@
+/**
+ * Two server processes on one database (the suite's engine: a shared SQLite file, or one
+ * PostgreSQL database with PNEUMATIC_TEST_DATABASE=postgres) and one redis-server of the test's
+ * own: what is posted on one node reaches sockets on the other through the Redis bus.
+ */
+import { expect, test } from 'bun:test'
+import { join } from 'node:path'
+import { testDatabase } from '../support/app'
+import { type ServerProcess, startServer } from '../support/process'
+import { startRedis } from '../support/redis'
+import { TestSocket } from '../support/ws'
+
+const SECRET = 'two-nodes-secret-of-at-least-32-characters'
+
+function client(server: ServerProcess) {
+  return async (path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const reply = await fetch(server.base + path, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    return { status: reply.status, body: await reply.json() }
+  }
+}
+
+async function account(node: ReturnType<typeof client>, username: string) {
+  expect((await node('/auth/signup', undefined, { username, password: 'password123' })).status).toBe(201)
+  const login = await node('/auth/login', undefined, { username, password: 'password123' })
+  const me = await node('/auth/me', login.body.access_token)
+  return { id: me.body.id as string, token: login.body.access_token as string }
+}
+
+test('a message POSTed to one node reaches a WebSocket on the other node, both ways', async () => {
+  await using database = await testDatabase()
+  await using redis = await startRedis()
+  const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
+  const nodes = [await startServer(env), await startServer(env)]
+  try {
+    const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
+    expect(nodes.map((n) => n.logs.lines.find((l) => l.msg === 'pneumatic listening')?.bus)).toEqual([redis.url, redis.url])
+    const alice = await account(a, 'alice_two_nodes')
+    const bob = await account(b, 'bob_two_nodes')
+    const room = (await a('/conversations', alice.token, { member_ids: [bob.id] })).body.id as string
+
+    using aliceOnA = await TestSocket.open(`${nodes[0]!.base.replace('http', 'ws')}/ws?token=${alice.token}`)
+    using bobOnB = await TestSocket.open(`${nodes[1]!.base.replace('http', 'ws')}/ws?token=${bob.token}`)
+
+    const fromB = await b('/messages', bob.token, { message_id: crypto.randomUUID(), conversation_id: room, content: 'posted on B' })
+    expect(fromB.status).toBe(201)
+    expect(await aliceOnA.nextMessage((m) => m.id === fromB.body.id)).toMatchObject({ content: 'posted on B', seq: 1 })
+
+    const fromA = await a('/messages', alice.token, { message_id: crypto.randomUUID(), conversation_id: room, content: 'posted on A' })
+    expect(fromA.status).toBe(201)
+    expect(await bobOnB.nextMessage((m) => m.id === fromA.body.id)).toMatchObject({ content: 'posted on A', seq: 2 })
+
+    // Each socket got each message once: its own node's copy, never a second one from Redis.
+    for (const socket of [aliceOnA, bobOnB]) {
+      await socket.drain()
+      expect(socket.received.filter((f) => f.type === 'message').map((f) => f.message.content)).toEqual(['posted on B', 'posted on A'])
+    }
+  } finally {
+    for (const node of nodes) node.process.kill('SIGKILL')
+    await Promise.all(nodes.map((n) => n.process.exited))
+  }
+}, 60_000)
+
+test('a node whose REDIS_URL cannot be reached refuses to start, with one line naming REDIS_URL', async () => {
+  await using database = await testDatabase()
+  await using redis = await startRedis()
+  await redis.stop()
+  const child = Bun.spawn([process.execPath, join(import.meta.dir, '..', '..', 'src', 'main.ts')], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: database.url, REDIS_URL: redis.url, JWT_SECRET: SECRET },
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'pipe',
+  })
+  const stderr = await new Response(child.stderr).text()
+  expect(await child.exited).toBe(1)
+  const lines = stderr.trim().split('\n')
+  expect(lines).toHaveLength(1)
+  expect(lines[0]).toStartWith(`Invalid configuration: REDIS_URL cannot be reached at ${redis.url}`)
+}, 30_000)
