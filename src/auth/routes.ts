@@ -7,8 +7,13 @@ import { authGuard } from './guard'
 import { Login, Refresh, Signup, TokenPair } from './model'
 import * as auth from './service'
 
-export const authRoutes = (deps: AppDeps) =>
-  new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
+export const authRoutes = (deps: AppDeps) => {
+  // Sessions ended on any node (the bus carries them between nodes) are forgotten here too.
+  const unsubscribe = deps.bus.subscribe((event) => {
+    if (event.type === 'session.ended') auth.forgetEndedSessions(deps.store, event)
+  })
+  return new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
+    .onStop(() => unsubscribe())
     .use(authGuard(deps))
     .post('/signup', async ({ body, request, server, status }) => status(201, await auth.signup(deps, body, clientIp(request, server, deps.config.trustProxyHops))), {
       body: Signup,
@@ -63,3 +68,4 @@ export const authRoutes = (deps: AppDeps) =>
       response: { 200: served(User), ...errors(401) },
       detail: { summary: 'The signed-in user' },
     })
+}

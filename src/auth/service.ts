@@ -74,30 +74,35 @@ async function liveSession(store: Store, claims: SessionClaims) {
   return row
 }
 
-type OpenSession = { user: User; version: number }
+/** A session found open, and until when (performance.now()) that finding stands. */
+type OpenSession = { user: User; version: number; until: number }
 
 /**
  * Sessions found open, per store, so that a client's every request does not read the same two
- * rows again (README, Performance). Sound because every change that ends a session is made here,
- * by this process (endSession, logoutAll), and forgets its entries as it makes its UPDATE: a
- * logout still takes effect at the next request. A read that was under way while a session ended
- * may have seen it open, so what it found is remembered only if no session ended meanwhile
- * (`endings`). A refresh always reads the row. Whoever adds another way to end a session, or to
- * edit a user's name, must forget the entries too; a second process on the same database would
- * need the bus to carry that. Bounded: the oldest entry goes first.
+ * rows again (README, Performance). Every change that ends a session is made here (endSession,
+ * logoutAll), and forgets its entries as it makes its UPDATE: a logout takes effect at the next
+ * request in this process. Other processes on the same database hear of it on the bus
+ * (`session.ended`, see forgetEndedSessions) and forget theirs; and since an event can be lost
+ * (pub/sub is at-most-once, and without Redis nodes share no bus at all), no finding stands longer
+ * than SESSION_MEMORY_MS anywhere. A read that was under way while a session ended may have seen
+ * it open, so what it found is remembered only if no session ended meanwhile (`endings`). A
+ * refresh always reads the row. Whoever adds another way to end a session, or to edit a user's
+ * name, must forget the entries too. Bounded: the oldest entry goes first.
  */
 const openSessions = perKey((_: Store) => ({ known: new Map<string, OpenSession>(), endings: 0 }))
 const MAX_OPEN_SESSIONS = 10_000
+/** How long a session found open is believed without reading it again, on any node. */
+export const SESSION_MEMORY_MS = 5_000
 
 async function openSessionFor(store: Store, claims: SessionClaims): Promise<OpenSession | null> {
   const cache = openSessions(store)
   const cached = cache.known.get(claims.sessionId)
-  if (cached !== undefined && cached.user.id === claims.userId && cached.version === claims.version) return cached
+  if (cached !== undefined && cached.user.id === claims.userId && cached.version === claims.version && performance.now() < cached.until) return cached
   const endings = cache.endings
   const row = await liveSession(store, claims)
   if (!row) return null
   // Frozen: every request of the session is handed this same User.
-  const found = { user: Object.freeze(users.toUser(row.user)), version: row.user.tokenVersion }
+  const found = { user: Object.freeze(users.toUser(row.user)), version: row.user.tokenVersion, until: performance.now() + SESSION_MEMORY_MS }
   if (cache.endings === endings) rememberBounded(cache.known, claims.sessionId, found, MAX_OPEN_SESSIONS)
   return found
 }
@@ -107,6 +112,11 @@ function forgetSessions(store: Store, ended: { sessionId: string } | { userId: s
   cache.endings++
   if ('sessionId' in ended) cache.known.delete(ended.sessionId)
   else for (const [sessionId, { user }] of cache.known) if (user.id === ended.userId) cache.known.delete(sessionId)
+}
+
+/** A session (or all of a user's: sessionId null) ended, here or on another node: forget it. */
+export function forgetEndedSessions(store: Store, ended: { userId: string; sessionId: string | null }): void {
+  forgetSessions(store, ended.sessionId === null ? { userId: ended.userId } : { sessionId: ended.sessionId })
 }
 
 async function endSession(deps: Pick<Deps, 'store' | 'bus'>, userId: string, sessionId: string): Promise<void> {

@@ -1,10 +1,11 @@
 /**
  * Two server processes on one database (the suite's engine: a shared SQLite file, or one
- * PostgreSQL database with PNEUMATIC_TEST_DATABASE=postgres) and one redis-server of the test's
- * own: what is posted on one node reaches sockets on the other through the Redis bus.
+ * PostgreSQL database with PNEUMATIC_TEST_DATABASE=postgres) and, for most tests, one
+ * redis-server of the test's own: what is posted or ended on one node reaches the other.
  */
 import { expect, test } from 'bun:test'
 import { join } from 'node:path'
+import { SESSION_MEMORY_MS } from '../../src/auth/service'
 import { testDatabase } from '../support/app'
 import { type ServerProcess, startServer } from '../support/process'
 import { startRedis } from '../support/redis'
@@ -19,7 +20,8 @@ function client(server: ServerProcess) {
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     })
-    return { status: reply.status, body: await reply.json() }
+    const text = await reply.text() // empty for a 204
+    return { status: reply.status, body: text ? JSON.parse(text) : null }
   }
 }
 
@@ -80,3 +82,48 @@ test('a node whose REDIS_URL cannot be reached refuses to start, with one line n
   expect(lines).toHaveLength(1)
   expect(lines[0]).toStartWith(`Invalid configuration: REDIS_URL cannot be reached at ${redis.url}`)
 }, 30_000)
+
+test('a logout on one node is refused at once on the other, and closes that session’s socket there', async () => {
+  await using database = await testDatabase()
+  await using redis = await startRedis()
+  const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
+  const nodes = [await startServer(env), await startServer(env)]
+  try {
+    const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
+    const alice = await account(a, 'alice_logout')
+    expect((await b('/auth/me', alice.token)).status).toBe(200) // node B now remembers the session open
+    using aliceOnB = await TestSocket.open(`${nodes[1]!.base.replace('http', 'ws')}/ws?token=${alice.token}`)
+
+    expect((await a('/auth/logout', alice.token, {})).status).toBe(204)
+    expect((await aliceOnB.closed).code).toBe(1008)
+    // The event that closed the socket made node B forget the session: the next request is refused.
+    expect(await b('/auth/me', alice.token)).toMatchObject({ status: 401, body: { error: { code: 'session_ended' } } })
+  } finally {
+    for (const node of nodes) node.process.kill('SIGKILL')
+    await Promise.all(nodes.map((n) => n.process.exited))
+  }
+}, 60_000)
+
+test('without Redis, a node still stops believing a session ended on another node within a few seconds', async () => {
+  await using database = await testDatabase()
+  const env = { DATABASE_URL: database.url, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
+  const nodes = [await startServer(env), await startServer(env)]
+  try {
+    const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
+    const alice = await account(a, 'alice_no_bus')
+    expect((await b('/auth/me', alice.token)).status).toBe(200)
+    expect((await a('/auth/logout', alice.token, {})).status).toBe(204)
+    const loggedOut = performance.now()
+    // Node B heard nothing; its memory of the session runs out by itself (SESSION_MEMORY_MS).
+    let status = 200
+    for (let i = 0; i < 200 && status === 200; i++) {
+      status = (await b('/auth/me', alice.token)).status
+      if (status === 200) await Bun.sleep(50) // polling the condition, bounded: 200 × 50 ms
+    }
+    expect(status).toBe(401)
+    expect(performance.now() - loggedOut).toBeLessThan(SESSION_MEMORY_MS + 2_000)
+  } finally {
+    for (const node of nodes) node.process.kill('SIGKILL')
+    await Promise.all(nodes.map((n) => n.process.exited))
+  }
+}, 60_000)
