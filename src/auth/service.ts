@@ -114,6 +114,12 @@ function forgetSessions(store: Store, ended: { sessionId: string } | { userId: s
   else for (const [sessionId, { user }] of cache.known) if (user.id === ended.userId) cache.known.delete(sessionId)
 }
 
+/** Whether a session is still open (for sockets, which hold a session past its requests). */
+export async function isSessionOpen(store: Store, userId: string, sessionId: string): Promise<boolean> {
+  const row = await store.auth.session(sessionId, userId)
+  return row !== undefined && row.revokedAt === null
+}
+
 /** A session (or all of a user's: sessionId null) ended, here or on another node: forget it. */
 export function forgetEndedSessions(store: Store, ended: { userId: string; sessionId: string | null }): void {
   forgetSessions(store, ended.sessionId === null ? { userId: ended.userId } : { sessionId: ended.sessionId })

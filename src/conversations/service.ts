@@ -140,9 +140,12 @@ export async function pageFor(store: Store, actor: User, query: unknown = {}): P
   return { conversations, nextCursor: more && last ? encodeCursor({ at: last.activity, id: last.conversation.id }) : null }
 }
 
-/** Ids of the conversations a user belongs to (for subscribing their sockets). */
-export function idsFor(store: Store, userId: string): Promise<string[]> {
-  return store.conversations.idsOf(userId)
+/**
+ * The conversations a user belongs to, each with the seq of its newest message: for subscribing
+ * their sockets, which get live what comes after it.
+ */
+export function positionsFor(store: Store, userId: string): Promise<Array<{ id: string; lastSeq: number }>> {
+  return store.conversations.positionsOf(userId)
 }
 
 /**

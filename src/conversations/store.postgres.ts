@@ -69,9 +69,12 @@ export function postgresConversationStore(db: PostgresDb): ConversationStore {
         .orderBy(desc(conversationMembers.lastActivityAt), desc(conversationMembers.conversationId))
         .limit(limit)
     },
-    async idsOf(userId) {
-      const rows = await db.select({ id: conversationMembers.conversationId }).from(conversationMembers).where(eq(conversationMembers.userId, userId))
-      return rows.map((r) => r.id)
+    async positionsOf(userId) {
+      return db
+        .select({ id: conversationMembers.conversationId, lastSeq: conversations.lastSeq })
+        .from(conversationMembers)
+        .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
+        .where(eq(conversationMembers.userId, userId))
     },
     async isMember(conversationId, userId) {
       const rows = await db

@@ -41,9 +41,10 @@ export function sqliteConversationStore(db: Db): ConversationStore {
       .orderBy(desc(conversationMembers.lastActivityAt), desc(conversationMembers.conversationId))
       .limit(sql.placeholder('limit'))
       .prepare(),
-    idsOf: db
-      .select({ id: conversationMembers.conversationId })
+    positionsOf: db
+      .select({ id: conversationMembers.conversationId, lastSeq: conversations.lastSeq })
       .from(conversationMembers)
+      .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
       .where(eq(conversationMembers.userId, sql.placeholder('userId')))
       .prepare(),
     member: db
@@ -83,8 +84,8 @@ export function sqliteConversationStore(db: Db): ConversationStore {
     async activeOf(userId, after, limit) {
       return lookups.activeOf.all({ userId, at: after.at, id: after.id, limit })
     },
-    async idsOf(userId) {
-      return lookups.idsOf.all({ userId }).map((r) => r.id)
+    async positionsOf(userId) {
+      return lookups.positionsOf.all({ userId })
     },
     async isMember(conversationId, userId) {
       return lookups.member.get({ conversationId, userId }) !== undefined

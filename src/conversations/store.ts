@@ -38,7 +38,7 @@ export type ConversationStore = {
    * descending), at most `limit`, read from that user's index: no sort, no work beyond the page.
    */
   activeOf(userId: string, after: { at: number; id: string }, limit: number): Promise<Array<{ conversation: ConversationRow; activity: number }>>
-  /** Ids of the conversations a user belongs to. */
-  idsOf(userId: string): Promise<string[]>
+  /** The conversations a user belongs to, each with the seq of its newest message. */
+  positionsOf(userId: string): Promise<Array<{ id: string; lastSeq: number }>>
   isMember(conversationId: string, userId: string): Promise<boolean>
 }

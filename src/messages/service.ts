@@ -9,7 +9,7 @@ import { MAX_CONTENT_CHARACTERS, PostMessage, toMessage, type Message } from './
 import type { WriteJob } from './store'
 import type { MessageWriter } from './writer'
 
-export { history } from './history'
+export { between, history } from './history'
 
 export type Deps = { store: Store; writer: MessageWriter; bus: EventSink }
 

@@ -9,6 +9,12 @@ type Listener = (event: DomainEvent) => void
  */
 export interface Bus extends EventSink {
   subscribe(listener: Listener): () => void
+  /**
+   * Calls `listener` whenever events of other processes may have been lost (the bus between them
+   * was interrupted, and is back): whatever must not miss them re-reads the database. Never, in
+   * one process.
+   */
+  onInterruption(listener: () => void): () => void
 }
 
 export function createLocalBus(onListenerError: (error: unknown) => void = () => {}): Bus {
@@ -28,5 +34,6 @@ export function createLocalBus(onListenerError: (error: unknown) => void = () =>
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
+    onInterruption: () => () => {},
   }
 }

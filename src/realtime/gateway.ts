@@ -4,7 +4,7 @@ import { parseSetCookies } from 'elysia/adapter/utils'
 import { decodeJwt } from 'jose'
 import { livePush } from '../../views/chat'
 import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
-import { authenticate, type Authenticated } from '../auth/service'
+import { authenticate, isSessionOpen, type Authenticated } from '../auth/service'
 import { conversationFor } from '../conversations/model'
 import * as conversations from '../conversations/service'
 import { storageUnavailable } from '../db/storage'
@@ -24,6 +24,7 @@ import { validator } from '../shared/validation'
 import type { User } from '../users/model'
 import { BUN_BACKPRESSURE_LIMIT, PER_SOCKET_BYTES, slowestOverBudget, SWEEP_EVERY, type Buffered } from './buffers'
 import { AuthFrame, errorFrame, frame, JoinFrame } from './frames'
+import { createSequencer } from './sequencer'
 import { conversationTopic, userHtmlTopic } from './topics'
 
 /** Bun's per-socket limits, set deliberately rather than left at Bun's 16 MB / 120 s defaults. */
@@ -199,17 +200,17 @@ export function createGateway(deps: AppDeps) {
   }
 
   function deliver(event: DomainEvent): void {
-    if (server) inSpan('fanout', { 'event.type': event.type }, () => deliverTo(server!, event))
+    if (server) inSpan('fanout', { 'event.type': event.type }, () => deliverTo(event))
   }
 
-  function deliverTo(listening: Server<unknown>, event: DomainEvent): void {
+  function deliverTo(event: DomainEvent): void {
     switch (event.type) {
       case 'message.created':
-        publish(listening, conversationTopic(event.message.conversation_id), frame({ type: 'message', message: event.message }))
-        if (htmlSockets > 0) pushHtmlInOrder(listening, event.message)
+        sequencer.accept(event.message)
         return
       case 'conversation.created': {
         const topic = conversationTopic(event.conversation.id)
+        sequencer.know(event.conversation.id, event.conversation.lastSeq)
         for (const member of event.conversation.members) {
           const connections = socketsByUser.get(member.id)
           if (!connections) continue
@@ -231,7 +232,52 @@ export function createGateway(deps: AppDeps) {
     }
   }
 
+  /** Messages reach this node's sockets in seq order, each once, whichever node stored them. */
+  const sequencer = createSequencer({
+    read: (conversationId, after, before, limit) => messages.between(deps.store, conversationId, after, before, limit),
+    deliver(message) {
+      if (!server) return
+      publish(server, conversationTopic(message.conversation_id), frame({ type: 'message', message }))
+      if (htmlSockets > 0) pushHtmlInOrder(server, message)
+    },
+    onError: (error, conversationId) => deps.logger.error({ err: error, conversation_id: conversationId }, 'reading missed messages failed'),
+  })
+
   const unsubscribe = deps.bus.subscribe(deliver)
+  const stopHearingInterruptions = deps.bus.onInterruption(() => {
+    deps.logger.warn('the bus was interrupted: reading what it may have lost from the database')
+    sequencer.catchUp()
+    void recheckSockets()
+  })
+
+  /**
+   * After a bus interruption, what other nodes announced meanwhile is read again: a socket is
+   * subscribed to (and told of) each conversation of its user it does not know yet, and a socket
+   * whose session ended is closed.
+   */
+  async function recheckSockets(): Promise<void> {
+    for (const [userId, connections] of socketsByUser) {
+      try {
+        const positions = await conversations.positionsFor(deps.store, userId)
+        for (const connection of connections) {
+          if (!(await isSessionOpen(deps.store, userId, connection.sessionId))) {
+            connection.ws.close(1008, 'Session ended')
+            continue
+          }
+          if (connection.format !== 'json') continue
+          for (const { id } of positions) {
+            const topic = conversationTopic(id)
+            if (connection.ws.isSubscribed(topic)) continue
+            const record = await conversations.recordById(deps.store, id)
+            connection.ws.subscribe(topic)
+            if (record) send(connection, frame({ type: 'conversation', conversation: conversationFor(record, userId) }))
+          }
+        }
+      } catch (error) {
+        deps.logger.error({ err: error, user_id: userId }, 'rechecking sockets after a bus interruption failed')
+      }
+    }
+  }
 
   /**
    * Every frame to one socket goes out here. Bun drops a send (send returns 0) to a socket over
@@ -436,7 +482,8 @@ export function createGateway(deps: AppDeps) {
         })
       case 'join': {
         const { conversation_id } = checkJoin(data)
-        return conversations.requireMembership(deps.store, user, conversation_id).then(() => () => {
+        return conversations.requireMembership(deps.store, user, conversation_id).then((row) => () => {
+          sequencer.know(conversation_id, row.lastSeq)
           connection.ws.subscribe(conversationTopic(conversation_id))
           send(connection, frame({ type: 'joined', conversation_id }))
         })
@@ -504,10 +551,13 @@ export function createGateway(deps: AppDeps) {
     // between. `ready` tells the client its subscriptions are in place: what it reads after it, it
     // gets live after it too. Frames it sent meanwhile are handled at once and answered after
     // `ready`, in order (see answer()).
-    const subscribed = conversations.idsFor(deps.store, user.id).then(
-      (ids) => {
+    const subscribed = conversations.positionsFor(deps.store, user.id).then(
+      (positions) => {
         if (ws.readyState !== 1) return
-        for (const id of ids) ws.subscribe(conversationTopic(id))
+        for (const { id, lastSeq } of positions) {
+          sequencer.know(id, lastSeq)
+          ws.subscribe(conversationTopic(id))
+        }
         ready(connection)
       },
       (error) => {
@@ -619,6 +669,7 @@ export function createGateway(deps: AppDeps) {
     },
     close() {
       unsubscribe()
+      stopHearingInterruptions()
       clearInterval(expiryChecks)
       expiryChecks = undefined
     },

@@ -310,8 +310,8 @@ describe('conversations.pageFor', () => {
   })
 })
 
-describe('conversations.requireMembership, get and idsFor', () => {
-  test('a member gets the row and the record; idsFor lists their conversations', async () => {
+describe('conversations.requireMembership, get and positionsFor', () => {
+  test('a member gets the row and the record; positionsFor lists their conversations', async () => {
     await using t = await testApp()
     const alice = await user(t)
     const bob = await user(t)
@@ -320,8 +320,8 @@ describe('conversations.requireMembership, get and idsFor', () => {
     const group = (await conversations.create(t.deps, bob, { title: 'G', member_ids: [carol.id], is_group: true })).conversation
     expect(await conversations.requireMembership(t.deps.store, bob, ab.id)).toMatchObject({ id: ab.id, isGroup: false, createdBy: alice.id })
     expect(await conversations.get(t.deps.store, bob, ab.id)).toEqual(ab)
-    expect((await conversations.idsFor(t.deps.store, bob.id)).sort()).toEqual([ab.id, group.id].sort())
-    expect(await conversations.idsFor(t.deps.store, alice.id)).toEqual([ab.id])
+    expect((await conversations.positionsFor(t.deps.store, bob.id)).map((p) => p.id).sort()).toEqual([ab.id, group.id].sort())
+    expect(await conversations.positionsFor(t.deps.store, alice.id)).toEqual([{ id: ab.id, lastSeq: 0 }])
   })
 
   test('a non-member is 403 and an unknown conversation is 404', async () => {

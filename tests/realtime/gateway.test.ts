@@ -854,7 +854,7 @@ describe('/ws upgrade', () => {
     await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
-    const failing = spyOn(conversations, 'idsFor').mockImplementation(async () => {
+    const failing = spyOn(conversations, 'positionsFor').mockImplementation(async () => {
       throw new Error('disk on fire')
     })
     try {

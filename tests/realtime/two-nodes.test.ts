@@ -127,3 +127,61 @@ test('without Redis, a node still stops believing a session ended on another nod
     await Promise.all(nodes.map((n) => n.process.exited))
   }
 }, 60_000)
+
+/** Two nodes on one database and one Redis, Alice and Bob in a 1-on-1, Bob's socket on node B. */
+async function twoNodesAndASocket(database: Awaited<ReturnType<typeof testDatabase>>, redisUrl: string) {
+  const env = { DATABASE_URL: database.url, REDIS_URL: redisUrl, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
+  const nodes = [await startServer(env), await startServer(env)]
+  const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
+  const alice = await account(a, `alice_${crypto.randomUUID().slice(0, 8)}`)
+  const bob = await account(b, `bob_${crypto.randomUUID().slice(0, 8)}`)
+  const room = (await a('/conversations', alice.token, { member_ids: [bob.id] })).body.id as string
+  const bobOnB = await TestSocket.open(`${nodes[1]!.base.replace('http', 'ws')}/ws?token=${bob.token}`)
+  const send = (node: typeof a, who: { token: string }, content: string) => node('/messages', who.token, { message_id: crypto.randomUUID(), conversation_id: room, content })
+  return { nodes, a, b, alice, bob, bobOnB, send }
+}
+
+/** The seqs of the message frames a socket got, in the order it got them, once `count` have come. */
+async function seqsOnceReceived(socket: TestSocket, count: number): Promise<number[]> {
+  await socket.next((f) => f.type === 'message' && f.message.seq === count, `message ${count}`)
+  await socket.drain()
+  return socket.received.filter((f) => f.type === 'message').map((f) => f.message.seq)
+}
+
+test('messages sent on both nodes at once reach a socket in seq order, each once', async () => {
+  await using database = await testDatabase()
+  await using redis = await startRedis()
+  const { nodes, a, b, alice, bob, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
+  try {
+    // Bob's own messages reach his node's sockets at once; Alice's come a moment later over Redis,
+    // sometimes after a later one of Bob's: node B must fill the gap from the database, in order.
+    const sends: Promise<{ status: number }>[] = []
+    for (let i = 0; i < 30; i++) sends.push(send(i % 2 === 0 ? a : b, i % 2 === 0 ? alice : bob, `message ${i}`))
+    expect((await Promise.all(sends)).every((r) => r.status === 201)).toBe(true)
+    expect(await seqsOnceReceived(bobOnB, 30)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
+  } finally {
+    bobOnB.close()
+    for (const node of nodes) node.process.kill('SIGKILL')
+    await Promise.all(nodes.map((n) => n.process.exited))
+  }
+}, 60_000)
+
+test('after the bus connection is killed mid-stream, a node reads what it missed from the database: nothing lost, nothing twice', async () => {
+  await using database = await testDatabase()
+  await using redis = await startRedis()
+  const { nodes, a, alice, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
+  try {
+    expect((await send(a, alice, 'before')).status).toBe(201)
+    await bobOnB.nextMessage((m) => m.seq === 1)
+    // Every subscriber connection is cut (both nodes'): what node A publishes until node B has
+    // subscribed again is lost on the bus.
+    await redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    for (let i = 0; i < 10; i++) expect((await send(a, alice, `during ${i}`)).status).toBe(201)
+    expect(await seqsOnceReceived(bobOnB, 11)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1))
+    expect(nodes[1]!.logs.lines.some((l) => l.msg === 'redis bus: subscribed again after an interruption')).toBe(true)
+  } finally {
+    bobOnB.close()
+    for (const node of nodes) node.process.kill('SIGKILL')
+    await Promise.all(nodes.map((n) => n.process.exited))
+  }
+}, 60_000)
