@@ -25,6 +25,17 @@ function client(server: ServerProcess) {
   }
 }
 
+/** Two server processes on the same configuration, killed on dispose. */
+async function startNodes(env: Record<string, string>) {
+  const nodes = [await startServer(env), await startServer(env)]
+  return Object.assign(nodes, {
+    async [Symbol.asyncDispose]() {
+      for (const node of nodes) node.process.kill('SIGKILL')
+      await Promise.all(nodes.map((n) => n.process.exited))
+    },
+  })
+}
+
 async function account(node: ReturnType<typeof client>, username: string) {
   expect((await node('/auth/signup', undefined, { username, password: 'password123' })).status).toBe(201)
   const login = await node('/auth/login', undefined, { username, password: 'password123' })
@@ -36,33 +47,28 @@ test('a message POSTed to one node reaches a WebSocket on the other node, both w
   await using database = await testDatabase()
   await using redis = await startRedis()
   const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
-  const nodes = [await startServer(env), await startServer(env)]
-  try {
-    const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
-    expect(nodes.map((n) => n.logs.lines.find((l) => l.msg === 'pneumatic listening')?.bus)).toEqual([redis.url, redis.url])
-    const alice = await account(a, 'alice_two_nodes')
-    const bob = await account(b, 'bob_two_nodes')
-    const room = (await a('/conversations', alice.token, { member_ids: [bob.id] })).body.id as string
+  await using nodes = await startNodes(env)
+  const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
+  expect(nodes.map((n) => n.logs.lines.find((l) => l.msg === 'pneumatic listening')?.bus)).toEqual([redis.url, redis.url])
+  const alice = await account(a, 'alice_two_nodes')
+  const bob = await account(b, 'bob_two_nodes')
+  const room = (await a('/conversations', alice.token, { member_ids: [bob.id] })).body.id as string
 
-    using aliceOnA = await TestSocket.open(`${nodes[0]!.base.replace('http', 'ws')}/ws?token=${alice.token}`)
-    using bobOnB = await TestSocket.open(`${nodes[1]!.base.replace('http', 'ws')}/ws?token=${bob.token}`)
+  using aliceOnA = await TestSocket.open(`${nodes[0]!.base.replace('http', 'ws')}/ws?token=${alice.token}`)
+  using bobOnB = await TestSocket.open(`${nodes[1]!.base.replace('http', 'ws')}/ws?token=${bob.token}`)
 
-    const fromB = await b('/messages', bob.token, { message_id: crypto.randomUUID(), conversation_id: room, content: 'posted on B' })
-    expect(fromB.status).toBe(201)
-    expect(await aliceOnA.nextMessage((m) => m.id === fromB.body.id)).toMatchObject({ content: 'posted on B', seq: 1 })
+  const fromB = await b('/messages', bob.token, { message_id: crypto.randomUUID(), conversation_id: room, content: 'posted on B' })
+  expect(fromB.status).toBe(201)
+  expect(await aliceOnA.nextMessage((m) => m.id === fromB.body.id)).toMatchObject({ content: 'posted on B', seq: 1 })
 
-    const fromA = await a('/messages', alice.token, { message_id: crypto.randomUUID(), conversation_id: room, content: 'posted on A' })
-    expect(fromA.status).toBe(201)
-    expect(await bobOnB.nextMessage((m) => m.id === fromA.body.id)).toMatchObject({ content: 'posted on A', seq: 2 })
+  const fromA = await a('/messages', alice.token, { message_id: crypto.randomUUID(), conversation_id: room, content: 'posted on A' })
+  expect(fromA.status).toBe(201)
+  expect(await bobOnB.nextMessage((m) => m.id === fromA.body.id)).toMatchObject({ content: 'posted on A', seq: 2 })
 
-    // Each socket got each message once: its own node's copy, never a second one from Redis.
-    for (const socket of [aliceOnA, bobOnB]) {
-      await socket.drain()
-      expect(socket.received.filter((f) => f.type === 'message').map((f) => f.message.content)).toEqual(['posted on B', 'posted on A'])
-    }
-  } finally {
-    for (const node of nodes) node.process.kill('SIGKILL')
-    await Promise.all(nodes.map((n) => n.process.exited))
+  // Each socket got each message once: its own node's copy, never a second one from Redis.
+  for (const socket of [aliceOnA, bobOnB]) {
+    await socket.drain()
+    expect(socket.received.filter((f) => f.type === 'message').map((f) => f.message.content)).toEqual(['posted on B', 'posted on A'])
   }
 }, 60_000)
 
@@ -87,51 +93,41 @@ test('a logout on one node is refused at once on the other, and closes that sess
   await using database = await testDatabase()
   await using redis = await startRedis()
   const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
-  const nodes = [await startServer(env), await startServer(env)]
-  try {
-    const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
-    const alice = await account(a, 'alice_logout')
-    expect((await b('/auth/me', alice.token)).status).toBe(200) // node B now remembers the session open
-    using aliceOnB = await TestSocket.open(`${nodes[1]!.base.replace('http', 'ws')}/ws?token=${alice.token}`)
+  await using nodes = await startNodes(env)
+  const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
+  const alice = await account(a, 'alice_logout')
+  expect((await b('/auth/me', alice.token)).status).toBe(200) // node B now remembers the session open
+  using aliceOnB = await TestSocket.open(`${nodes[1]!.base.replace('http', 'ws')}/ws?token=${alice.token}`)
 
-    expect((await a('/auth/logout', alice.token, {})).status).toBe(204)
-    expect((await aliceOnB.closed).code).toBe(1008)
-    // The event that closed the socket made node B forget the session: the next request is refused.
-    expect(await b('/auth/me', alice.token)).toMatchObject({ status: 401, body: { error: { code: 'session_ended' } } })
-  } finally {
-    for (const node of nodes) node.process.kill('SIGKILL')
-    await Promise.all(nodes.map((n) => n.process.exited))
-  }
+  expect((await a('/auth/logout', alice.token, {})).status).toBe(204)
+  expect((await aliceOnB.closed).code).toBe(1008)
+  // The event that closed the socket made node B forget the session: the next request is refused.
+  expect(await b('/auth/me', alice.token)).toMatchObject({ status: 401, body: { error: { code: 'session_ended' } } })
 }, 60_000)
 
 test('without Redis, a node still stops believing a session ended on another node within a few seconds', async () => {
   await using database = await testDatabase()
   const env = { DATABASE_URL: database.url, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
-  const nodes = [await startServer(env), await startServer(env)]
-  try {
-    const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
-    const alice = await account(a, 'alice_no_bus')
-    expect((await b('/auth/me', alice.token)).status).toBe(200)
-    expect((await a('/auth/logout', alice.token, {})).status).toBe(204)
-    const loggedOut = performance.now()
-    // Node B heard nothing; its memory of the session runs out by itself (SESSION_MEMORY_MS).
-    let status = 200
-    for (let i = 0; i < 200 && status === 200; i++) {
-      status = (await b('/auth/me', alice.token)).status
-      if (status === 200) await Bun.sleep(50) // polling the condition, bounded: 200 × 50 ms
-    }
-    expect(status).toBe(401)
-    expect(performance.now() - loggedOut).toBeLessThan(SESSION_MEMORY_MS + 2_000)
-  } finally {
-    for (const node of nodes) node.process.kill('SIGKILL')
-    await Promise.all(nodes.map((n) => n.process.exited))
+  await using nodes = await startNodes(env)
+  const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
+  const alice = await account(a, 'alice_no_bus')
+  expect((await b('/auth/me', alice.token)).status).toBe(200)
+  expect((await a('/auth/logout', alice.token, {})).status).toBe(204)
+  const loggedOut = performance.now()
+  // Node B heard nothing; its memory of the session runs out by itself (SESSION_MEMORY_MS).
+  let status = 200
+  for (let i = 0; i < 200 && status === 200; i++) {
+    status = (await b('/auth/me', alice.token)).status
+    if (status === 200) await Bun.sleep(50) // polling the condition, bounded: 200 × 50 ms
   }
+  expect(status).toBe(401)
+  expect(performance.now() - loggedOut).toBeLessThan(SESSION_MEMORY_MS + 2_000)
 }, 60_000)
 
 /** Two nodes on one database and one Redis, Alice and Bob in a 1-on-1, Bob's socket on node B. */
 async function twoNodesAndASocket(database: Awaited<ReturnType<typeof testDatabase>>, redisUrl: string) {
   const env = { DATABASE_URL: database.url, REDIS_URL: redisUrl, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
-  const nodes = [await startServer(env), await startServer(env)]
+  const nodes = await startNodes(env)
   const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
   const alice = await account(a, `alice_${crypto.randomUUID().slice(0, 8)}`)
   const bob = await account(b, `bob_${crypto.randomUUID().slice(0, 8)}`)
@@ -152,36 +148,28 @@ test('messages sent on both nodes at once reach a socket in seq order, each once
   await using database = await testDatabase()
   await using redis = await startRedis()
   const { nodes, a, b, alice, bob, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
-  try {
-    // Bob's own messages reach his node's sockets at once; Alice's come a moment later over Redis,
-    // sometimes after a later one of Bob's: node B must fill the gap from the database, in order.
-    const sends: Promise<{ status: number }>[] = []
-    for (let i = 0; i < 30; i++) sends.push(send(i % 2 === 0 ? a : b, i % 2 === 0 ? alice : bob, `message ${i}`))
-    expect((await Promise.all(sends)).every((r) => r.status === 201)).toBe(true)
-    expect(await seqsOnceReceived(bobOnB, 30)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
-  } finally {
-    bobOnB.close()
-    for (const node of nodes) node.process.kill('SIGKILL')
-    await Promise.all(nodes.map((n) => n.process.exited))
-  }
+  await using _nodes = nodes
+  using _socket = bobOnB
+  // Bob's own messages reach his node's sockets at once; Alice's come a moment later over Redis,
+  // sometimes after a later one of Bob's: node B must fill the gap from the database, in order.
+  const sends: Promise<{ status: number }>[] = []
+  for (let i = 0; i < 30; i++) sends.push(send(i % 2 === 0 ? a : b, i % 2 === 0 ? alice : bob, `message ${i}`))
+  expect((await Promise.all(sends)).every((r) => r.status === 201)).toBe(true)
+  expect(await seqsOnceReceived(bobOnB, 30)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
 }, 60_000)
 
 test('after the bus connection is killed mid-stream, a node reads what it missed from the database: nothing lost, nothing twice', async () => {
   await using database = await testDatabase()
   await using redis = await startRedis()
   const { nodes, a, alice, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
-  try {
-    expect((await send(a, alice, 'before')).status).toBe(201)
-    await bobOnB.nextMessage((m) => m.seq === 1)
-    // Every subscriber connection is cut (both nodes'): what node A publishes until node B has
-    // subscribed again is lost on the bus.
-    await redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub')
-    for (let i = 0; i < 10; i++) expect((await send(a, alice, `during ${i}`)).status).toBe(201)
-    expect(await seqsOnceReceived(bobOnB, 11)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1))
-    expect(nodes[1]!.logs.lines.some((l) => l.msg === 'redis bus: subscribed again after an interruption')).toBe(true)
-  } finally {
-    bobOnB.close()
-    for (const node of nodes) node.process.kill('SIGKILL')
-    await Promise.all(nodes.map((n) => n.process.exited))
-  }
+  await using _nodes = nodes
+  using _socket = bobOnB
+  expect((await send(a, alice, 'before')).status).toBe(201)
+  await bobOnB.nextMessage((m) => m.seq === 1)
+  // Every subscriber connection is cut (both nodes'): what node A publishes until node B has
+  // subscribed again is lost on the bus.
+  await redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub')
+  for (let i = 0; i < 10; i++) expect((await send(a, alice, `during ${i}`)).status).toBe(201)
+  expect(await seqsOnceReceived(bobOnB, 11)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1))
+  expect(nodes[1]!.logs.lines.some((l) => l.msg === 'redis bus: subscribed again after an interruption')).toBe(true)
 }, 60_000)
