@@ -246,7 +246,8 @@ export function createGateway(deps: AppDeps) {
   const unsubscribe = deps.bus.subscribe(deliver)
   const stopHearingInterruptions = deps.bus.onInterruption(() => {
     deps.logger.warn('the bus was interrupted: reading what it may have lost from the database')
-    sequencer.catchUp()
+    // Only conversations someone here follows: reading every one ever seen would be a burst of reads.
+    sequencer.catchUp((id) => (server?.subscriberCount(conversationTopic(id)) ?? 0) > 0 || htmlSockets > 0)
     void recheckSockets()
   })
 

@@ -88,13 +88,9 @@ export function createSequencer({ read, deliver, onError }: SequencerOptions) {
         }
       })
     },
-    /** After an interruption of the bus: each known conversation's messages after its last. */
-    catchUp(): void {
-      for (const id of delivered.keys()) inTurn(id, () => fill(id, Number.MAX_SAFE_INTEGER))
-    },
-    /** Settles once every read in flight has (for tests and shutdown). */
-    async idle(): Promise<void> {
-      while (busy.size > 0) await Promise.allSettled([...busy.values()])
+    /** After an interruption of the bus: the messages after its last of each known conversation that is `followed`. */
+    catchUp(followed: (conversationId: string) => boolean): void {
+      for (const id of delivered.keys()) if (followed(id)) inTurn(id, () => fill(id, Number.MAX_SAFE_INTEGER))
     },
   }
 }
