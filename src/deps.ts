@@ -6,6 +6,7 @@ import type { MessageWriter } from './messages/writer'
 import type { Logger } from './observability/logger'
 import type { Metrics } from './observability/metrics'
 import type { Bus } from './realtime/bus'
+import type { Limits } from './shared/limits'
 
 /** Everything the app is built from; main.ts makes the real ones, tests make their own. */
 export type AppDeps = {
@@ -18,6 +19,8 @@ export type AppDeps = {
   /** Failed logins and signups, counted against guessing (auth/throttle.ts). */
   authThrottle: AuthThrottle
   bus: Bus
+  /** Where rate-limit counts live: this process, or Redis for every node (shared/limits.ts). */
+  limits: Limits
   logger: Logger
   metrics: Metrics
 }

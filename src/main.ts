@@ -11,6 +11,7 @@ import { createMetrics } from './observability/metrics'
 import { startTracing } from './observability/tracing'
 import { createLocalBus } from './realtime/bus'
 import { createRedisBus } from './realtime/bus.redis'
+import { memoryLimits, redisLimits } from './shared/limits'
 
 /** Configuration that cannot work stops the server with one line naming the variable, not a stack trace. */
 async function orExit<T>(make: () => T | Promise<T>): Promise<T> {
@@ -41,8 +42,9 @@ const onListenerError = (error: unknown) => logger.error({ err: error }, 'event 
 const redisUrl = config.redisUrl
 const redisBus = redisUrl ? await orExit(() => createRedisBus(redisUrl, { onError: onListenerError, logger })) : null
 const bus = redisBus ?? createLocalBus(onListenerError)
+const limits = redisBus ? redisLimits(redisBus.commands) : memoryLimits
 
-const app = createApp({ config, store, writer, tokens, bus, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config) }).listen({ port: config.port, hostname: config.host })
+const app = createApp({ config, store, writer, tokens, bus, limits, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config, limits) }).listen({ port: config.port, hostname: config.host })
 logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.kind === 'sqlite' ? config.database.path : maskedUrl(config.database.url), bus: redisUrl ? maskedUrl(redisUrl) : 'local' }, 'pneumatic listening')
 const stopWatchingDescriptors = watchFileDescriptors(logger)
 

@@ -1,6 +1,7 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
+import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible'
 import type { Config } from '../config'
 import { TooManyRequests } from '../shared/errors'
+import { type Limits, memoryLimits } from '../shared/limits'
 
 /**
  * What password guessing looks like, throttled (OWASP's authentication cheat sheet): failed logins
@@ -10,8 +11,7 @@ import { TooManyRequests } from '../shared/errors'
  * clears its username's failures. When a limit is spent the answer is 429 with Retry-After, for
  * the right password too: otherwise guessing would just go on.
  *
- * rate-limiter-flexible's in-memory limiters keep this process's counts; its Redis ones share them
- * across processes behind the same calls.
+ * Counted where `limits` keeps them: in this process, or in Redis for every node (shared/limits.ts).
  */
 export type AuthThrottle = {
   /**
@@ -26,11 +26,7 @@ export type AuthThrottle = {
 
 type LoginAttempt = { settle(outcome: 'failed' | 'succeeded' | 'not-tried'): Promise<void> }
 
-type Limiter = { limiter: RateLimiterMemory; key: string }
-
-function window(points: number, seconds: number): RateLimiterMemory | null {
-  return points > 0 ? new RateLimiterMemory({ points, duration: seconds }) : null
-}
+type Limiter = { limiter: RateLimiterAbstract; key: string }
 
 function refusal(rejection: unknown, what: string): TooManyRequests {
   if (!(rejection instanceof RateLimiterRes)) throw rejection
@@ -40,11 +36,15 @@ function refusal(rejection: unknown, what: string): TooManyRequests {
 
 const NOTHING_TO_SETTLE: LoginAttempt = { settle: async () => {} }
 
-export function createAuthThrottle(config: Pick<Config, 'loginFailureLimitPerIp' | 'loginFailureLimitPerUsername' | 'signupLimitPerIp' | 'authLimitWindowSeconds'>): AuthThrottle {
+export function createAuthThrottle(
+  config: Pick<Config, 'loginFailureLimitPerIp' | 'loginFailureLimitPerUsername' | 'signupLimitPerIp' | 'authLimitWindowSeconds'>,
+  limits: Limits = memoryLimits,
+): AuthThrottle {
   const seconds = config.authLimitWindowSeconds
-  const failuresByIp = window(config.loginFailureLimitPerIp, seconds)
-  const failuresByUsername = window(config.loginFailureLimitPerUsername, seconds)
-  const signupsByIp = window(config.signupLimitPerIp, seconds)
+  const window = (name: string, points: number) => (points > 0 ? limits.window(name, points, seconds) : null)
+  const failuresByIp = window('login-failures:ip', config.loginFailureLimitPerIp)
+  const failuresByUsername = window('login-failures:username', config.loginFailureLimitPerUsername)
+  const signupsByIp = window('signups:ip', config.signupLimitPerIp)
 
   return {
     async loginAttempt(ip, username) {

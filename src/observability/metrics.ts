@@ -191,9 +191,10 @@ function processMetrics(registers: Registry[]): void {
  */
 export function metricsPlugin(deps: Pick<AppDeps, 'metrics' | 'bus' | 'store'>) {
   const { metrics } = deps
-  // message.created is published once per stored message, whichever way it was sent.
-  const unsubscribe = deps.bus.subscribe((event) => {
-    if (event.type === 'message.created') metrics.messageStored()
+  // message.created is published once per stored message, whichever way it was sent; each node
+  // counts what it stored, so a sum over the nodes is right.
+  const unsubscribe = deps.bus.subscribe((event, origin) => {
+    if (event.type === 'message.created' && origin === 'here') metrics.messageStored()
   })
   deps.store.observe(metrics.queries)
   return new Elysia({ detail: { tags: ['observability'] } })

@@ -1,19 +1,20 @@
 import { isIP } from 'node:net'
 import { Elysia } from 'elysia'
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
+import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible'
 import { ACCESS_COOKIE, bearerToken } from '../auth/credentials'
 import { openSessionUserId } from '../auth/service'
 import type { TokenKind } from '../auth/tokens'
 import type { Config } from '../config'
 import type { AppDeps } from '../deps'
 import { TooManyRequests } from '../shared/errors'
+import type { Limits } from '../shared/limits'
 import { forwardedByProxy } from '../shared/http'
 import { REFRESH_COOKIE } from '../ui/session'
 
 /**
  * Rate limits, on rate-limiter-flexible's fixed windows (a key's window starts with its first
- * request). Its in-memory limiters keep this process's counts; its Redis ones share them when we
- * scale out, behind the same consume/get calls.
+ * request), counted where `deps.limits` keeps them: in this process, or in Redis for every node
+ * (shared/limits.ts).
  *
  * HTTP: every request but the exempt ones counts once, per verified user or else per client IP,
  * against a minute and an hour window. (Password guessing is throttled by its failures, in
@@ -27,12 +28,12 @@ const EXEMPT_PREFIXES = ['/docs/', '/static/']
 /** The 10th frame refused within one window closes the socket (1008): it is not slowing down. */
 export const FRAME_REFUSALS_BEFORE_CLOSE = 10
 
-type Window = { limiter: RateLimiterMemory; points: number; durationMs: number }
+type Window = { limiter: RateLimiterAbstract; points: number; durationMs: number }
 type Check = { window: Window; key: string }
 
-function fixedWindow(points: number, durationSeconds: number): Window | null {
+function fixedWindow(limits: Limits, name: string, points: number, durationSeconds: number): Window | null {
   if (points <= 0) return null
-  return { limiter: new RateLimiterMemory({ points, duration: durationSeconds }), points, durationMs: durationSeconds * 1000 }
+  return { limiter: limits.window(name, points, durationSeconds), points, durationMs: durationSeconds * 1000 }
 }
 
 function isExempt(path: string): boolean {
@@ -142,10 +143,10 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
  * The HTTP limit, as an onRequest hook: a throttled request is refused before routing, body
  * parsing or authentication. Each call has its own counters (an app each).
  */
-export function rateLimit(deps: Pick<AppDeps, 'config' | 'store' | 'tokens' | 'logger'>) {
+export function rateLimit(deps: Pick<AppDeps, 'config' | 'store' | 'tokens' | 'logger' | 'limits'>) {
   const { config } = deps
-  const minute = fixedWindow(config.rateLimitPerMinute, 60)
-  const hour = fixedWindow(config.rateLimitPerHour, 3600)
+  const minute = fixedWindow(deps.limits, 'http:minute', config.rateLimitPerMinute, 60)
+  const hour = fixedWindow(deps.limits, 'http:hour', config.rateLimitPerHour, 3600)
   // Every limit off: no hook at all, rather than one that resolves the client's address for nothing.
   if (!minute && !hour) return new Elysia()
 

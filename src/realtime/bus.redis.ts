@@ -10,7 +10,6 @@ export const EVENTS_CHANNEL = 'pneumatic:events'
 /** How long start-up waits for Redis before it refuses to start. */
 const CONNECT_TIMEOUT_MS = 5000
 
-type Listener = (event: DomainEvent) => void
 
 /** What goes over Redis: the event, and which process published it. */
 type Envelope = { origin: string; event: DomainEvent }
@@ -22,6 +21,11 @@ export type RedisBus = Bus & {
    * meanwhile may never arrive, and whatever must not miss them re-reads the database here.
    */
   onInterruption(listener: () => void): () => void
+  /**
+   * The connection that publishes, for other shared state in the same Redis (rate limits: see
+   * shared/limits.ts). It fails at once while Redis is down, and never queues.
+   */
+  readonly commands: Redis
   /** Events this process failed to hand to Redis (it was down): other nodes never saw them. */
   readonly publishFailures: number
   close(): Promise<void>
@@ -51,7 +55,7 @@ export type RedisBusOptions = {
 export async function createRedisBus(url: string, options: RedisBusOptions): Promise<RedisBus> {
   const { onError, logger } = options
   const origin = crypto.randomUUID()
-  const listeners = new Set<Listener>()
+  const listeners = new Set<Parameters<Bus['subscribe']>[0]>()
   const interruptionListeners = new Set<() => void>()
   let publishFailures = 0
   let closing = false
@@ -62,10 +66,10 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
   const publisher = new Redis(url, connection)
   const subscriber = new Redis(url, { ...connection, autoResubscribe: false })
 
-  function deliver(event: DomainEvent) {
+  function deliver(event: DomainEvent, from: 'here' | 'elsewhere') {
     for (const listener of listeners) {
       try {
-        listener(event)
+        listener(event, from)
       } catch (error) {
         onError(error)
       }
@@ -80,7 +84,7 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
       logger?.error({ err: error }, 'redis bus: a message that is not JSON was ignored')
       return
     }
-    if (envelope.origin !== origin) deliver(envelope.event)
+    if (envelope.origin !== origin) deliver(envelope.event, 'elsewhere')
   })
 
   // Connection trouble is logged once per outage, not once per reconnection attempt.
@@ -143,7 +147,7 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
 
   return {
     publish(event) {
-      deliver(event)
+      deliver(event, 'here')
       const envelope: Envelope = { origin, event }
       const failed = (error: unknown) => {
         publishFailures++
@@ -163,6 +167,7 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
       interruptionListeners.add(listener)
       return () => interruptionListeners.delete(listener)
     },
+    commands: publisher,
     get publishFailures() {
       return publishFailures
     },

@@ -1,6 +1,10 @@
 import type { DomainEvent, EventSink } from '../shared/events'
 
-type Listener = (event: DomainEvent) => void
+/**
+ * Hears each event once, with where it was committed: `here` (this process) or `elsewhere` (another
+ * node, over the bus): what each node counts of its own (metrics) must not count the others'.
+ */
+type Listener = (event: DomainEvent, origin: 'here' | 'elsewhere') => void
 
 /**
  * The fan-out seam. Services publish domain events after commit; every gateway (one per process)
@@ -24,7 +28,7 @@ export function createLocalBus(onListenerError: (error: unknown) => void = () =>
       for (const listener of listeners) {
         // The event is already committed: a failing listener must not fail the sender's request.
         try {
-          listener(event)
+          listener(event, 'here')
         } catch (error) {
           onListenerError(error)
         }

@@ -173,3 +173,49 @@ test('after the bus connection is killed mid-stream, a node reads what it missed
   expect(await seqsOnceReceived(bobOnB, 11)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1))
   expect(nodes[1]!.logs.lines.some((l) => l.msg === 'redis bus: subscribed again after an interruption')).toBe(true)
 }, 60_000)
+
+test('rate limits count across nodes through Redis, and hold per node while Redis is down', async () => {
+  await using database = await testDatabase()
+  await using redis = await startRedis()
+  const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '8', RATE_LIMIT_PER_HOUR: '0', LOGIN_FAILURE_LIMIT_PER_USERNAME: '3' }
+  await using nodes = await startNodes(env)
+  const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
+  const alice = await account(a, 'alice_limits') // its /auth/me is the first of Alice's 8
+
+  // Ten requests, alternately on each node: one count for both, so 7 pass and 3 are refused
+  // (counted per node, all ten would pass).
+  const statuses: number[] = []
+  for (let i = 0; i < 10; i++) statuses.push((await (i % 2 === 0 ? a : b)('/users', alice.token)).status)
+  expect(statuses.filter((s) => s === 200)).toHaveLength(7)
+  expect(statuses.slice(7)).toEqual([429, 429, 429])
+
+  // Failed logins too: two on A and one on B spend the username's three, so the right password is refused on B.
+  const login = (node: typeof a, password: string) => node('/auth/login', undefined, { username: 'bob_limits', password })
+  expect((await b('/auth/signup', undefined, { username: 'bob_limits', password: 'password123' })).status).toBe(201)
+  for (const node of [a, a, b]) expect((await login(node, 'wrong password')).status).toBe(401)
+  expect((await login(b, 'password123')).status).toBe(429)
+
+  // Redis gone: each node counts in its own memory instead; requests are limited, never failed.
+  await redis.stop()
+  const carol = await account(a, 'carol_limits')
+  const perNode: number[] = []
+  for (let i = 0; i < 10; i++) perNode.push((await a('/users', carol.token)).status)
+  expect(perNode.filter((s) => s === 200)).toHaveLength(7) // Carol's /auth/me was the first of 8, on this node
+  expect(perNode.slice(7)).toEqual([429, 429, 429])
+}, 60_000)
+
+test('each node counts the messages it stored, so their sum over the nodes is right', async () => {
+  await using database = await testDatabase()
+  await using redis = await startRedis()
+  const { nodes, a, b, alice, bob, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
+  await using _nodes = nodes
+  using _socket = bobOnB
+  for (let i = 0; i < 3; i++) expect((await send(a, alice, `on A ${i}`)).status).toBe(201)
+  for (let i = 0; i < 2; i++) expect((await send(b, bob, `on B ${i}`)).status).toBe(201)
+  await seqsOnceReceived(bobOnB, 5) // every event has crossed the bus
+  const stored = async (node: ServerProcess) => {
+    const text = await (await fetch(`${node.base}/metrics`)).text()
+    return Number(/^pneumatic_messages_sent_total (\d+)$/m.exec(text)?.[1])
+  }
+  expect([await stored(nodes[0]!), await stored(nodes[1]!)]).toEqual([3, 2])
+}, 60_000)

@@ -14,6 +14,7 @@ import type { AppDeps } from '../../src/deps'
 import { createLogger, type Logger } from '../../src/observability/logger'
 import { createMetrics } from '../../src/observability/metrics'
 import { createLocalBus } from '../../src/realtime/bus'
+import { memoryLimits } from '../../src/shared/limits'
 import { freshMigratedDatabase, type FreshDatabase } from './postgres'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
@@ -86,6 +87,7 @@ export async function testApp(env: Record<string, string> = {}, options: TestApp
     writer: createMessageWriter(store),
     tokens: createTokens({ secret: TEST_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds }),
     authThrottle: createAuthThrottle(config),
+    limits: memoryLimits,
     bus: createLocalBus((error) => {
       throw error
     }),
