@@ -40,11 +40,12 @@ const tokens = createTokens({
 const onListenerError = (error: unknown) => logger.error({ err: error }, 'event listener failed')
 // With REDIS_URL, events cross nodes; a Redis that cannot be reached at start-up stops the server.
 const redisUrl = config.redisUrl
-const redisBus = redisUrl ? await orExit(() => createRedisBus(redisUrl, { onError: onListenerError, logger })) : null
+const metrics = createMetrics()
+const redisBus = redisUrl ? await orExit(() => createRedisBus(redisUrl, { onError: onListenerError, logger, onPublishFailure: () => metrics.busPublishFailed() })) : null
 const bus = redisBus ?? createLocalBus(onListenerError)
 const limits = redisBus ? redisLimits(redisBus.commands) : memoryLimits
 
-const app = createApp({ config, store, writer, tokens, bus, limits, logger, metrics: createMetrics(), authThrottle: createAuthThrottle(config, limits) }).listen({ port: config.port, hostname: config.host })
+const app = createApp({ config, store, writer, tokens, bus, limits, logger, metrics, authThrottle: createAuthThrottle(config, limits) }).listen({ port: config.port, hostname: config.host })
 logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.kind === 'sqlite' ? config.database.path : maskedUrl(config.database.url), bus: redisUrl ? maskedUrl(redisUrl) : 'local' }, 'pneumatic listening')
 const stopWatchingDescriptors = watchFileDescriptors(logger)
 

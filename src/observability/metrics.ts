@@ -48,6 +48,11 @@ export function createMetrics(options: { now?: () => number } = {}) {
   // The user guide's four series.
   const connectionsTotal = new Counter({ name: 'pneumatic_websocket_connections_total', help: 'Total number of WebSocket connections established', registers })
   const connectionsActive = new Gauge({ name: 'pneumatic_websocket_connections_active', help: 'Current number of open WebSocket connections', registers })
+  const busPublishFailures = new Counter({
+    name: 'pneumatic_bus_publish_failures_total',
+    help: 'Events this node could not hand to the Redis bus (it was down): other nodes did not hear of them live',
+    registers,
+  })
   const messagesSent = new Counter({ name: 'pneumatic_messages_sent_total', help: 'Total number of messages stored (a retry of a stored message is not counted)', registers })
   const messageRate = rateWindow(MESSAGE_RATE_WINDOW_SECONDS, options.now)
   new Gauge({
@@ -106,6 +111,9 @@ export function createMetrics(options: { now?: () => number } = {}) {
 
   return {
     registry,
+    busPublishFailed(): void {
+      busPublishFailures.inc()
+    },
     messageStored(): void {
       messagesSent.inc()
       messageRate.add()

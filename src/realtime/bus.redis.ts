@@ -35,6 +35,8 @@ export type RedisBusOptions = {
   /** A listener threw (the event is committed: the publisher must not fail because of it). */
   onError: (error: unknown) => void
   logger?: Pick<Logger, 'info' | 'warn' | 'error'>
+  /** An event could not be handed to Redis (metrics count these). */
+  onPublishFailure?: () => void
 }
 
 /**
@@ -151,6 +153,7 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
       const envelope: Envelope = { origin, event }
       const failed = (error: unknown) => {
         publishFailures++
+        options.onPublishFailure?.()
         logger?.error({ err: error, event: event.type }, 'redis bus: an event could not be published; other nodes will not see it')
       }
       try {

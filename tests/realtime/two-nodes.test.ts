@@ -219,3 +219,16 @@ test('each node counts the messages it stored, so their sum over the nodes is ri
   }
   expect([await stored(nodes[0]!), await stored(nodes[1]!)]).toEqual([3, 2])
 }, 60_000)
+
+test('a message stored while Redis is down is still acknowledged, and the event other nodes missed is counted in /metrics', async () => {
+  await using database = await testDatabase()
+  await using redis = await startRedis()
+  const { nodes, a, alice, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
+  await using _nodes = nodes
+  using _socket = bobOnB
+  await redis.stop()
+  expect((await send(a, alice, 'while Redis is down')).status).toBe(201)
+  await nodes[0]!.logs.waitFor((l) => l.msg === 'redis bus: an event could not be published; other nodes will not see it')
+  const metrics = await (await fetch(`${nodes[0]!.base}/metrics`)).text()
+  expect(/^pneumatic_bus_publish_failures_total (\d+)$/m.exec(metrics)?.[1]).toBe('1')
+}, 60_000)
