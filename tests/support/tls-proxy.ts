@@ -40,7 +40,9 @@ export type TlsProxy = {
  * as nginx's default (the upstream's address), so the client's host reaches us only as
  * X-Forwarded-Host. One process (master_process off), so nothing outlives it if it is killed.
  */
-function nginxConf(dir: string, port: number, upstream: string): string {
+function nginxConf(dir: string, port: number, upstreams: string[]): string {
+  // Several upstreams: nginx's default round robin over them, as a load balancer in front of nodes.
+  const servers = upstreams.map((u) => `server ${new URL(u).host};`).join(' ')
   return `daemon off;
 master_process off;
 error_log stderr notice;
@@ -54,12 +56,13 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+  upstream pneumatic { ${servers} }
   server {
     listen 127.0.0.1:${port} ssl;
     ssl_certificate ${dir}/cert.pem;
     ssl_certificate_key ${dir}/key.pem;
     location / {
-      proxy_pass ${upstream};
+      proxy_pass http://pneumatic;
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
@@ -89,11 +92,12 @@ function freePort(): number {
 const STARTS = 3
 
 /**
- * nginx terminating TLS on a free port of 127.0.0.1 in front of `upstream` (http://host:port),
+ * nginx terminating TLS on a free port of 127.0.0.1 in front of `upstream` (http://host:port), or
+ * in front of several, taken in turns (round robin, as a load balancer in front of nodes),
  * once it answers /health through itself; its certificate, settings and logs live in a temporary
  * directory removed on dispose.
  */
-export async function startTlsProxy(upstream: string): Promise<TlsProxy> {
+export async function startTlsProxy(upstream: string | string[]): Promise<TlsProxy> {
   if (missing.length > 0) {
     throw new Error(`${missing.join(' and ')} not found and CI=true, so the proxy tests fail rather than skip: ${INSTALL_HINT}`)
   }
@@ -106,7 +110,7 @@ export async function startTlsProxy(upstream: string): Promise<TlsProxy> {
     ])
     for (let attempt = 1; ; attempt++) {
       const port = freePort()
-      writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, upstream))
+      writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, typeof upstream === 'string' ? [upstream] : upstream))
       const started = await launch(dir, port)
       if (started.ok) {
         const { child } = started
