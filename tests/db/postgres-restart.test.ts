@@ -6,7 +6,7 @@ import { describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
 import { onPostgres } from '../support/app'
 import { clusterUnavailable, createPostgresCluster } from '../support/postgres-cluster'
-import { startServer } from '../support/process'
+import { jsonClient, startServer } from '../support/process'
 
 const SENDERS = 8
 
@@ -18,14 +18,7 @@ describe.skipIf(!onPostgres || (clusterUnavailable !== null && process.env.CI !=
     await admin.end({ timeout: 1 })
     const server = await startServer({ DATABASE_URL: cluster.urlOf('chat'), JWT_SECRET: 'restart-test-secret-of-at-least-32-chars', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' })
     try {
-      const api = async (path: string, token?: string, body?: unknown) => {
-        const reply = await fetch(server.base + path, {
-          method: body === undefined ? 'GET' : 'POST',
-          headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        })
-        return { status: reply.status, retryAfter: reply.headers.get('retry-after'), body: (await reply.json()) as any }
-      }
+      const api = jsonClient(server.base)
       for (const username of ['alice', 'bob']) expect((await api('/auth/signup', undefined, { username, password: 'password123' })).status).toBe(201)
       const token = (await api('/auth/login', undefined, { username: 'alice', password: 'password123' })).body.access_token as string
       const bob = (await api('/users', token)).body.users[0].id as string
@@ -40,7 +33,7 @@ describe.skipIf(!onPostgres || (clusterUnavailable !== null && process.env.CI !=
       const send = async (messageId: string) => {
         const reply = await api('/messages', token, { message_id: messageId, conversation_id: room, content: messageId })
         if (reply.status === 201) acknowledged.add(messageId)
-        else refused.push({ status: reply.status, code: reply.body.error?.code, retryAfter: reply.retryAfter })
+        else refused.push({ status: reply.status, code: reply.body.error?.code, retryAfter: reply.headers.get('retry-after') })
         return reply.status
       }
       const senders = Array.from({ length: SENDERS }, async () => {

@@ -7,34 +7,13 @@ import { expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { SESSION_MEMORY_MS } from '../../src/auth/service'
 import { testDatabase } from '../support/app'
-import { type ServerProcess, startServer } from '../support/process'
+import { jsonClient, type ServerProcess, startNodes } from '../support/process'
 import { startRedis } from '../support/redis'
 import { TestSocket } from '../support/ws'
 
 const SECRET = 'two-nodes-secret-of-at-least-32-characters'
 
-function client(server: ServerProcess) {
-  return async (path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const reply = await fetch(server.base + path, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const text = await reply.text() // empty for a 204
-    return { status: reply.status, body: text ? JSON.parse(text) : null }
-  }
-}
-
-/** Two server processes on the same configuration, killed on dispose. */
-async function startNodes(env: Record<string, string>) {
-  const nodes = [await startServer(env), await startServer(env)]
-  return Object.assign(nodes, {
-    async [Symbol.asyncDispose]() {
-      for (const node of nodes) node.process.kill('SIGKILL')
-      await Promise.all(nodes.map((n) => n.process.exited))
-    },
-  })
-}
+const client = (server: ServerProcess) => jsonClient(server.base)
 
 async function account(node: ReturnType<typeof client>, username: string) {
   expect((await node('/auth/signup', undefined, { username, password: 'password123' })).status).toBe(201)
@@ -124,9 +103,14 @@ test('without Redis, a node still stops believing a session ended on another nod
   expect(performance.now() - loggedOut).toBeLessThan(SESSION_MEMORY_MS + 2_000)
 }, 60_000)
 
-/** Two nodes on one database and one Redis, Alice and Bob in a 1-on-1, Bob's socket on node B. */
-async function twoNodesAndASocket(database: Awaited<ReturnType<typeof testDatabase>>, redisUrl: string) {
-  const env = { DATABASE_URL: database.url, REDIS_URL: redisUrl, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
+/**
+ * Two nodes on a fresh database and a Redis of their own, Alice and Bob in a 1-on-1, Bob's socket
+ * on node B; all of it closed, stopped and removed on dispose.
+ */
+async function twoNodesAndASocket() {
+  const database = await testDatabase()
+  const redis = await startRedis()
+  const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
   const nodes = await startNodes(env)
   const [a, b] = nodes.map(client) as [ReturnType<typeof client>, ReturnType<typeof client>]
   const alice = await account(a, `alice_${crypto.randomUUID().slice(0, 8)}`)
@@ -134,7 +118,22 @@ async function twoNodesAndASocket(database: Awaited<ReturnType<typeof testDataba
   const room = (await a('/conversations', alice.token, { member_ids: [bob.id] })).body.id as string
   const bobOnB = await TestSocket.open(`${nodes[1]!.base.replace('http', 'ws')}/ws?token=${bob.token}`)
   const send = (node: typeof a, who: { token: string }, content: string) => node('/messages', who.token, { message_id: crypto.randomUUID(), conversation_id: room, content })
-  return { nodes, a, b, alice, bob, bobOnB, send }
+  return {
+    redis,
+    nodes,
+    a,
+    b,
+    alice,
+    bob,
+    bobOnB,
+    send,
+    async [Symbol.asyncDispose]() {
+      bobOnB.close()
+      await nodes[Symbol.asyncDispose]()
+      await redis[Symbol.asyncDispose]()
+      await database[Symbol.asyncDispose]()
+    },
+  }
 }
 
 /** The seqs of the message frames a socket got, in the order it got them, once `count` have come. */
@@ -145,11 +144,8 @@ async function seqsOnceReceived(socket: TestSocket, count: number): Promise<numb
 }
 
 test('messages sent on both nodes at once reach a socket in seq order, each once', async () => {
-  await using database = await testDatabase()
-  await using redis = await startRedis()
-  const { nodes, a, b, alice, bob, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
-  await using _nodes = nodes
-  using _socket = bobOnB
+  await using cluster = await twoNodesAndASocket()
+  const { a, b, alice, bob, bobOnB, send } = cluster
   // Bob's own messages reach his node's sockets at once; Alice's come a moment later over Redis,
   // sometimes after a later one of Bob's: node B must fill the gap from the database, in order.
   const sends: Promise<{ status: number }>[] = []
@@ -159,11 +155,8 @@ test('messages sent on both nodes at once reach a socket in seq order, each once
 }, 60_000)
 
 test('after the bus connection is killed mid-stream, a node reads what it missed from the database: nothing lost, nothing twice', async () => {
-  await using database = await testDatabase()
-  await using redis = await startRedis()
-  const { nodes, a, alice, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
-  await using _nodes = nodes
-  using _socket = bobOnB
+  await using cluster = await twoNodesAndASocket()
+  const { redis, nodes, a, alice, bobOnB, send } = cluster
   expect((await send(a, alice, 'before')).status).toBe(201)
   await bobOnB.nextMessage((m) => m.seq === 1)
   // Every subscriber connection is cut (both nodes'): what node A publishes until node B has
@@ -205,11 +198,8 @@ test('rate limits count across nodes through Redis, and hold per node while Redi
 }, 60_000)
 
 test('each node counts the messages it stored, so their sum over the nodes is right', async () => {
-  await using database = await testDatabase()
-  await using redis = await startRedis()
-  const { nodes, a, b, alice, bob, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
-  await using _nodes = nodes
-  using _socket = bobOnB
+  await using cluster = await twoNodesAndASocket()
+  const { nodes, a, b, alice, bob, bobOnB, send } = cluster
   for (let i = 0; i < 3; i++) expect((await send(a, alice, `on A ${i}`)).status).toBe(201)
   for (let i = 0; i < 2; i++) expect((await send(b, bob, `on B ${i}`)).status).toBe(201)
   await seqsOnceReceived(bobOnB, 5) // every event has crossed the bus
@@ -221,11 +211,8 @@ test('each node counts the messages it stored, so their sum over the nodes is ri
 }, 60_000)
 
 test('a message stored while Redis is down is still acknowledged, and the event other nodes missed is counted in /metrics', async () => {
-  await using database = await testDatabase()
-  await using redis = await startRedis()
-  const { nodes, a, alice, bobOnB, send } = await twoNodesAndASocket(database, redis.url)
-  await using _nodes = nodes
-  using _socket = bobOnB
+  await using cluster = await twoNodesAndASocket()
+  const { redis, nodes, a, alice, send } = cluster
   await redis.stop()
   expect((await send(a, alice, 'while Redis is down')).status).toBe(201)
   await nodes[0]!.logs.waitFor((l) => l.msg === 'redis bus: an event could not be published; other nodes will not see it')

@@ -76,3 +76,34 @@ export async function startServer(env: Record<string, string>, prefix: string[] 
     throw error
   }
 }
+
+export type JsonReply = { status: number; headers: Headers; body: any }
+
+/**
+ * A JSON client of a server at `base`, as the guide's clients talk to it: a GET without a body, a
+ * POST with one, the access token as a bearer. The body is parsed (null for an empty one, a 204).
+ */
+export function jsonClient(base: string, init: BunFetchRequestInit = {}) {
+  return async (path: string, token?: string, body?: unknown): Promise<JsonReply> => {
+    const reply = await fetch(base + path, {
+      ...init,
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await reply.text()
+    return { status: reply.status, headers: reply.headers, body: text ? JSON.parse(text) : null }
+  }
+}
+
+/** Server processes on one configuration (the nodes of a cluster), killed on dispose. */
+export async function startNodes(env: Record<string, string>, count = 2) {
+  const nodes: ServerProcess[] = []
+  for (let i = 0; i < count; i++) nodes.push(await startServer(env))
+  return Object.assign(nodes, {
+    async [Symbol.asyncDispose]() {
+      for (const node of nodes) node.process.kill('SIGKILL')
+      await Promise.all(nodes.map((n) => n.process.exited))
+    },
+  })
+}
