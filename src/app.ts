@@ -7,14 +7,16 @@ import { messageRoutes } from './messages/routes'
 import { healthRoutes } from './observability/health'
 import { clientText, redactUrl } from './observability/logger'
 import { metricsPlugin } from './observability/metrics'
-import { rateLimit } from './observability/rate-limit'
+import { rateLimit } from './limits/http'
 import { requestLog } from './observability/request-log'
 import { observeRequests } from './observability/requests'
 import { endRequestSpan, queryTracing, tracingPlugin } from './observability/tracing'
 import { storageUnavailable } from './db/storage'
-import { createGateway, websocketOptions } from './realtime/gateway'
+import { createGateway } from './realtime/gateway'
+import { websocketOptions } from './realtime/registry'
 import { BadRequest, DomainError, errorBody, Invalid, PayloadTooLarge, type FieldIssue } from './shared/errors'
 import { fieldName, issueMessage } from './shared/validation'
+import { pushToWebUi } from './ui/push'
 import { uiRoutes } from './ui/routes'
 import { BASE_SECURITY_HEADERS } from './ui/security'
 import { staticRoutes } from './ui/static'
@@ -41,6 +43,7 @@ function validationDetails(error: Pick<ValidationError, "all" | "type">): FieldI
 export function createApp(deps: AppDeps) {
   deps.store.observe(queryTracing(deps.store.engine === 'postgres' ? 'postgresql' : 'sqlite'))
   const gateway = createGateway(deps)
+  const stopWebUiPushes = pushToWebUi(deps, gateway.ordered, gateway.registry)
   const log = requestLog(deps.logger)
   const app = new Elysia({ websocket: websocketOptions(deps.config), serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
     // First, so every request (even one refused early) is timed, logged and traced. Tracing after
@@ -120,7 +123,10 @@ export function createApp(deps: AppDeps) {
     .onStart(({ server }) => {
       if (server) gateway.attach(server)
     })
-    .onStop(() => gateway.close())
+    .onStop(() => {
+      stopWebUiPushes()
+      gateway.close()
+    })
   return app
 }
 

@@ -6,7 +6,7 @@ import type { MessageWriter } from './messages/writer'
 import type { Logger } from './observability/logger'
 import type { Metrics } from './observability/metrics'
 import type { Bus } from './realtime/bus'
-import type { Limits } from './shared/limits'
+import type { Limits } from './limits/counters'
 
 /** Everything the app is built from; main.ts makes the real ones, tests make their own. */
 export type AppDeps = {
@@ -19,7 +19,7 @@ export type AppDeps = {
   /** Failed logins and signups, counted against guessing (auth/throttle.ts). */
   authThrottle: AuthThrottle
   bus: Bus
-  /** Where rate-limit counts live: this process, or Redis for every node (shared/limits.ts). */
+  /** Where rate-limit counts live: this process, or Redis for every node (limits/counters.ts). */
   limits: Limits
   logger: Logger
   metrics: Metrics

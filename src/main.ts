@@ -11,7 +11,7 @@ import { createMetrics } from './observability/metrics'
 import { startTracing } from './observability/tracing'
 import { createLocalBus } from './realtime/bus'
 import { createRedisBus } from './realtime/bus.redis'
-import { memoryLimits, redisLimits } from './shared/limits'
+import { memoryLimits, redisLimits } from './limits/counters'
 
 /** Configuration that cannot work stops the server with one line naming the variable, not a stack trace. */
 async function orExit<T>(make: () => T | Promise<T>): Promise<T> {

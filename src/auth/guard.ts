@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppDeps } from '../deps'
 import { Unauthorized } from '../shared/errors'
-import { bearerToken } from './credentials'
+import { explicitToken } from './credentials'
 import { actingUser } from '../observability/requests'
 import { authenticate } from './service'
 
@@ -9,8 +9,8 @@ import { authenticate } from './service'
 export const authGuard = (deps: Pick<AppDeps, 'store' | 'tokens'>) =>
   new Elysia().macro({
     auth: {
-      async resolve({ headers, request }) {
-        const token = bearerToken(headers.authorization)
+      async resolve({ request }) {
+        const token = explicitToken(request)
         if (!token) throw new Unauthorized('Missing bearer token', 'missing_token')
         const { user, sessionId } = await authenticate(deps.store, deps.tokens, token)
         actingUser(request, user.id)

@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { clientIp } from '../observability/rate-limit'
+import { clientIp } from '../shared/http'
 import type { AppDeps } from '../deps'
 import { PUBLIC, errors, served } from '../shared/http'
 import { User } from '../users/model'

@@ -1,7 +1,8 @@
 import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible'
 import type { Config } from '../config'
 import { TooManyRequests } from '../shared/errors'
-import { type Limits, memoryLimits } from '../shared/limits'
+import { retrySeconds } from '../shared/time'
+import { type Limits, memoryLimits } from '../limits/counters'
 
 /**
  * What password guessing looks like, throttled (OWASP's authentication cheat sheet): failed logins
@@ -11,7 +12,7 @@ import { type Limits, memoryLimits } from '../shared/limits'
  * clears its username's failures. When a limit is spent the answer is 429 with Retry-After, for
  * the right password too: otherwise guessing would just go on.
  *
- * Counted where `limits` keeps them: in this process, or in Redis for every node (shared/limits.ts).
+ * Counted where `limits` keeps them: in this process, or in Redis for every node (limits/counters.ts).
  */
 export type AuthThrottle = {
   /**
@@ -30,7 +31,7 @@ type Limiter = { limiter: RateLimiterAbstract; key: string }
 
 function refusal(rejection: unknown, what: string): TooManyRequests {
   if (!(rejection instanceof RateLimiterRes)) throw rejection
-  const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000))
+  const retryAfter = retrySeconds(rejection.msBeforeNext)
   return new TooManyRequests(`${what}: try again in ${retryAfter} s`, retryAfter)
 }
 

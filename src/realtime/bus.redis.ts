@@ -23,7 +23,7 @@ export type RedisBus = Bus & {
   onInterruption(listener: () => void): () => void
   /**
    * The connection that publishes, for other shared state in the same Redis (rate limits: see
-   * shared/limits.ts). It fails at once while Redis is down, and never queues.
+   * limits/counters.ts). It fails at once while Redis is down, and never queues.
    */
   readonly commands: Redis
   /** Events this process failed to hand to Redis (it was down): other nodes never saw them. */

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { CloneType, type TSchema } from '@sinclair/typebox'
 import { t } from 'elysia'
 
@@ -59,4 +60,35 @@ export function forwardedByProxy(request: Request, header: string, trustProxyHop
   if (trustProxyHops <= 0) return undefined
   const entries = (request.headers.get(header) ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
   return entries[Math.max(entries.length - trustProxyHops, 0)]
+}
+
+/** An address as one key: lowercase, an IPv4-mapped IPv6 address as its IPv4 form; null if it is none. */
+function normalizeIp(raw: string | undefined): string | null {
+  if (!raw) return null
+  let address = raw.trim().toLowerCase()
+  // Some proxies append a port: "203.0.113.7:4711" or "[2001:db8::1]:4711".
+  const bracketed = address.match(/^\[([^\]]+)\](?::\d+)?$/)
+  if (bracketed) address = bracketed[1]!
+  else if (/^\d{1,3}(?:\.\d{1,3}){3}:\d+$/.test(address)) address = address.slice(0, address.lastIndexOf(':'))
+  if (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4) address = address.slice(7)
+  return isIP(address) ? address : null
+}
+
+export type RequestIp = { requestIP?(request: Request): { address: string } | null } | null
+
+/**
+ * The client's address. X-Forwarded-For is believed only behind `trustProxyHops` proxies, and
+ * then only the entry the farthest trusted proxy wrote (see forwardedByProxy). Without a socket
+ * (app.handle in tests) and no trusted header, all requests are one client, 'unknown'.
+ */
+export function clientIp(request: Request, server: RequestIp, trustProxyHops: number): string {
+  const forwarded = normalizeIp(forwardedByProxy(request, 'x-forwarded-for', trustProxyHops))
+  if (forwarded) return forwarded
+  let socket: string | undefined
+  try {
+    socket = server?.requestIP?.(request)?.address
+  } catch {
+    // A request the server did not receive itself (app.handle on a listening app) has no socket.
+  }
+  return normalizeIp(socket) ?? 'unknown'
 }

@@ -1,12 +1,10 @@
 import type { Cookie } from 'elysia'
-import { ACCESS_COOKIE } from '../auth/credentials'
+import { ACCESS_COOKIE, REFRESH_COOKIE } from '../auth/credentials'
 import * as auth from '../auth/service'
 import type { TokenPair } from '../auth/tokens'
 import type { AppDeps } from '../deps'
 import { DomainError } from '../shared/errors'
 import type { User } from '../users/model'
-
-export const REFRESH_COOKIE = 'pneumatic_refresh'
 
 type Cookies = Record<string, Cookie<unknown>>
 

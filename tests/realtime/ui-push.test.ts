@@ -1,7 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { SignJWT } from 'jose'
-import { ACCESS_COOKIE } from '../../src/auth/credentials'
-import { REFRESH_COOKIE } from '../../src/ui/session'
+import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/auth/credentials'
 import { listen, TEST_SECRET, testApp } from '../support/app'
 import { account, conversation, send, uniqueName } from '../support/http'
 import { attemptUpgrade, TestSocket } from '../support/ws'

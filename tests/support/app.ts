@@ -14,14 +14,14 @@ import type { AppDeps } from '../../src/deps'
 import { createLogger, type Logger } from '../../src/observability/logger'
 import { createMetrics } from '../../src/observability/metrics'
 import { createLocalBus } from '../../src/realtime/bus'
-import { memoryLimits } from '../../src/shared/limits'
+import { memoryLimits } from '../../src/limits/counters'
 import { freshMigratedDatabase, type FreshDatabase } from './postgres'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
 
 /**
  * Tests run many requests as one user, or as one 'unknown' client under app.handle: limits are
- * off unless a test sets its own (tests/observability/rate-limit.test.ts does).
+ * off unless a test sets its own (tests/limits/http.test.ts does).
  */
 const NO_RATE_LIMITS = {
   RATE_LIMIT_PER_MINUTE: '0',

@@ -1,6 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { ACCESS_COOKIE } from '../../src/auth/credentials'
-import { REFRESH_COOKIE } from '../../src/ui/session'
+import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/auth/credentials'
 import { testApp } from '../support/app'
 import { FormClient, type PageReply } from '../support/form-client'
 import { uniqueName } from '../support/http'

@@ -1,7 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { BrowserContext, Route } from 'playwright-core'
-import { ACCESS_COOKIE } from '../../src/auth/credentials'
-import { REFRESH_COOKIE } from '../../src/ui/session'
+import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/auth/credentials'
 import { listen, testApp, type TestApp } from '../support/app'
 import { closeBrowser, person, skipBrowserTests } from '../support/browser'
 import { FormClient } from '../support/form-client'

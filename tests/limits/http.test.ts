@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test'
-import { ACCESS_COOKIE } from '../../src/auth/credentials'
+import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/auth/credentials'
 import { createTokens } from '../../src/auth/tokens'
-import { clientIp, createFrameLimiter, createPingLimiter, FRAME_REFUSALS_BEFORE_CLOSE } from '../../src/observability/rate-limit'
+import { createFrameLimiter, createPingLimiter, FRAME_REFUSALS_BEFORE_CLOSE } from '../../src/realtime/frame-limits'
+import { clientIp } from '../../src/shared/http'
 import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, uniqueName, type Reply } from '../support/http'
 import { user } from '../support/services'
@@ -9,7 +10,6 @@ import * as conversations from '../../src/conversations/service'
 import type { User } from '../../src/users/model'
 import { attemptUpgrade, TestSocket } from '../support/ws'
 import { openSession, refresh } from '../../src/auth/service'
-import { REFRESH_COOKIE } from '../../src/ui/session'
 import { FormClient } from '../support/form-client'
 
 /** A user with a valid access token, made without HTTP so that no request is spent on it. */
