@@ -150,24 +150,29 @@ export function positionsFor(store: Store, userId: string): Promise<Array<{ id: 
 
 /**
  * Memberships already confirmed, per database, so a busy sender is not looked up on every
- * message. Sound because a membership, once made, is never removed (no API removes a member);
- * whoever adds removal must forget the pair here. Bounded: when full it starts again empty.
+ * message. Each is believed for MEMBERSHIP_MEMORY_MS, then read again: no API removes a member
+ * yet, but a membership ended in the database (by another node, or by hand) stops being believed
+ * within that time on every node by itself. Bounded: when full it starts again empty.
  */
-const confirmed = perKey((_: Store) => new Set<string>())
+const confirmed = perKey((_: Store) => new Map<string, number>())
 const MAX_CONFIRMED = 100_000
+export const MEMBERSHIP_MEMORY_MS = 5_000
 
 /** Passes when the actor is a member: 404 when the conversation does not exist, 403 when not a member. */
 export async function requireMember(store: Store, actor: User, conversationId: string): Promise<void> {
   const known = confirmed(store)
   const key = `${conversationId} ${actor.id}`
-  if (known.has(key)) return
+  const until = known.get(key)
+  if (until !== undefined && performance.now() < until) return
   if (!isPossibleId(conversationId)) throw new NotFound('Conversation not found')
+  const checkedAt = performance.now()
   if (!(await store.conversations.isMember(conversationId, actor.id))) {
+    known.delete(key)
     if (!(await store.conversations.byId(conversationId))) throw new NotFound('Conversation not found')
     throw new Forbidden('You are not a member of this conversation')
   }
   if (known.size >= MAX_CONFIRMED) known.clear()
-  known.add(key)
+  known.set(key, checkedAt + MEMBERSHIP_MEMORY_MS)
 }
 
 /** The conversation, if the actor may see it: 404 when it does not exist, 403 when not a member. */

@@ -333,4 +333,28 @@ describe('conversations.requireMembership, get and positionsFor', () => {
     expect(await thrown(async () => await conversations.get(t.deps.store, outsider, ab.id))).toMatchObject({ status: 403, code: 'forbidden' })
     expect(await thrown(async () => await conversations.get(t.deps.store, alice, 'no-such-conversation'))).toMatchObject({ status: 404, code: 'not_found' })
   })
+
+  test('a membership ended in the database (by another node, or by hand) stops being believed within MEMBERSHIP_MEMORY_MS', async () => {
+    await using t = await testApp()
+    const alice = await user(t)
+    const bob = await user(t)
+    const carol = await user(t)
+    const group = (await conversations.create(t.deps, alice, { title: 'G', member_ids: [bob.id, carol.id] })).conversation
+    // Confirmed once, and so remembered.
+    await conversations.requireMember(t.deps.store, bob, group.id)
+    await t.sql('DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?', group.id, bob.id)
+    const removed = performance.now()
+    let refusal: unknown
+    for (let i = 0; i < 200 && refusal === undefined; i++) {
+      refusal = await conversations.requireMember(t.deps.store, bob, group.id).then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      if (refusal === undefined) await Bun.sleep(50) // polling the condition, bounded: 200 × 50 ms
+    }
+    expect(refusal).toMatchObject({ status: 403, code: 'forbidden' })
+    expect(performance.now() - removed).toBeLessThan(conversations.MEMBERSHIP_MEMORY_MS + 2_000)
+    // Still believed of the others, who are members.
+    await conversations.requireMember(t.deps.store, carol, group.id)
+  }, 20_000)
 })
