@@ -65,6 +65,7 @@ try {
       messageId: Bun.randomUUIDv7(),
       content: `message ${++n}`,
       createdAt: clock,
+      replyTo: null,
     })
     const timed = (jobs: WriteJob[]) => {
       const started = performance.now()

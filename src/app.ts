@@ -1,5 +1,6 @@
 import { Elysia, type ValidationError } from 'elysia'
 import { authRoutes } from './auth/routes'
+import { startPruning } from './conversations/changes'
 import { conversationRoutes } from './conversations/routes'
 import type { AppDeps } from './deps'
 import { docsRoutes } from './docs/routes'
@@ -44,6 +45,7 @@ export function createApp(deps: AppDeps) {
   deps.store.observe(queryTracing(deps.store.engine === 'postgres' ? 'postgresql' : 'sqlite'))
   const gateway = createGateway(deps)
   const stopWebUiPushes = pushToWebUi(deps, gateway.ordered, gateway.registry)
+  let stopPruning: (() => void) | undefined
   const log = requestLog(deps.logger)
   const app = new Elysia({ websocket: websocketOptions(deps.config), serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
     // First, so every request (even one refused early) is timed, logged and traced. Tracing after
@@ -122,9 +124,11 @@ export function createApp(deps: AppDeps) {
     .use(uiRoutes(deps))
     .onStart(({ server }) => {
       if (server) gateway.attach(server)
+      stopPruning ??= startPruning(deps)
     })
     .onStop(() => {
       stopWebUiPushes()
+      stopPruning?.()
       gateway.close()
     })
   return app

@@ -23,6 +23,8 @@ export type Config = Readonly<{
   refreshTokenTtlSeconds: number
   /** How long the refresh token a refresh just replaced is answered again with the same pair; 0: never. */
   refreshReuseGraceSeconds: number
+  /** How long a conversation's changes can be replayed (GET …/events, resume); older ones are pruned. */
+  eventRetentionDays: number
   rateLimitPerMinute: number
   rateLimitPerHour: number
   /** Failed logins per client IP, per username, and signups per client IP, in each authLimitWindowSeconds (password guessing); 0 turns one off. */
@@ -196,6 +198,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     refreshTokenTtlSeconds: integer(env, 'REFRESH_TOKEN_TTL_SECONDS', 604_800, 60, 31_536_000),
     // Capped: for as long as it lasts, a copied token used right after its owner's refresh goes unnoticed.
     refreshReuseGraceSeconds: integer(env, 'REFRESH_REUSE_GRACE_SECONDS', 30, 0, 300),
+    eventRetentionDays: integer(env, 'EVENT_RETENTION_DAYS', 30, 1, 36_500),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 60, 0, 1_000_000),
     rateLimitPerHour: integer(env, 'RATE_LIMIT_PER_HOUR', 1000, 0, 10_000_000),
     loginFailureLimitPerIp: integer(env, 'LOGIN_FAILURE_LIMIT_PER_IP', 30, 0, 1_000_000),

@@ -25,6 +25,13 @@ export const CreateConversation = t.Object({
 })
 export type CreateConversation = typeof CreateConversation.static
 
+export const AddMembers = t.Object({
+  member_ids: t.Array(t.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 500, error: 'must be a list of 1 to 500 user ids' }),
+})
+export const RenameConversation = t.Object({
+  title: t.String({ description: `The group's new title: at most ${MAX_TITLE_CHARACTERS} characters, not blank` }),
+})
+
 export const Conversation = t.Object({
   id: t.String(),
   title: t.Nullable(t.String()),
@@ -35,6 +42,7 @@ export const Conversation = t.Object({
   created_at: t.String({ format: 'date-time' }),
   last_message_at: t.Nullable(t.String({ format: 'date-time' })),
   last_seq: t.Integer({ description: 'The seq of the newest message; 0 when there is none' }),
+  last_event_seq: t.Integer({ description: 'The event_seq of the newest change in its change stream (GET /conversations/{id}/events); 0 when there is none' }),
 })
 export type Conversation = typeof Conversation.static
 
@@ -82,6 +90,7 @@ export type ConversationRecord = {
   isGroup: boolean
   createdAt: number
   lastSeq: number
+  lastEventSeq: number
   lastMessageAt: number | null
   members: User[]
 }
@@ -102,5 +111,6 @@ export function conversationFor(record: ConversationRecord, viewerId: string): C
     created_at: iso(record.createdAt),
     last_message_at: record.lastMessageAt === null ? null : iso(record.lastMessageAt),
     last_seq: record.lastSeq,
+    last_event_seq: record.lastEventSeq,
   }
 }

@@ -4,11 +4,19 @@ import type { AppDeps } from '../deps'
 import { HistoryQuery, MessagePage } from '../messages/model'
 import { historyJson } from '../messages/history'
 import { errors, markReplayed, prebuiltJson, served } from '../shared/http'
-import { Conversation, ConversationList, ConversationListQuery, conversationFor, CreateConversation, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, LIST_MAX_MEMBERS } from './model'
+import { AddMembers, Conversation, ConversationList, ConversationListQuery, conversationFor, CreateConversation, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, LIST_MAX_MEMBERS, RenameConversation } from './model'
+import { ChangePage, ChangesQuery, CHANGES_DEFAULT_LIMIT, changePage } from './changes'
 import * as conversations from './service'
 
-export const conversationRoutes = (deps: AppDeps) =>
-  new Elysia({ prefix: '/conversations', detail: { tags: ['conversations'] } })
+const ConversationPath = t.Object({ id: t.String() })
+
+export const conversationRoutes = (deps: AppDeps) => {
+  // A membership ended on any node (the bus carries it between nodes) is believed no longer here either.
+  const unsubscribe = deps.bus.subscribe((event) => {
+    if (event.type === 'conversation.changed' && event.change.type === 'member_removed') conversations.forgetMember(deps.store, event.change.conversation_id, event.change.user_id)
+  })
+  return new Elysia({ prefix: '/conversations', detail: { tags: ['conversations'] } })
+    .onStop(() => unsubscribe())
     .use(authGuard(deps))
     .get(
       '',
@@ -60,3 +68,58 @@ export const conversationRoutes = (deps: AppDeps) =>
         description: 'Without cursors: the newest `limit`. `before=<seq>` pages back; `after=<seq>` pages forward (catch up after a reconnect).',
       },
     })
+    .get('/:id/events', async ({ user, params, query }) => changePage(deps.store, user, params.id, query), {
+      auth: true,
+      params: t.Object({ id: t.String() }),
+      query: ChangesQuery,
+      response: { 200: served(ChangePage), ...errors(401, 403, 404, 410, 422) },
+      detail: {
+        summary: 'The change stream, oldest first: catch up from an event_seq',
+        description: [
+          "Every change to the conversation has the next number in its `event_seq` (1, 2, 3, … without gaps, in commit order; separate from a message's `seq`). Each event here is the object its live WebSocket frame carried: a `message` frame's `{type, conversation_id, event_seq, message}`, with the message as it is now.",
+          `\`after=<event_seq>\` (default 0) returns the changes after it, at most \`limit\` (default ${CHANGES_DEFAULT_LIMIT}); \`has_more\` says whether more follow. Start from a conversation's \`last_event_seq\` (in GET /conversations) to follow it from now on.`,
+          'Changes older than the retention (`EVENT_RETENTION_DAYS`) are gone: asking for them answers 410 `resync_required`; load the conversation again and continue from its `last_event_seq`.',
+        ].join('\n\n'),
+      },
+    })
+    .patch('/:id', async ({ user, params, body }) => conversationFor((await conversations.rename(deps, user, params.id, body)).conversation, user.id), {
+      auth: true,
+      params: ConversationPath,
+      body: RenameConversation,
+      parse: 'json',
+      response: { 200: served(Conversation), ...errors(400, 401, 403, 404, 409, 422) },
+      detail: {
+        summary: 'Rename a group',
+        description: "Any member. Every member's sockets get a `conversation_updated` frame. The same title again changes nothing. A 1-on-1 has no title: 409 `not_a_group`.",
+      },
+    })
+    .post('/:id/members', async ({ user, params, body }) => conversationFor((await conversations.addMembers(deps, user, params.id, body)).conversation, user.id), {
+      auth: true,
+      params: ConversationPath,
+      body: AddMembers,
+      parse: 'json',
+      response: { 200: served(Conversation), ...errors(400, 401, 403, 404, 409, 422) },
+      detail: {
+        summary: 'Add people to a group',
+        description:
+          "Any member may add. Each new member can read the whole history; their sockets get a `conversation` frame and then everything of it live, and every member's sockets a `member_added` frame per person. Ids already members are left as they are; an unknown id is 422 on `member_ids`. A 1-on-1 keeps its two members: 409 `not_a_group`.",
+      },
+    })
+    .delete(
+      '/:id/members/:user_id',
+      async ({ user, params, status }) => {
+        await conversations.removeMember(deps, user, params.id, params.user_id)
+        return status(204, undefined)
+      },
+      {
+        auth: true,
+        params: t.Object({ id: t.String(), user_id: t.String() }),
+        response: { 204: t.Void(), ...errors(401, 403, 404, 409) },
+        detail: {
+          summary: 'Leave a group, or remove someone from it',
+          description:
+            "Yourself: you leave. Someone else: only the group's creator may. From then on they are no member, on every node: their sockets stop receiving it at once and their reads are 403. Every member's sockets (theirs too) get a `member_removed` frame. 404 when they are not a member; a 1-on-1: 409 `not_a_group`.",
+        },
+      },
+    )
+}

@@ -1,5 +1,5 @@
 import type { Store } from '../db/store'
-import { Forbidden, Invalid, NotFound } from '../shared/errors'
+import { DomainError, Forbidden, Invalid, NotFound } from '../shared/errors'
 import type { EventSink } from '../shared/events'
 import { isPossibleId, newId } from '../shared/ids'
 import { perKey } from '../shared/memo'
@@ -8,11 +8,13 @@ import { checkMaxCharacters, validator } from '../shared/validation'
 import type { User } from '../users/model'
 import * as userService from '../users/service'
 import {
+  AddMembers,
   ConversationListQuery,
   CreateConversation,
   LIST_DEFAULT_LIMIT,
   LIST_MAX_MEMBERS,
   MAX_TITLE_CHARACTERS,
+  RenameConversation,
   type ConversationPage,
   type ConversationRecord,
 } from './model'
@@ -32,6 +34,7 @@ const toRecord = (r: ConversationRow, members: User[]): ConversationRecord => ({
   isGroup: r.isGroup,
   createdAt: r.createdAt,
   lastSeq: r.lastSeq,
+  lastEventSeq: r.lastEventSeq,
   lastMessageAt: r.lastMessageAt,
   members,
 })
@@ -144,35 +147,47 @@ export async function pageFor(store: Store, actor: User, query: unknown = {}): P
  * The conversations a user belongs to, each with the seq of its newest message: for subscribing
  * their sockets, which get live what comes after it.
  */
-export function positionsFor(store: Store, userId: string): Promise<Array<{ id: string; lastSeq: number }>> {
+export function positionsFor(store: Store, userId: string): Promise<Array<{ id: string; lastEventSeq: number }>> {
   return store.conversations.positionsOf(userId)
 }
 
 /**
  * Memberships already confirmed, per database, so a busy sender is not looked up on every
- * message. Each is believed for MEMBERSHIP_MEMORY_MS, then read again: no API removes a member
- * yet, but a membership ended in the database (by another node, or by hand) stops being believed
- * within that time on every node by itself. Bounded: when full it starts again empty.
+ * message. A removal forgets its membership at once on every node (forgetMember, on the bus's
+ * `member_removed`); and each is believed for MEMBERSHIP_MEMORY_MS at most, then read again, so
+ * one ended without the news reaching a node (a lost event, a change by hand) heals by itself.
+ * Bounded: when full it starts again empty.
  */
-const confirmed = perKey((_: Store) => new Map<string, number>())
+const confirmed = perKey((_: Store) => ({ until: new Map<string, number>(), forgotten: 0 }))
 const MAX_CONFIRMED = 100_000
 export const MEMBERSHIP_MEMORY_MS = 5_000
 
 /** Passes when the actor is a member: 404 when the conversation does not exist, 403 when not a member. */
 export async function requireMember(store: Store, actor: User, conversationId: string): Promise<void> {
-  const known = confirmed(store)
+  const cache = confirmed(store)
+  const known = cache.until
   const key = `${conversationId} ${actor.id}`
   const until = known.get(key)
   if (until !== undefined && performance.now() < until) return
   if (!isPossibleId(conversationId)) throw new NotFound('Conversation not found')
   const checkedAt = performance.now()
+  const forgotten = cache.forgotten
   if (!(await store.conversations.isMember(conversationId, actor.id))) {
     known.delete(key)
     if (!(await store.conversations.byId(conversationId))) throw new NotFound('Conversation not found')
     throw new Forbidden('You are not a member of this conversation')
   }
+  // A membership ended while it was being read is not remembered as one.
+  if (cache.forgotten !== forgotten) return
   if (known.size >= MAX_CONFIRMED) known.clear()
   known.set(key, checkedAt + MEMBERSHIP_MEMORY_MS)
+}
+
+/** A membership ended (here or on another node): believed no longer, from now on. */
+export function forgetMember(store: Store, conversationId: string, userId: string): void {
+  const cache = confirmed(store)
+  cache.forgotten++
+  cache.until.delete(`${conversationId} ${userId}`)
 }
 
 /** The conversation, if the actor may see it: 404 when it does not exist, 403 when not a member. */
@@ -189,4 +204,64 @@ export async function recordById(store: Store, conversationId: string): Promise<
 
 export async function get(store: Store, actor: User, conversationId: string): Promise<ConversationRecord> {
   return (await withMembers(store, [await requireMembership(store, actor, conversationId)]))[0]!
+}
+
+/** A group as it is after a change to it, and whether anything changed. */
+export type GroupChange = { conversation: ConversationRecord; changed: boolean }
+
+const checkAdd = validator(AddMembers)
+const checkRename = validator(RenameConversation)
+
+/** Membership changes are for groups: a 1-on-1 is its two people. */
+async function requireGroup(store: Store, actor: User, conversationId: string): Promise<ConversationRow> {
+  const conversation = await requireMembership(store, actor, conversationId)
+  if (!conversation.isGroup) throw new DomainError(409, 'not_a_group', 'A 1-on-1 keeps its two members and has no title: create a group instead')
+  return conversation
+}
+
+/**
+ * Any member adds people to a group: those not yet members become members (they can read its
+ * history), each a `member_added` change, announced with the conversation for their sockets.
+ * Ones already members are left as they are. The group as it is after.
+ */
+export async function addMembers(deps: Deps, actor: User, conversationId: string, input: unknown): Promise<GroupChange> {
+  const { member_ids } = checkAdd(input)
+  await requireGroup(deps.store, actor, conversationId)
+  const ids = [...new Set(member_ids)]
+  const known = new Set((await userService.byIds(deps.store, ids)).map((u) => u.id))
+  const unknown = ids.filter((id) => !known.has(id))
+  if (unknown.length > 0) throw Invalid.field('member_ids', `has unknown user id${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`)
+  const added = await deps.store.conversations.addMembers(conversationId, ids, actor.id, now())
+  const conversation = (await recordById(deps.store, conversationId))!
+  for (const { userId, eventSeq } of added) {
+    deps.bus.publish({ type: 'conversation.changed', change: { type: 'member_added', conversation_id: conversationId, event_seq: eventSeq, user_id: userId, by: actor.id }, conversation })
+  }
+  return { conversation, changed: added.length > 0 }
+}
+
+/**
+ * Someone leaves a group (themselves), or its creator removes them. From then on they are not a
+ * member on any node: their sockets stop receiving it and their reads are 403. 404 when they are
+ * not a member.
+ */
+export async function removeMember(deps: Deps, actor: User, conversationId: string, userId: string): Promise<void> {
+  const group = await requireGroup(deps.store, actor, conversationId)
+  if (userId !== actor.id && group.createdBy !== actor.id) throw new Forbidden("Only the group's creator may remove someone else; anyone may leave")
+  const eventSeq = isPossibleId(userId) ? await deps.store.conversations.removeMember(conversationId, userId, actor.id, now()) : null
+  if (eventSeq === null) throw new NotFound('That user is not a member of this conversation')
+  forgetMember(deps.store, conversationId, userId)
+  deps.bus.publish({ type: 'conversation.changed', change: { type: 'member_removed', conversation_id: conversationId, event_seq: eventSeq, user_id: userId, by: actor.id } })
+}
+
+/** Any member renames a group (`conversation_updated`); the same title again changes nothing. */
+export async function rename(deps: Deps, actor: User, conversationId: string, input: unknown): Promise<GroupChange> {
+  const title = checkRename(input).title.trim()
+  if (title === '') throw Invalid.field('title', 'must not be blank')
+  checkMaxCharacters('title', title, MAX_TITLE_CHARACTERS)
+  await requireGroup(deps.store, actor, conversationId)
+  const eventSeq = await deps.store.conversations.rename(conversationId, title, actor.id, now())
+  if (eventSeq !== null) {
+    deps.bus.publish({ type: 'conversation.changed', change: { type: 'conversation_updated', conversation_id: conversationId, event_seq: eventSeq, title, by: actor.id } })
+  }
+  return { conversation: (await recordById(deps.store, conversationId))!, changed: eventSeq !== null }
 }

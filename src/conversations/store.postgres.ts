@@ -1,7 +1,8 @@
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, inArray, lte, sql } from 'drizzle-orm'
+import type postgres from 'postgres'
 import type { PostgresDb } from '../db/postgres/connection'
-import { conversationMembers, conversations, users } from '../db/postgres/schema'
-import type { ConversationStore } from './store'
+import { conversationEvents, conversationMembers, conversations, users } from '../db/postgres/schema'
+import type { ConversationStore, NewChange } from './store'
 
 const MEMBER = { id: users.id, username: users.username, fullName: users.fullName }
 const CONVERSATION = {
@@ -12,7 +13,18 @@ const CONVERSATION = {
   createdBy: conversations.createdBy,
   createdAt: conversations.createdAt,
   lastSeq: conversations.lastSeq,
+  lastEventSeq: conversations.lastEventSeq,
   lastMessageAt: conversations.lastMessageAt,
+}
+
+const CHANGE = {
+  eventSeq: conversationEvents.eventSeq,
+  afterSeq: conversationEvents.afterSeq,
+  type: conversationEvents.type,
+  messageId: conversationEvents.messageId,
+  userId: conversationEvents.userId,
+  data: conversationEvents.data,
+  createdAt: conversationEvents.createdAt,
 }
 
 export function postgresConversationStore(db: PostgresDb): ConversationStore {
@@ -71,7 +83,7 @@ export function postgresConversationStore(db: PostgresDb): ConversationStore {
     },
     async positionsOf(userId) {
       return db
-        .select({ id: conversationMembers.conversationId, lastSeq: conversations.lastSeq })
+        .select({ id: conversationMembers.conversationId, lastEventSeq: conversations.lastEventSeq })
         .from(conversationMembers)
         .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
         .where(eq(conversationMembers.userId, userId))
@@ -83,5 +95,90 @@ export function postgresConversationStore(db: PostgresDb): ConversationStore {
         .where(and(eq(conversationMembers.conversationId, conversationId), eq(conversationMembers.userId, userId)))
       return rows.length > 0
     },
+    async changes(conversationId, after, upTo, limit) {
+      const [floor] = await db
+        .select({ eventSeq: conversations.prunedEventSeq, afterSeq: conversations.prunedAfterSeq })
+        .from(conversations)
+        .where(eq(conversations.id, conversationId))
+      if (!floor || after < floor.eventSeq) return 'pruned'
+      const [base] = await db
+        .select({ eventSeq: conversationEvents.eventSeq, afterSeq: conversationEvents.afterSeq })
+        .from(conversationEvents)
+        .where(and(eq(conversationEvents.conversationId, conversationId), lte(conversationEvents.eventSeq, after)))
+        .orderBy(desc(conversationEvents.eventSeq))
+        .limit(1)
+      const rows = await db
+        .select(CHANGE)
+        .from(conversationEvents)
+        .where(and(eq(conversationEvents.conversationId, conversationId), gt(conversationEvents.eventSeq, after), lte(conversationEvents.eventSeq, upTo)))
+        .orderBy(asc(conversationEvents.eventSeq))
+        .limit(limit)
+      return { base: base ?? floor, rows }
+    },
+    async addMembers(conversationId, userIds, by, at) {
+      return db.$client.begin(async (tx) => {
+        await tx.unsafe(LOCK_CONVERSATION, [conversationId], { prepare: true })
+        const added: Array<{ userId: string; eventSeq: number }> = []
+        for (const userId of userIds) {
+          if ((await tx.unsafe(ADD_MEMBER, [conversationId, userId, at], { prepare: true })).count === 0) continue
+          const eventSeq = await recordChange(tx, { conversationId, type: 'member_added', messageId: null, userId: by, data: JSON.stringify({ user_id: userId }), createdAt: at })
+          added.push({ userId, eventSeq })
+        }
+        return added
+      })
+    },
+    async removeMember(conversationId, userId, by, at) {
+      return db.$client.begin(async (tx) => {
+        await tx.unsafe(LOCK_CONVERSATION, [conversationId], { prepare: true })
+        if ((await tx.unsafe(REMOVE_MEMBER, [conversationId, userId], { prepare: true })).count === 0) return null
+        return recordChange(tx, { conversationId, type: 'member_removed', messageId: null, userId: by, data: JSON.stringify({ user_id: userId }), createdAt: at })
+      })
+    },
+    async rename(conversationId, title, by, at) {
+      return db.$client.begin(async (tx) => {
+        if ((await tx.unsafe(RENAME, [conversationId, title], { prepare: true })).count === 0) return null
+        return recordChange(tx, { conversationId, type: 'conversation_updated', messageId: null, userId: by, data: JSON.stringify({ title }), createdAt: at })
+      })
+    },
+    async pruneChanges(cutoff) {
+      return db.$client.begin(async (tx) => {
+        await tx.unsafe(PRUNE_FLOORS, [cutoff])
+        return (await tx.unsafe(PRUNE_ROWS)).count
+      })
+    },
   }
+}
+
+// As on SQLite (store.sqlite.ts): each conversation stops at its newest row older than the cutoff,
+// never going back, then every row at or below its stop goes.
+const PRUNE_FLOORS = `UPDATE conversations AS c SET pruned_event_seq = p.event_seq, pruned_after_seq = p.after_seq
+  FROM (SELECT DISTINCT ON (conversation_id) conversation_id, event_seq, after_seq FROM conversation_events
+        WHERE created_at < $1 ORDER BY conversation_id, event_seq DESC) AS p
+  WHERE c.id = p.conversation_id AND c.pruned_event_seq < p.event_seq`
+const PRUNE_ROWS = `DELETE FROM conversation_events AS e USING conversations AS c WHERE c.id = e.conversation_id AND e.event_seq <= c.pruned_event_seq`
+
+// As on SQLite: a new member's row at the conversation's current activity, to the second.
+const ADD_MEMBER = `INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at)
+  SELECT id, $2::text, $3::bigint, (coalesce(last_message_at, created_at) / 1000) * 1000 FROM conversations WHERE id = $1
+  ON CONFLICT DO NOTHING`
+// Taken first by every change to a group's members: a message batch holds the conversation's row
+// while it moves its member rows, so this order (conversation, then members) is the batch's too.
+const LOCK_CONVERSATION = 'SELECT id FROM conversations WHERE id = $1 FOR UPDATE'
+const REMOVE_MEMBER = 'DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2'
+const RENAME = 'UPDATE conversations SET title = $2 WHERE id = $1 AND title IS DISTINCT FROM $2'
+
+const NUMBER_CHANGE = `UPDATE conversations SET last_event_seq = last_event_seq + 1 WHERE id = $1 RETURNING last_event_seq AS "eventSeq", last_seq AS "afterSeq"`
+const INSERT_CHANGE = `INSERT INTO conversation_events (conversation_id, event_seq, after_seq, type, message_id, user_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+/**
+ * Numbers a change with its conversation's next event_seq and records it, inside the caller's
+ * transaction: the conversation's row stays locked until it commits, so changes are numbered in
+ * commit order, whichever node makes them.
+ */
+export async function recordChange(tx: postgres.TransactionSql, change: NewChange): Promise<number> {
+  const [numbered] = await tx.unsafe<Array<{ eventSeq: number; afterSeq: number }>>(NUMBER_CHANGE, [change.conversationId], { prepare: true })
+  if (!numbered) throw new Error(`conversation ${change.conversationId} does not exist`)
+  const { conversationId, type, messageId, userId, data, createdAt } = change
+  await tx.unsafe(INSERT_CHANGE, [conversationId, numbered.eventSeq, numbered.afterSeq, type, messageId, userId, data, createdAt], { prepare: true })
+  return numbered.eventSeq
 }

@@ -1,7 +1,7 @@
-import { and, desc, eq, sql } from 'drizzle-orm'
-import type { Db } from '../db/client'
-import { conversationMembers, conversations, users } from '../db/schema'
-import type { ConversationStore } from './store'
+import { and, desc, eq, gt, lte, sql } from 'drizzle-orm'
+import { perDatabase, type Db } from '../db/client'
+import { conversationEvents, conversationMembers, conversations, users } from '../db/schema'
+import type { ConversationStore, NewChange } from './store'
 
 /**
  * Every read is prepared once: building a Drizzle query and having SQLite compile it was most of a
@@ -41,8 +41,41 @@ export function sqliteConversationStore(db: Db): ConversationStore {
       .orderBy(desc(conversationMembers.lastActivityAt), desc(conversationMembers.conversationId))
       .limit(sql.placeholder('limit'))
       .prepare(),
+    pruned: db
+      .select({ eventSeq: conversations.prunedEventSeq, afterSeq: conversations.prunedAfterSeq })
+      .from(conversations)
+      .where(eq(conversations.id, sql.placeholder('conversationId')))
+      .prepare(),
+    changeBase: db
+      .select({ eventSeq: conversationEvents.eventSeq, afterSeq: conversationEvents.afterSeq })
+      .from(conversationEvents)
+      .where(and(eq(conversationEvents.conversationId, sql.placeholder('conversationId')), lte(conversationEvents.eventSeq, sql.placeholder('after'))))
+      .orderBy(desc(conversationEvents.eventSeq))
+      .limit(1)
+      .prepare(),
+    changes: db
+      .select({
+        eventSeq: conversationEvents.eventSeq,
+        afterSeq: conversationEvents.afterSeq,
+        type: conversationEvents.type,
+        messageId: conversationEvents.messageId,
+        userId: conversationEvents.userId,
+        data: conversationEvents.data,
+        createdAt: conversationEvents.createdAt,
+      })
+      .from(conversationEvents)
+      .where(
+        and(
+          eq(conversationEvents.conversationId, sql.placeholder('conversationId')),
+          gt(conversationEvents.eventSeq, sql.placeholder('after')),
+          lte(conversationEvents.eventSeq, sql.placeholder('upTo')),
+        ),
+      )
+      .orderBy(conversationEvents.eventSeq)
+      .limit(sql.placeholder('limit'))
+      .prepare(),
     positionsOf: db
-      .select({ id: conversationMembers.conversationId, lastSeq: conversations.lastSeq })
+      .select({ id: conversationMembers.conversationId, lastEventSeq: conversations.lastEventSeq })
       .from(conversationMembers)
       .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
       .where(eq(conversationMembers.userId, sql.placeholder('userId')))
@@ -90,5 +123,110 @@ export function sqliteConversationStore(db: Db): ConversationStore {
     async isMember(conversationId, userId) {
       return lookups.member.get({ conversationId, userId }) !== undefined
     },
+    async changes(conversationId, after, upTo, limit) {
+      const floor = lookups.pruned.get({ conversationId })
+      if (!floor || after < floor.eventSeq) return 'pruned'
+      const base = lookups.changeBase.get({ conversationId, after }) ?? floor
+      return { base, rows: lookups.changes.all({ conversationId, after, upTo, limit }) }
+    },
+    async addMembers(conversationId, userIds, by, at) {
+      const statements = groupStatements(db)
+      return db.transaction(
+        () => {
+          const added: Array<{ userId: string; eventSeq: number }> = []
+          for (const userId of userIds) {
+            if (statements.addMember.run({ conversationId, userId, at }).changes === 0) continue
+            const eventSeq = recordChange(db, { conversationId, type: 'member_added', messageId: null, userId: by, data: JSON.stringify({ user_id: userId }), createdAt: at })
+            added.push({ userId, eventSeq })
+          }
+          return added
+        },
+        { behavior: 'immediate' },
+      )
+    },
+    async removeMember(conversationId, userId, by, at) {
+      const statements = groupStatements(db)
+      return db.transaction(
+        () => {
+          if (statements.removeMember.run({ conversationId, userId }).changes === 0) return null
+          return recordChange(db, { conversationId, type: 'member_removed', messageId: null, userId: by, data: JSON.stringify({ user_id: userId }), createdAt: at })
+        },
+        { behavior: 'immediate' },
+      )
+    },
+    async rename(conversationId, title, by, at) {
+      const statements = groupStatements(db)
+      return db.transaction(
+        () => {
+          if (statements.rename.run({ conversationId, title }).changes === 0) return null
+          return recordChange(db, { conversationId, type: 'conversation_updated', messageId: null, userId: by, data: JSON.stringify({ title }), createdAt: at })
+        },
+        { behavior: 'immediate' },
+      )
+    },
+    async pruneChanges(cutoff) {
+      return db.transaction(
+        () => {
+          db.$client.prepare(PRUNE_FLOORS).run({ cutoff })
+          return db.$client.prepare(PRUNE_ROWS).run().changes
+        },
+        { behavior: 'immediate' },
+      )
+    },
   }
 }
+
+// Each conversation with a row older than the cutoff stops at the newest such row (never going
+// back); then every row at or below a conversation's stop goes.
+const PRUNE_FLOORS = `UPDATE conversations SET (pruned_event_seq, pruned_after_seq) = (
+    SELECT e.event_seq, e.after_seq FROM conversation_events AS e
+    WHERE e.conversation_id = conversations.id AND e.created_at < $cutoff ORDER BY e.event_seq DESC LIMIT 1)
+  WHERE id IN (SELECT conversation_id FROM conversation_events WHERE created_at < $cutoff)
+    AND pruned_event_seq < (SELECT max(event_seq) FROM conversation_events AS e WHERE e.conversation_id = conversations.id AND e.created_at < $cutoff)`
+const PRUNE_ROWS = `DELETE FROM conversation_events WHERE event_seq <= (SELECT pruned_event_seq FROM conversations AS c WHERE c.id = conversation_events.conversation_id)`
+
+const groupStatements = perDatabase((db) => ({
+  // A new member's row is at the conversation's current activity (its newest message, or its
+  // creation, to the second), where it stands in everyone's list.
+  addMember: db.$client.prepare<never, { conversationId: string; userId: string; at: number }>(
+    `INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at)
+       SELECT id, $userId, $at, (coalesce(last_message_at, created_at) / 1000) * 1000 FROM conversations WHERE id = $conversationId
+       ON CONFLICT DO NOTHING`,
+  ),
+  removeMember: db.$client.prepare<never, { conversationId: string; userId: string }>('DELETE FROM conversation_members WHERE conversation_id = $conversationId AND user_id = $userId'),
+  rename: db.$client.prepare<never, { conversationId: string; title: string }>('UPDATE conversations SET title = $title WHERE id = $conversationId AND title IS NOT $title'),
+}))
+
+/**
+ * Numbers a change with its conversation's next event_seq and records it, inside the caller's
+ * transaction: the conversation's row is written first, so changes are numbered in commit order.
+ */
+export function recordChange(db: Db, change: NewChange): number {
+  const statements = changeStatements(db)
+  const numbered = statements.advance.get({ conversationId: change.conversationId })
+  if (!numbered) throw new Error(`conversation ${change.conversationId} does not exist`)
+  statements.insert.run({ ...change, ...numbered })
+  return numbered.eventSeq
+}
+
+const changeStatements = perDatabase((db) => ({
+  advance: db
+    .update(conversations)
+    .set({ lastEventSeq: sql`${conversations.lastEventSeq} + 1` })
+    .where(eq(conversations.id, sql.placeholder('conversationId')))
+    .returning({ eventSeq: conversations.lastEventSeq, afterSeq: conversations.lastSeq })
+    .prepare(),
+  insert: db
+    .insert(conversationEvents)
+    .values({
+      conversationId: sql.placeholder('conversationId'),
+      eventSeq: sql.placeholder('eventSeq'),
+      afterSeq: sql.placeholder('afterSeq'),
+      type: sql.placeholder('type'),
+      messageId: sql.placeholder('messageId'),
+      userId: sql.placeholder('userId'),
+      data: sql.placeholder('data'),
+      createdAt: sql.placeholder('createdAt'),
+    })
+    .prepare(),
+}))

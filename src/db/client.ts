@@ -52,6 +52,8 @@ export function connect(path: string): { db: Db; sqlite: Database } {
     if (path !== ':memory:') sqlite.run('PRAGMA journal_mode = WAL')
     sqlite.run('PRAGMA synchronous = FULL')
     sqlite.run('PRAGMA foreign_keys = ON')
+    // A deleted message's text is erased, not hidden: the space it leaves in a page is zeroed.
+    sqlite.run('PRAGMA secure_delete = ON')
   } catch (error) {
     sqlite.close()
     throw error

@@ -2,7 +2,7 @@ import * as conversationService from '../conversations/service'
 import type { Store } from '../db/store'
 import { validator } from '../shared/validation'
 import type { User } from '../users/model'
-import { HISTORY_DEFAULT_LIMIT, HistoryQuery, toMessage, type Message, type MessagePage } from './model'
+import { HISTORY_DEFAULT_LIMIT, HistoryQuery, toMessage, type MessagePage } from './model'
 import type { PageRange } from './store'
 
 const checkHistory = validator(HistoryQuery)
@@ -26,15 +26,6 @@ async function pageRange(store: Store, actor: User, conversationId: string, quer
 export async function history(store: Store, actor: User, conversationId: string, query: unknown): Promise<MessagePage> {
   const { rows, hasMore } = await store.messages.page(await pageRange(store, actor, conversationId, query))
   return { messages: rows.map(toMessage), has_more: hasMore }
-}
-
-/**
- * A conversation's messages with `after` < seq < `before`, oldest first, at most `limit`: for
- * delivery to sockets (realtime/sequencer.ts), whose members the caller has checked.
- */
-export async function between(store: Store, conversationId: string, after: number, before: number, limit: number): Promise<Message[]> {
-  const { rows } = await store.messages.page({ conversationId, from: 'oldest', after, before, limit })
-  return rows.map(toMessage)
 }
 
 /** The same page as history(), as the JSON text of a MessagePage (for the REST API). */

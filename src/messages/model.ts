@@ -16,8 +16,26 @@ export const PostMessage = t.Object({
   conversation_id: t.String({ minLength: 1, maxLength: 64 }),
   content: t.String({ description: `1–${MAX_CONTENT_CHARACTERS} characters, not only whitespace` }),
   sender_id: t.Optional(t.String({ description: 'If given, must be the caller' })),
+  reply_to: t.Optional(t.Union([t.String({ maxLength: 128 }), t.Null()], { description: 'The `id` of a message of the same conversation this one answers' })),
 })
 export type PostMessage = typeof PostMessage.static
+
+const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' })
+
+/**
+ * Whether a text is one emoji: a single grapheme (so a flag, a skin tone or a family of several
+ * code points is one) that is pictographic, a flag (two regional indicators) or a keycap.
+ */
+export function isOneEmoji(text: string): boolean {
+  if (text.length === 0 || text.length > 64) return false
+  const [first, second] = graphemes.segment(text)
+  if (!first || second) return false
+  return /\p{Extended_Pictographic}/u.test(text) || /^\p{Regional_Indicator}{2}$/u.test(text) || /^[0-9#*]\uFE0F?\u20E3$/u.test(text)
+}
+
+export const EditMessage = t.Object({
+  content: t.String({ description: `The new text: 1–${MAX_CONTENT_CHARACTERS} characters, not only whitespace` }),
+})
 
 export const Message = t.Object({
   id: t.String(),
@@ -27,6 +45,12 @@ export const Message = t.Object({
   content: t.String(),
   created_at: t.String({ format: 'date-time' }),
   seq: t.Integer({ description: 'Position in the conversation: 1, 2, 3, … in commit order' }),
+  edited_at: t.Union([t.String({ format: 'date-time' }), t.Null()], { description: 'When its sender last changed its content; null if never' }),
+  deleted_at: t.Union([t.String({ format: 'date-time' }), t.Null()], { description: 'When it was deleted (its content is then empty); null if it is not' }),
+  reply_to: t.Union([t.String(), t.Null()], { description: 'The id of the message it answers, in the same conversation; null if none' }),
+  reactions: t.Array(t.Object({ emoji: t.String(), user_ids: t.Array(t.String(), { description: 'Who reacted with it, first first' }) }), {
+    description: 'Each emoji reacted with, in the order it was first used',
+  }),
 })
 export type Message = typeof Message.static
 
@@ -51,8 +75,8 @@ export type MessagePage = typeof MessagePage.static
 /**
  * A message's JSON, field by field, in order, with the stored value each comes from: the one
  * definition that toMessage() follows in JavaScript and the SQLite store follows in SQL, for its
- * history pages built as JSON by the database (store.sqlite.ts). `createdAt` is epoch ms, shown as
- * iso() writes it.
+ * history pages built as JSON by the database (store.sqlite.ts). Times are epoch ms (or null),
+ * shown as iso() writes them.
  */
 export const MESSAGE_FIELDS = [
   ['id', 'id'],
@@ -62,10 +86,21 @@ export const MESSAGE_FIELDS = [
   ['content', 'content'],
   ['created_at', 'createdAt'],
   ['seq', 'seq'],
+  ['edited_at', 'editedAt'],
+  ['deleted_at', 'deletedAt'],
+  ['reply_to', 'replyTo'],
+  ['reactions', 'reactions'],
 ] as const satisfies ReadonlyArray<readonly [keyof Message, keyof MessageRow]>
+
+/** The stored values that are times. */
+export const TIME_FIELDS: ReadonlySet<keyof MessageRow> = new Set(['createdAt', 'editedAt', 'deletedAt'])
 
 export function toMessage(row: MessageRow): Message {
   const message: Record<string, unknown> = {}
-  for (const [field, stored] of MESSAGE_FIELDS) message[field] = stored === 'createdAt' ? iso(row.createdAt) : row[stored]
+  for (const [field, stored] of MESSAGE_FIELDS) {
+    const value = row[stored]
+    if (stored === 'reactions') message[field] = value === null ? [] : JSON.parse(value as string)
+    else message[field] = TIME_FIELDS.has(stored) && value !== null ? iso(value as number) : value
+  }
   return message as Message
 }

@@ -1,18 +1,19 @@
 import type postgres from 'postgres'
+import { recordChange } from '../conversations/store.postgres'
 import type { PostgresDb } from '../db/postgres/connection'
 import { driverError, storageUnavailable } from '../db/storage'
 import { rememberBounded } from '../shared/bounded'
 import { newId } from '../shared/ids'
 import { wholeSecond } from '../shared/time'
 import { toMessage } from './model'
-import { failedOutcome, type MessageRow, type MessageStore, type PageRange, type WriteJob, type WriteOutcome } from './store'
+import { failedOutcome, isRetryOf, reactionsJson, type MessageChangeInput, type MessageRow, type MessageStore, type PageRange, type ReactionInput, type WriteJob, type WriteOutcome } from './store'
 
 const UNIQUE_VIOLATION = '23505'
 
 type Tx = postgres.TransactionSql
 
 /** A stored message's columns, named as MessageRow's fields. */
-const MESSAGE_COLUMNS = `id, conversation_id AS "conversationId", seq, sender_id AS "senderId", message_id AS "messageId", content, created_at AS "createdAt"`
+const MESSAGE_COLUMNS = `id, conversation_id AS "conversationId", seq, sender_id AS "senderId", message_id AS "messageId", content, created_at AS "createdAt", edited_at AS "editedAt", deleted_at AS "deletedAt", reply_to AS "replyTo", reactions`
 
 /**
  * The batch's statements: each a fixed text over arrays (one element per conversation or message),
@@ -22,14 +23,28 @@ const MESSAGE_COLUMNS = `id, conversation_id AS "conversationId", seq, sender_id
 const CUSTOM_PLANS = 'SET LOCAL plan_cache_mode = force_custom_plan'
 const LOCK_COUNTERS = `SELECT id FROM conversations WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
 const STORED = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE (message_id, sender_id) IN (SELECT m, s FROM unnest($2::text[], $1::text[]) AS k(m, s))`
-const ADVANCE_COUNTERS = `UPDATE conversations AS c SET last_seq = c.last_seq + v.count, last_message_at = v.at
+const ADVANCE_COUNTERS = `UPDATE conversations AS c SET last_seq = c.last_seq + v.count, last_event_seq = c.last_event_seq + v.count, last_message_at = v.at
   FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, count, at)
-  WHERE c.id = v.id COLLATE "C" RETURNING c.id, c.last_seq AS "lastSeq"`
-const INSERT_MESSAGES = `INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[])`
+  WHERE c.id = v.id COLLATE "C" RETURNING c.id, c.last_seq AS "lastSeq", c.last_event_seq AS "lastEventSeq"`
+const INSERT_MESSAGES = `INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at, reply_to)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])`
 const MOVE_MEMBERS = `UPDATE conversation_members AS m SET last_activity_at = v.at
   FROM unnest($1::text[], $2::bigint[]) AS v(id, at)
   WHERE m.conversation_id = v.id COLLATE "C" AND m.last_activity_at < v.at`
+
+const BY_ID = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = $1`
+const BY_IDS = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ANY($1::text[])`
+// The message's row is locked first, then its conversation's (recordChange): a batch locks only
+// conversations, so no two transactions wait on each other in a cycle.
+const EDIT = `UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1 AND deleted_at IS NULL AND content <> $2 RETURNING ${MESSAGE_COLUMNS}`
+const ERASE = `UPDATE messages SET content = '', deleted_at = $2, reactions = NULL WHERE id = $1 AND deleted_at IS NULL RETURNING ${MESSAGE_COLUMNS}`
+const ERASE_REACTIONS = 'DELETE FROM reactions WHERE message_id = $1'
+// Locks the message (a deletion waits, or is waited for), then writes its reactions.
+const REACTABLE = 'SELECT id FROM messages WHERE id = $1 AND deleted_at IS NULL FOR UPDATE'
+const ADD_REACTION = 'INSERT INTO reactions (message_id, emoji, user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1'
+const REMOVE_REACTION = 'DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3 RETURNING 1'
+const REACTIONS_OF = 'SELECT emoji, user_id AS "userId" FROM reactions WHERE message_id = $1 ORDER BY created_at, user_id'
+const SET_REACTIONS = `UPDATE messages SET reactions = $2 WHERE id = $1 RETURNING ${MESSAGE_COLUMNS}`
 
 /** One prepared statement in the transaction, through the client observePostgres times. */
 const run = <Row>(tx: Tx, text: string, params: unknown[]) => tx.unsafe<Row[]>(text, params as never[], { prepare: true })
@@ -96,43 +111,53 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
 
     // Which jobs store a new message; a repeat of a key, stored or earlier in this batch, stores nothing.
     const outcomes: WriteOutcome[] = []
-    const fresh: MessageRow[] = []
+    const fresh: Array<{ row: MessageRow; outcome: { eventSeq: number } }> = []
     const counts = new Map<string, { count: number; at: number }>()
     for (const job of jobs) {
       const key = `${job.senderId}\n${job.messageId}`
       const existing = byKey.get(key)
       if (existing) {
-        const same = existing.conversationId === job.conversationId && existing.content === job.content
-        outcomes.push(same ? { kind: 'stored', row: existing, created: false } : { kind: 'conflict' })
+        outcomes.push(isRetryOf(existing, job.conversationId, job.content) ? { kind: 'stored', row: existing, created: false } : { kind: 'conflict' })
         continue
       }
-      const row: MessageRow = { id: newId(), conversationId: job.conversationId, seq: 0, senderId: job.senderId, messageId: job.messageId, content: job.content, createdAt: job.createdAt }
+      const row: MessageRow = { ...job, id: newId(), seq: 0, editedAt: null, deletedAt: null, reactions: null }
       byKey.set(key, row)
-      fresh.push(row)
+      const outcome = { kind: 'stored' as const, row, created: true as const, eventSeq: 0 }
+      fresh.push({ row, outcome })
       const counted = counts.get(job.conversationId)
       counts.set(job.conversationId, { count: (counted?.count ?? 0) + 1, at: job.createdAt })
-      outcomes.push({ kind: 'stored', row, created: true })
+      outcomes.push(outcome)
     }
     if (fresh.length === 0) return outcomes
 
-    const advanced = await run<{ id: string; lastSeq: number }>(tx, ADVANCE_COUNTERS, [[...counts.keys()], [...counts.values()].map((c) => c.count), [...counts.values()].map((c) => c.at)])
-    // Each conversation's new messages take the numbers after its previous last_seq, in batch order.
-    const next = new Map<string, number>()
-    for (const { id, lastSeq } of advanced) next.set(id, lastSeq - counts.get(id)!.count + 1)
-    for (const row of fresh) {
-      const seq = next.get(row.conversationId)
-      if (seq === undefined) throw new Error(`conversation ${row.conversationId} does not exist`)
-      row.seq = seq
-      next.set(row.conversationId, seq + 1)
+    const advanced = await run<{ id: string; lastSeq: number; lastEventSeq: number }>(tx, ADVANCE_COUNTERS, [
+      [...counts.keys()],
+      [...counts.values()].map((c) => c.count),
+      [...counts.values()].map((c) => c.at),
+    ])
+    // Each conversation's new messages take the numbers after its previous last_seq and
+    // last_event_seq, in batch order.
+    const next = new Map<string, { seq: number; eventSeq: number }>()
+    for (const { id, lastSeq, lastEventSeq } of advanced) {
+      const { count } = counts.get(id)!
+      next.set(id, { seq: lastSeq - count + 1, eventSeq: lastEventSeq - count + 1 })
     }
+    for (const { row, outcome } of fresh) {
+      const numbers = next.get(row.conversationId)
+      if (numbers === undefined) throw new Error(`conversation ${row.conversationId} does not exist`)
+      row.seq = numbers.seq++
+      outcome.eventSeq = numbers.eventSeq++
+    }
+    const rows = fresh.map((f) => f.row)
     await run(tx, INSERT_MESSAGES, [
-      fresh.map((m) => m.id),
-      fresh.map((m) => m.conversationId),
-      fresh.map((m) => m.seq),
-      fresh.map((m) => m.senderId),
-      fresh.map((m) => m.messageId),
-      fresh.map((m) => m.content),
-      fresh.map((m) => m.createdAt),
+      rows.map((m) => m.id),
+      rows.map((m) => m.conversationId),
+      rows.map((m) => m.seq),
+      rows.map((m) => m.senderId),
+      rows.map((m) => m.messageId),
+      rows.map((m) => m.content),
+      rows.map((m) => m.createdAt),
+      rows.map((m) => m.replyTo),
     ])
     return outcomes
   }
@@ -161,9 +186,45 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
     return { rows: rows.map(({ hasMore: _, ...row }) => row), hasMore: rows[0]?.hasMore === true }
   }
 
+  /** An edit or a deletion and its change, in one transaction (MessageStore.change). */
+  async function change(input: MessageChangeInput): Promise<{ row: MessageRow; eventSeq: number } | null> {
+    return db.$client.begin(async (tx) => {
+      const [row] =
+        input.type === 'message_edited'
+          ? await run<MessageRow>(tx, EDIT, [input.id, input.content, input.at])
+          : await run<MessageRow>(tx, ERASE, [input.id, input.at])
+      if (!row) return null
+      if (input.type === 'message_deleted') await run(tx, ERASE_REACTIONS, [input.id])
+      const eventSeq = await recordChange(tx, { conversationId: row.conversationId, type: input.type, messageId: row.id, userId: input.userId, data: null, createdAt: input.at })
+      return { row, eventSeq }
+    })
+  }
+
+  /** A reaction added or taken back, and its change, in one transaction (MessageStore.react). */
+  async function react({ id, emoji, userId, added, at }: ReactionInput): Promise<{ row: MessageRow; eventSeq: number } | null> {
+    return db.$client.begin(async (tx) => {
+      if ((await run(tx, REACTABLE, [id])).length === 0) return null
+      const changed = added ? await run(tx, ADD_REACTION, [id, emoji, userId, at]) : await run(tx, REMOVE_REACTION, [id, emoji, userId])
+      if (changed.length === 0) return null
+      const reactions = reactionsJson(await run<{ emoji: string; userId: string }>(tx, REACTIONS_OF, [id]))
+      const [row] = await run<MessageRow>(tx, SET_REACTIONS, [id, reactions])
+      const eventSeq = await recordChange(tx, { conversationId: row!.conversationId, type: 'reaction', messageId: id, userId, data: JSON.stringify({ emoji, added }), createdAt: at })
+      return { row: row!, eventSeq }
+    })
+  }
+
   return {
     commit,
     page,
+    change,
+    react,
+    async byId(id) {
+      const [row] = await db.$client.unsafe<MessageRow[]>(BY_ID, [id], { prepare: true })
+      return row
+    },
+    async byIds(ids) {
+      return ids.length === 0 ? [] : db.$client.unsafe<MessageRow[]>(BY_IDS, [ids as string[]], { prepare: true })
+    },
     async pageJson(range) {
       const { rows, hasMore } = await page(range)
       return JSON.stringify({ messages: rows.map(toMessage), has_more: hasMore })

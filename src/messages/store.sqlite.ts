@@ -1,13 +1,14 @@
 import type { Statement } from 'bun:sqlite'
-import { and, eq, lt, sql } from 'drizzle-orm'
+import { and, Column, eq, lt, sql } from 'drizzle-orm'
 import { perDatabase, type Db } from '../db/client'
 import { storageUnavailable } from '../db/storage'
+import { recordChange } from '../conversations/store.sqlite'
 import { conversationMembers, conversations, messages } from '../db/schema'
 import { rememberBounded } from '../shared/bounded'
 import { newId } from '../shared/ids'
 import { wholeSecond } from '../shared/time'
-import { MESSAGE_FIELDS } from './model'
-import { failedOutcome, type MessageRow, type MessageStore, type PageRange, type WriteJob, type WriteOutcome } from './store'
+import { MESSAGE_FIELDS, TIME_FIELDS } from './model'
+import { failedOutcome, isRetryOf, reactionsJson, type MessageChangeInput, type MessageRow, type MessageStore, type PageRange, type ReactionInput, type WriteJob, type WriteOutcome } from './store'
 
 /**
  * The SQLite message store. commitBatch is shared by the inline writer (the default, on the event
@@ -42,17 +43,17 @@ export function commitBatch(db: Db, jobs: readonly WriteJob[]): WriteOutcome[] {
 }
 
 /** One message inside the batch's transaction; a refusal is returned before anything is written. */
-function write(db: Db, { senderId, conversationId, messageId, content, createdAt }: WriteJob): WriteOutcome {
+function write(db: Db, { senderId, conversationId, messageId, content, createdAt, replyTo }: WriteJob): WriteOutcome {
   const statements = statementsFor(db)
   const existing = statements.existing.get({ senderId, messageId })
   if (existing) {
-    if (existing.conversationId !== conversationId || existing.content !== content) return { kind: 'conflict' }
+    if (!isRetryOf(existing, conversationId, content)) return { kind: 'conflict' }
     return { kind: 'stored', row: existing, created: false }
   }
-  const { seq } = statements.nextSeq.get({ conversationId, createdAt })!
-  const row: MessageRow = { id: newId(), conversationId, seq, senderId, messageId, content, createdAt }
+  const { seq, eventSeq } = statements.nextSeq.get({ conversationId, createdAt })!
+  const row: MessageRow = { id: newId(), conversationId, seq, senderId, messageId, content, createdAt, editedAt: null, deletedAt: null, replyTo, reactions: null }
   statements.insert.run(row)
-  return { kind: 'stored', row, created: true }
+  return { kind: 'stored', row, created: true, eventSeq }
 }
 
 /**
@@ -96,9 +97,9 @@ const statementsFor = perDatabase((db) => ({
     .prepare(),
   nextSeq: db
     .update(conversations)
-    .set({ lastSeq: sql`${conversations.lastSeq} + 1`, lastMessageAt: sql`${sql.placeholder('createdAt')}` })
+    .set({ lastSeq: sql`${conversations.lastSeq} + 1`, lastEventSeq: sql`${conversations.lastEventSeq} + 1`, lastMessageAt: sql`${sql.placeholder('createdAt')}` })
     .where(eq(conversations.id, sql.placeholder('conversationId')))
-    .returning({ seq: conversations.lastSeq })
+    .returning({ seq: conversations.lastSeq, eventSeq: conversations.lastEventSeq })
     .prepare(),
   // Rows already at that second are left alone; and never back in time (a clock stepping back): a
   // list being paged relies on activity only growing.
@@ -117,6 +118,7 @@ const statementsFor = perDatabase((db) => ({
       messageId: sql.placeholder('messageId'),
       content: sql.placeholder('content'),
       createdAt: sql.placeholder('createdAt'),
+      replyTo: sql.placeholder('replyTo'),
     })
     .prepare(),
 }))
@@ -133,6 +135,12 @@ const page = (from: From, columns: string) =>
   (from === 'newest' ? `seq > coalesce(${beyond(from)}, $after) AND seq < $before` : `seq > $after AND seq < coalesce(${beyond(from)}, $before)`) +
   ` ORDER BY seq`
 
+/** A stored message's columns, named as MessageRow's fields. */
+const MESSAGE_COLUMNS = (Object.keys(messages) as Array<keyof typeof messages>)
+  .filter((key) => (messages[key] as unknown) instanceof Column)
+  .map((key) => `${(messages[key] as Column).name} AS ${key}`)
+  .join(', ')
+
 type PageRow = MessageRow & { hasMore: 0 | 1 }
 type From = PageRange['from']
 
@@ -141,7 +149,7 @@ const objectPage = (db: Db, from: From): Statement<PageRow> =>
   db.$client.prepare(
     page(
       from,
-      `id, conversation_id AS conversationId, seq, sender_id AS senderId, message_id AS messageId, content, created_at AS createdAt, ${beyond(from)} IS NOT NULL AS hasMore`,
+      `${MESSAGE_COLUMNS}, ${beyond(from)} IS NOT NULL AS hasMore`,
     ),
   )
 
@@ -153,8 +161,14 @@ const objectPage = (db: Db, from: From): Statement<PageRow> =>
 // awkward content and timestamps). datetime(…, 'subsec') rather than strftime('…%f'): the same
 // text, far cheaper (README, Performance).
 // json_group_array takes the rows in the order the subquery yields them: oldest first.
-const CREATED_AT_ISO = `replace(datetime(created_at / 1000.0, 'unixepoch', 'subsec'), ' ', 'T') || 'Z'`
-const MESSAGE_JSON = `json_object(${MESSAGE_FIELDS.map(([field, stored]) => `'${field}', ${stored === 'createdAt' ? CREATED_AT_ISO : messages[stored].name}`).join(', ')})`
+const isoOf = (column: string) => `replace(datetime(${column} / 1000.0, 'unixepoch', 'subsec'), ' ', 'T') || 'Z'`
+const jsonValue = (stored: keyof MessageRow) => {
+  const column = messages[stored].name
+  if (stored === 'createdAt') return isoOf(column)
+  if (stored === 'reactions') return `json(coalesce(${column}, '[]'))`
+  return TIME_FIELDS.has(stored) ? `iif(${column} IS NULL, NULL, ${isoOf(column)})` : column
+}
+const MESSAGE_JSON = `json_object(${MESSAGE_FIELDS.map(([field, stored]) => `'${field}', ${jsonValue(stored)}`).join(', ')})`
 const jsonPage = (db: Db, from: From): Statement<{ page: string }> =>
   db.$client.prepare(
     `SELECT '{"messages":' || (SELECT json_group_array(${MESSAGE_JSON}) FROM (${page(from, '*')})) || ` +
@@ -167,11 +181,80 @@ const pageStatements = perDatabase((db) => ({
 }))
 
 
+const changeStatements = perDatabase((db) => ({
+  byId: db.$client.prepare<MessageRow, { id: string }>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = $id`),
+  byIds: db.$client.prepare<MessageRow, { ids: string }>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT value FROM json_each($ids))`),
+  edit: db.$client.prepare<MessageRow, { id: string; content: string; at: number }>(
+    `UPDATE messages SET content = $content, edited_at = $at WHERE id = $id AND deleted_at IS NULL AND content <> $content RETURNING ${MESSAGE_COLUMNS}`,
+  ),
+  erase: db.$client.prepare<MessageRow, { id: string; at: number }>(
+    `UPDATE messages SET content = '', deleted_at = $at, reactions = NULL WHERE id = $id AND deleted_at IS NULL RETURNING ${MESSAGE_COLUMNS}`,
+  ),
+  eraseReactions: db.$client.prepare<never, { id: string }>('DELETE FROM reactions WHERE message_id = $id'),
+  reactable: db.$client.prepare<{ id: string }, { id: string }>('SELECT id FROM messages WHERE id = $id AND deleted_at IS NULL'),
+  addReaction: db.$client.prepare<never, { id: string; emoji: string; userId: string; at: number }>(
+    'INSERT INTO reactions (message_id, emoji, user_id, created_at) VALUES ($id, $emoji, $userId, $at) ON CONFLICT DO NOTHING',
+  ),
+  removeReaction: db.$client.prepare<never, { id: string; emoji: string; userId: string }>('DELETE FROM reactions WHERE message_id = $id AND emoji = $emoji AND user_id = $userId'),
+  reactionsOf: db.$client.prepare<{ emoji: string; userId: string }, { id: string }>(
+    'SELECT emoji, user_id AS userId FROM reactions WHERE message_id = $id ORDER BY created_at, user_id',
+  ),
+  setReactions: db.$client.prepare<MessageRow, { id: string; reactions: string | null }>(`UPDATE messages SET reactions = $reactions WHERE id = $id RETURNING ${MESSAGE_COLUMNS}`),
+}))
+
+/** A reaction added or taken back, and its change, in one transaction (MessageStore.react). */
+function react(db: Db, { id, emoji, userId, added, at }: ReactionInput): { row: MessageRow; eventSeq: number } | null {
+  const statements = changeStatements(db)
+  return db.transaction(
+    () => {
+      if (!statements.reactable.get({ id })) return null
+      const { changes } = added ? statements.addReaction.run({ id, emoji, userId, at }) : statements.removeReaction.run({ id, emoji, userId })
+      if (changes === 0) return null
+      const row = statements.setReactions.get({ id, reactions: reactionsJson(statements.reactionsOf.all({ id })) })!
+      const eventSeq = recordChange(db, { conversationId: row.conversationId, type: 'reaction', messageId: id, userId, data: JSON.stringify({ emoji, added }), createdAt: at })
+      return { row, eventSeq }
+    },
+    { behavior: 'immediate' },
+  )
+}
+
+/** An edit or a deletion and its change, in one transaction (MessageStore.change). */
+function changeMessage(db: Db, input: MessageChangeInput): { row: MessageRow; eventSeq: number } | null {
+  const statements = changeStatements(db)
+  const changed = db.transaction(
+    () => {
+      const row = input.type === 'message_edited' ? statements.edit.get({ id: input.id, content: input.content, at: input.at }) : statements.erase.get({ id: input.id, at: input.at })
+      if (!row) return null
+      if (input.type === 'message_deleted') statements.eraseReactions.run({ id: input.id })
+      const eventSeq = recordChange(db, { conversationId: row.conversationId, type: input.type, messageId: row.id, userId: input.userId, data: null, createdAt: input.at })
+      return { row, eventSeq }
+    },
+    { behavior: 'immediate' },
+  )
+  // Its text is gone from the database's pages (secure_delete); the write-ahead log may still hold
+  // the pages it was in, until it is checkpointed into the file and emptied.
+  if (changed && input.type === 'message_deleted') db.$client.run('PRAGMA wal_checkpoint(TRUNCATE)')
+  return changed
+}
+
 /** The messages store of a SQLite database; `commit` is the inline commitBatch or the worker's. */
 export function sqliteMessageStore(db: Db, commit: MessageStore['commit'] = (jobs) => commitBatch(db, jobs)): MessageStore {
   const statements = pageStatements(db)
+  const lookups = changeStatements(db)
   return {
     commit,
+    async byId(id) {
+      return lookups.byId.get({ id }) ?? undefined
+    },
+    async byIds(ids) {
+      return ids.length === 0 ? [] : lookups.byIds.all({ ids: JSON.stringify(ids) })
+    },
+    async change(input) {
+      return changeMessage(db, input)
+    },
+    async react(input) {
+      return react(db, input)
+    },
     async page({ from, ...params }: PageRange) {
       const rows = statements.objects[from].all(params)
       return { rows, hasMore: rows[0]?.hasMore === 1 }

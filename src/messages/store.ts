@@ -9,8 +9,15 @@ export type MessageRow = {
   senderId: string
   /** The client's idempotency key, unique per sender. */
   messageId: string
+  /** Empty once deleted. */
   content: string
   createdAt: number
+  editedAt: number | null
+  deletedAt: number | null
+  /** The id of the message it answers. */
+  replyTo: string | null
+  /** Its reactions as the JSON of its `reactions` field; null for none. */
+  reactions: string | null
 }
 
 /** A validated message from a member, ready to be stored. */
@@ -21,13 +28,38 @@ export type WriteJob = {
   content: string
   /** When the server accepted it (epoch ms), by the clock of the thread that serves requests. */
   createdAt: number
+  /** The id of a message of the same conversation it answers, checked before it is queued; or null. */
+  replyTo: string | null
 }
 
 /** What became of one job: stored (or found stored), refused as a conflicting reuse, or failed. */
 export type WriteOutcome =
-  | { kind: 'stored'; row: MessageRow; created: boolean }
+  /** eventSeq: a new message's number in its conversation's change stream (conversations/events.ts). */
+  | { kind: 'stored'; row: MessageRow; created: true; eventSeq: number }
+  | { kind: 'stored'; row: MessageRow; created: false }
   | { kind: 'conflict' }
   | { kind: 'failed'; error: { name: string; message: string; code?: string } }
+
+/** An edit or deletion of a stored message, by `userId`, at `at` (epoch ms). */
+export type MessageChangeInput = { id: string; userId: string; at: number } & ({ type: 'message_edited'; content: string } | { type: 'message_deleted' })
+
+/** One person's reaction with one emoji to one message, added or taken back, at `at` (epoch ms). */
+export type ReactionInput = { id: string; emoji: string; userId: string; added: boolean; at: number }
+
+/**
+ * A message's reactions as its `reactions` field, from its reaction rows in the order they were
+ * made (then by user id): each emoji in the order it was first used, with who used it. Null for none.
+ */
+export function reactionsJson(rows: ReadonlyArray<{ emoji: string; userId: string }>): string | null {
+  if (rows.length === 0) return null
+  const byEmoji = new Map<string, string[]>()
+  for (const { emoji, userId } of rows) {
+    const users = byEmoji.get(emoji)
+    if (users) users.push(userId)
+    else byEmoji.set(emoji, [userId])
+  }
+  return JSON.stringify([...byEmoji].map(([emoji, user_ids]) => ({ emoji, user_ids })))
+}
 
 /** A page of one conversation's history: the `limit` messages at one end of the range (after, before), oldest first. */
 export type PageRange = { conversationId: string; from: 'newest' | 'oldest'; after: number; before: number; limit: number }
@@ -44,6 +76,22 @@ export type MessageStore = {
    */
   commit(jobs: readonly WriteJob[]): WriteOutcome[] | Promise<WriteOutcome[]>
   page(range: PageRange): Promise<{ rows: MessageRow[]; hasMore: boolean }>
+  byId(id: string): Promise<MessageRow | undefined>
+  /** The messages with these ids (in no particular order); unknown ids are left out. */
+  byIds(ids: readonly string[]): Promise<MessageRow[]>
+  /**
+   * Changes a message, in one transaction with its change in the conversation's change stream
+   * (conversationEvents): an edit sets its content and edited_at, a deletion empties its content,
+   * sets deleted_at and removes its reactions. Null when there is nothing to change: no such
+   * message, one deleted already, or an edit to the content it has.
+   */
+  change(change: MessageChangeInput): Promise<{ row: MessageRow; eventSeq: number } | null>
+  /**
+   * Adds or removes one person's reaction, in one transaction with its change (`reaction`) and
+   * the message's `reactions` rewritten. Null when there is nothing to change: no such message, a
+   * deleted one, a reaction already there (added) or not there (removed).
+   */
+  react(reaction: ReactionInput): Promise<{ row: MessageRow; eventSeq: number } | null>
   /** The same page as the JSON text of a MessagePage (messages/model.ts), for the REST API. */
   pageJson(range: PageRange): Promise<string>
 }
@@ -56,4 +104,13 @@ export function failedOutcome(error: unknown): WriteOutcome {
   const e = cause instanceof Error ? cause : new Error(String(cause))
   const code = (e as { code?: unknown }).code
   return { kind: 'failed', error: { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) } }
+}
+
+/**
+ * Whether a message sent with a stored (sender, message_id) repeats the stored one: the same
+ * conversation and content, or any content once the stored one was edited or deleted (its first
+ * content is gone, and a retry of the first send must not fail because of what came after it).
+ */
+export function isRetryOf(stored: MessageRow, conversationId: string, content: string): boolean {
+  return stored.conversationId === conversationId && (stored.content === content || stored.editedAt !== null || stored.deletedAt !== null)
 }

@@ -199,10 +199,10 @@ function processMetrics(registers: Registry[]): void {
  */
 export function metricsPlugin(deps: Pick<AppDeps, 'metrics' | 'bus' | 'store'>) {
   const { metrics } = deps
-  // message.created is published once per stored message, whichever way it was sent; each node
-  // counts what it stored, so a sum over the nodes is right.
+  // A message's change is published once per stored message, whichever way it was sent; each
+  // node counts what it stored, so a sum over the nodes is right.
   const unsubscribe = deps.bus.subscribe((event, origin) => {
-    if (event.type === 'message.created' && origin === 'here') metrics.messageStored()
+    if (event.type === 'conversation.changed' && event.change.type === 'message' && origin === 'here') metrics.messageStored()
   })
   deps.store.observe(metrics.queries)
   return new Elysia({ detail: { tags: ['observability'] } })

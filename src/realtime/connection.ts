@@ -41,6 +41,11 @@ export class Connection implements FrameWindow, PingWindow {
   pingsInWindow = 0
   errorLinesWindowStart = 0
   errorLinesInWindow = 0
+  /**
+   * Opened with `?resume=1`: it follows no conversation until its `resume` frame has replayed
+   * them (resume.ts), so nothing reaches it live before that, and nothing twice.
+   */
+  awaitingResume = false
   constructor(
     private readonly events: SocketEvents,
     /** After open, used only for its id: a user's sockets share the first one's User. */

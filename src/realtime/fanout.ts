@@ -12,14 +12,14 @@ import { conversationTopic } from './topics'
 export type Fanout = ReturnType<typeof createFanout>
 
 /**
- * Events to this node's JSON sockets: each message to its conversation's topic, a new conversation
+ * Events to this node's JSON sockets: each change to its conversation's topic, a new conversation
  * to its members' sockets (subscribed to it from then on), and an ended session's sockets closed.
  * After a bus interruption, what other nodes announced meanwhile is read again (recheck()).
  */
 export function createFanout(deps: Pick<AppDeps, 'store' | 'logger'>, registry: Registry, ordered: OrderedEvents) {
-  /** A socket follows a conversation from `lastSeq` on: subscribed to its topic, and its gaps filled from there. */
-  function follow(connection: Connection, conversationId: string, lastSeq: number): void {
-    ordered.know(conversationId, lastSeq)
+  /** A socket follows a conversation from `lastEventSeq` on: subscribed to its topic, and its gaps filled from there. */
+  function follow(connection: Connection, conversationId: string, lastEventSeq: number): void {
+    ordered.know(conversationId, lastEventSeq)
     connection.ws.subscribe(conversationTopic(conversationId))
   }
 
@@ -27,18 +27,31 @@ export function createFanout(deps: Pick<AppDeps, 'store' | 'logger'>, registry: 
   function announce(connections: Iterable<Connection>, record: ConversationRecord, userId: string): void {
     let data: string | undefined
     for (const connection of connections) {
-      if (connection.format !== 'json') continue
+      // A socket waiting to resume is told of it by its replay.
+      if (connection.format !== 'json' || connection.awaitingResume) continue
       data ??= frame({ type: 'conversation', conversation: conversationFor(record, userId) })
-      follow(connection, record.id, record.lastSeq)
+      follow(connection, record.id, record.lastEventSeq)
       registry.send(connection, data)
     }
   }
 
   function event(event: DomainEvent): void {
     switch (event.type) {
-      case 'message.created':
-        registry.publish(conversationTopic(event.message.conversation_id), frame({ type: 'message', message: event.message }))
+      case 'conversation.changed': {
+        const { change } = event
+        const topic = conversationTopic(change.conversation_id)
+        // A new member's sockets are told of the conversation and follow it, then hear of their arrival with the others.
+        if (change.type === 'member_added') {
+          const connections = registry.ofUser(change.user_id)
+          if (connections && event.conversation) announce(connections, event.conversation, change.user_id)
+          // Read from the database after a gap, it came without the conversation: read that too.
+          else if (connections) void announceLater(change.conversation_id, change.user_id)
+        }
+        registry.publish(topic, frame(change))
+        // A removed member's sockets hear of it, and then of nothing more of it.
+        if (change.type === 'member_removed') for (const connection of registry.ofUser(change.user_id) ?? []) connection.ws.unsubscribe(topic)
         return
+      }
       case 'conversation.created':
         for (const member of event.conversation.members) announce(registry.ofUser(member.id) ?? [], event.conversation, member.id)
         return
@@ -48,6 +61,15 @@ export function createFanout(deps: Pick<AppDeps, 'store' | 'logger'>, registry: 
           if (event.sessionId === null || connection.sessionId === event.sessionId) connection.ws.close(1008, 'Session ended')
         }
         return
+    }
+  }
+
+  async function announceLater(conversationId: string, userId: string): Promise<void> {
+    try {
+      const record = await conversations.recordById(deps.store, conversationId)
+      if (record?.members.some((m) => m.id === userId)) announce(registry.ofUser(userId) ?? [], record, userId)
+    } catch (error) {
+      deps.logger.error({ err: error, conversation_id: conversationId, user_id: userId }, 'telling a new member of a conversation failed')
     }
   }
 

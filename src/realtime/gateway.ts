@@ -4,6 +4,7 @@ import { createFanout } from './fanout'
 import { createOrderedEvents } from './ordered'
 import { createProtocol } from './protocol'
 import { createRegistry } from './registry'
+import { createResume } from './resume'
 import { upgradeRoutes } from './upgrade'
 
 const EXPIRY_CHECK_MS = 1000
@@ -19,7 +20,7 @@ export function createGateway(deps: AppDeps) {
   const registry = createRegistry(deps)
   const ordered = createOrderedEvents(deps)
   const fanout = createFanout(deps, registry, ordered)
-  const protocol = createProtocol(deps, registry, fanout)
+  const protocol = createProtocol(deps, registry, fanout, createResume(deps, registry, ordered))
   let expiryChecks: Timer | undefined
 
   return {

@@ -1,5 +1,6 @@
 import type { AppDeps } from '../deps'
-import * as messages from '../messages/service'
+import { type Change, changesBetween } from '../conversations/changes'
+import type { ConversationRecord } from '../conversations/model'
 import { inSpan } from '../observability/tracing'
 import type { DomainEvent } from '../shared/events'
 import { createSequencer } from './sequencer'
@@ -9,7 +10,7 @@ export type OrderedListener = {
   event(event: DomainEvent): void
   /** Whether a socket here follows the conversation: then what the bus lost of it is read again. */
   follows(conversationId: string): boolean
-  /** After a bus interruption, once the messages it lost are being read again: events that are not messages are to be re-checked. */
+  /** After a bus interruption, once the changes it lost are being read again: other events are to be re-checked. */
   interrupted?(): void
 }
 
@@ -17,19 +18,22 @@ export type OrderedEvents = ReturnType<typeof createOrderedEvents>
 
 /**
  * This node's one subscription to the bus, passed on in order to whatever delivers events here
- * (JSON sockets in fanout.ts, the web UI's pages in ui/push.ts): each conversation's messages in
- * seq order, each once, gaps read from the database (sequencer.ts), so every subscriber sees the
- * same stream without reading it again.
+ * (JSON sockets in fanout.ts, the web UI's pages in ui/push.ts): each conversation's changes in
+ * event_seq order, each once, gaps read from the database (sequencer.ts), so every subscriber sees
+ * the same stream without reading it again.
  */
 export function createOrderedEvents(deps: Pick<AppDeps, 'bus' | 'store' | 'logger'>) {
   const listeners = new Set<OrderedListener>()
+  /** The conversation an event carried with its change (member_added), until the change is delivered. */
+  const records = new WeakMap<Change, ConversationRecord>()
 
   const sequencer = createSequencer({
-    read: (conversationId, after, before, limit) => messages.between(deps.store, conversationId, after, before, limit),
-    deliver(message) {
-      pass({ type: 'message.created', message })
+    read: (conversationId, after, before, limit) => changesBetween(deps.store, conversationId, after, before, limit),
+    deliver(change) {
+      const conversation = records.get(change)
+      pass(conversation ? { type: 'conversation.changed', change, conversation } : { type: 'conversation.changed', change })
     },
-    onError: (error, conversationId) => deps.logger.error({ err: error, conversation_id: conversationId }, 'reading missed messages failed'),
+    onError: (error, conversationId) => deps.logger.error({ err: error, conversation_id: conversationId }, 'reading missed changes failed'),
   })
 
   function pass(event: DomainEvent): void {
@@ -43,12 +47,13 @@ export function createOrderedEvents(deps: Pick<AppDeps, 'bus' | 'store' | 'logge
   }
 
   function heard(event: DomainEvent): void {
-    if (event.type === 'message.created') {
-      sequencer.accept(event.message)
+    if (event.type === 'conversation.changed') {
+      if (event.conversation) records.set(event.change, event.conversation)
+      sequencer.accept(event.change)
       return
     }
-    // Where a new conversation stands, before any of its messages is delivered.
-    if (event.type === 'conversation.created') sequencer.know(event.conversation.id, event.conversation.lastSeq)
+    // Where a new conversation stands, before any of its changes is delivered.
+    if (event.type === 'conversation.created') sequencer.know(event.conversation.id, event.conversation.lastEventSeq)
     pass(event)
   }
 
@@ -70,10 +75,12 @@ export function createOrderedEvents(deps: Pick<AppDeps, 'bus' | 'store' | 'logge
       return () => listeners.delete(listener)
     },
     /**
-     * Where a conversation stood (its newest seq) when a socket here began to follow it: what
-     * comes after it is delivered, gaps filled from there.
+     * Where a conversation stood (its newest event_seq) when a socket here began to follow it:
+     * what comes after it is delivered, gaps filled from there.
      */
     know: sequencer.know,
+    position: sequencer.position,
+    deliverUpTo: sequencer.deliverUpTo,
     close(): void {
       unsubscribe()
       stopHearingInterruptions()

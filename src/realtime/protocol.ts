@@ -1,3 +1,4 @@
+import { conversationFor } from '../conversations/model'
 import * as conversations from '../conversations/service'
 import { storageUnavailable } from '../db/storage'
 import type { AppDeps } from '../deps'
@@ -11,11 +12,19 @@ import type { Connection, Socket, SocketEvents } from './connection'
 import { renewedCredentials } from './credentials'
 import type { Fanout } from './fanout'
 import { createFrameLimiter, createPingLimiter } from './frame-limits'
-import { AuthFrame, errorFrame, frame, JoinFrame } from './frames'
+import { AddMembersFrame, AuthFrame, DeleteFrame, EditFrame, errorFrame, frame, JoinFrame, ReactFrame, RemoveMemberFrame, RenameFrame, ResumeFrame } from './frames'
 import type { Registry } from './registry'
+import type { Resume } from './resume'
 import { userHtmlTopic } from './topics'
 
 const checkJoin = validator(JoinFrame)
+const checkEdit = validator(EditFrame)
+const checkDelete = validator(DeleteFrame)
+const checkReact = validator(ReactFrame)
+const checkResume = validator(ResumeFrame)
+const checkAddMembers = validator(AddMembersFrame)
+const checkRemoveMember = validator(RemoveMemberFrame)
+const checkRename = validator(RenameFrame)
 const checkAuth = validator(AuthFrame)
 
 /** Error-frame log lines per connection and minute; the rest are counted in one line. */
@@ -31,7 +40,7 @@ type RefusedError = Pick<DomainError, 'code' | 'message' | 'details'>
  * The WebSocket protocol of one node: a socket's life from open to close, and each frame a client
  * sends, answered in order, by the same service functions REST calls.
  */
-export function createProtocol(deps: AppDeps, registry: Registry, fanout: Fanout) {
+export function createProtocol(deps: AppDeps, registry: Registry, fanout: Fanout, resume: Resume) {
   const frameLimiter = createFrameLimiter(deps)
   const pingLimiter = createPingLimiter(deps)
   // The socket lines below hold only ids, codes and numbers, none of them a secret; redaction's
@@ -131,6 +140,25 @@ export function createProtocol(deps: AppDeps, registry: Registry, fanout: Fanout
     return checked.then((job) => messages.write(deps, job))
   }
 
+  /**
+   * A change reaches every socket of its conversation, this one too, through the topic; one that
+   * changed nothing is answered to this socket alone, so that it knows where the message stands.
+   */
+  const unchangedAnswer =
+    (connection: Connection, type: 'message_edited' | 'message_deleted') =>
+    ({ message, eventSeq }: messages.MessageChangeResult): Reply =>
+    () => {
+      if (eventSeq === null) send(connection, frame({ type, conversation_id: message.conversation_id, message }))
+    }
+
+  /** A group change reaches every member's sockets through the topic; one that changed nothing is answered to this socket alone, with the group as it is. */
+  const groupAnswer =
+    (connection: Connection) =>
+    ({ conversation, changed }: conversations.GroupChange): Reply =>
+    () => {
+      if (!changed) send(connection, frame({ type: 'conversation', conversation: conversationFor(conversation, connection.user.id) }))
+    }
+
   /** What to answer a frame with; a send's answer comes once its batch has committed. */
   function handleFrame(connection: Connection, user: User, data: Record<string, unknown>): Reply | Promise<Reply> {
     switch (data.type) {
@@ -138,12 +166,44 @@ export function createProtocol(deps: AppDeps, registry: Registry, fanout: Fanout
         return postInOrder(connection, user, data).then(({ message, created }) => () => {
           // A new message reached this socket through its topic at commit; a retry of a stored
           // one is answered to this socket alone, since the others already have it.
-          if (!created) send(connection, frame({ type: 'message', message }))
+          if (!created) send(connection, frame({ type: 'message', conversation_id: message.conversation_id, message }))
         })
+      case 'edit': {
+        const { id, content } = checkEdit(data)
+        return messages.edit(deps, user, id, { content }).then(unchangedAnswer(connection, 'message_edited'))
+      }
+      case 'delete':
+        return messages.remove(deps, user, checkDelete(data).id).then(unchangedAnswer(connection, 'message_deleted'))
+      case 'react':
+      case 'unreact': {
+        const { id, emoji } = checkReact(data)
+        const added = data.type === 'react'
+        return messages.react(deps, user, id, emoji, added).then(({ conversationId, eventSeq }) => () => {
+          // Changed nothing: told to this socket alone, as where the reaction stands.
+          if (eventSeq === null) send(connection, frame({ type: 'reaction', conversation_id: conversationId, message_id: id, emoji, user_id: user.id, added }))
+        })
+      }
+      case 'add_members': {
+        const { conversation_id, member_ids } = checkAddMembers(data)
+        return conversations.addMembers(deps, user, conversation_id, { member_ids }).then(groupAnswer(connection))
+      }
+      case 'remove_member': {
+        const { conversation_id, user_id } = checkRemoveMember(data)
+        return conversations.removeMember(deps, user, conversation_id, user_id).then(() => () => {})
+      }
+      case 'rename': {
+        const { conversation_id, title } = checkRename(data)
+        return conversations.rename(deps, user, conversation_id, { title }).then(groupAnswer(connection))
+      }
+      case 'resume': {
+        const { positions } = checkResume(data)
+        connection.awaitingResume = false
+        return resume.resume(connection, positions).then(() => () => send(connection, frame({ type: 'resumed' })))
+      }
       case 'join': {
         const { conversation_id } = checkJoin(data)
         return conversations.requireMembership(deps.store, user, conversation_id).then((row) => () => {
-          fanout.follow(connection, conversation_id, row.lastSeq)
+          fanout.follow(connection, conversation_id, row.lastEventSeq)
           send(connection, frame({ type: 'joined', conversation_id }))
         })
       }
@@ -152,7 +212,7 @@ export function createProtocol(deps: AppDeps, registry: Registry, fanout: Fanout
       case 'auth':
         return renewedCredentials(deps, connection, checkAuth(data).token).then(() => () => send(connection, frame({ type: 'authenticated' })))
       default:
-        throw new DomainError(400, 'unknown_type', `Unknown frame type ${JSON.stringify(data.type)}; expected "message", "join", "ping" or "auth"`)
+        throw new DomainError(400, 'unknown_type', `Unknown frame type ${JSON.stringify(data.type)}; expected "message", "edit", "delete", "react", "unreact", "add_members", "remove_member", "rename", "resume", "join", "ping" or "auth"`)
     }
   }
 
@@ -188,8 +248,8 @@ export function createProtocol(deps: AppDeps, registry: Registry, fanout: Fanout
         return
       }
       const { user } = connection
-      if (connection.format === 'html') {
-        ws.subscribe(userHtmlTopic(user.id))
+      if (connection.format === 'html' || connection.awaitingResume) {
+        if (connection.format === 'html') ws.subscribe(userHtmlTopic(user.id))
         ready(connection)
         return
       }
@@ -201,7 +261,7 @@ export function createProtocol(deps: AppDeps, registry: Registry, fanout: Fanout
       const subscribed = conversations.positionsFor(deps.store, user.id).then(
         (positions) => {
           if (ws.readyState !== 1) return
-          for (const { id, lastSeq } of positions) fanout.follow(connection, id, lastSeq)
+          for (const { id, lastEventSeq } of positions) fanout.follow(connection, id, lastEventSeq)
           ready(connection)
         },
         (error) => {

@@ -25,6 +25,7 @@ export function upgradeRoutes(deps: AppDeps, events: SocketEvents) {
       const caller = await upgradeCaller(deps, request, query.token, cookie)
       actingUser(request, caller.user.id)
       connection = new Connection(events, caller.user, caller.sessionId, query.format === 'html' ? 'html' : 'json', caller.expiresAt, caller.viaCookies)
+      if (query.resume === '1' && connection.format === 'json') connection.awaitingResume = true
     } catch (failure) {
       if (failure instanceof DomainError) return status(failure.status as 401, failure.toBody())
       const storage = storageUnavailable(failure)

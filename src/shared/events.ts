@@ -1,9 +1,15 @@
+import type { Change } from '../conversations/changes'
 import type { ConversationRecord } from '../conversations/model'
-import type { Message } from '../messages/model'
 
 /** What services announce after a commit; the realtime layer delivers it to sockets. */
 export type DomainEvent =
-  | { type: 'message.created'; message: Message }
+  /** A change to a conversation: a message sent, edited, deleted... (conversations/changes.ts). */
+  | {
+      type: 'conversation.changed'
+      change: Change
+      /** With `member_added`: the conversation as it is after the change, for the new member's sockets. */
+      conversation?: ConversationRecord
+    }
   | { type: 'conversation.created'; conversation: ConversationRecord }
   /** A login session ended (sessionId), or all of a user's (null): their sockets must close. */
   | { type: 'session.ended'; userId: string; sessionId: string | null }

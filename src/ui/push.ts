@@ -27,8 +27,8 @@ export function pushToWebUi(deps: Pick<AppDeps, 'store' | 'logger'>, ordered: Or
 
   return ordered.subscribe({
     event(event) {
-      if (event.type !== 'message.created' || registry.htmlSockets === 0) return
-      const { message } = event
+      if (event.type !== 'conversation.changed' || event.change.type !== 'message' || registry.htmlSockets === 0) return
+      const { message } = event.change
       pushes = pushes.then(() => push(message)).catch((error) => deps.logger.error({ err: error, conversation_id: message.conversation_id }, 'web UI push failed'))
     },
     // Which conversations a page here shows is not known here: any page open follows them all.

@@ -31,6 +31,7 @@ describe('POST /conversations: groups', () => {
       created_at: expect.stringMatching(ISO),
       last_message_at: null,
       last_seq: 0,
+      last_event_seq: 0,
     })
   })
 
@@ -94,6 +95,7 @@ describe('POST /conversations: 1-on-1', () => {
       created_at: expect.stringMatching(ISO),
       last_message_at: null,
       last_seq: 0,
+      last_event_seq: 0,
     })
   })
 
@@ -389,6 +391,7 @@ describe('GET /conversations', () => {
       expect(after.body.conversations[0]).toEqual({
         ...older,
         last_seq: 1,
+        last_event_seq: 1,
         last_message_at: new Date(start + 4_000).toISOString(),
       })
       expect(after.body.conversations[0].last_message_at).toBe(sent.body.created_at)

@@ -22,6 +22,7 @@ describe('conversations.create', () => {
       isGroup: true,
       createdAt: expect.any(Number),
       lastSeq: 0,
+      lastEventSeq: 0,
       lastMessageAt: null,
       members: [alice, carol, bob],
     })
@@ -46,7 +47,7 @@ describe('conversations.create', () => {
     const fromBob = await conversations.create(t.deps, bob, { member_ids: [alice.id], title: null })
     expect(first).toEqual({
       created: true,
-      conversation: { id: expect.any(String), title: null, isGroup: false, createdAt: expect.any(Number), lastSeq: 0, lastMessageAt: null, members: [alice, bob] },
+      conversation: { id: expect.any(String), title: null, isGroup: false, createdAt: expect.any(Number), lastSeq: 0, lastEventSeq: 0, lastMessageAt: null, members: [alice, bob] },
     })
     expect(again).toEqual({ created: false, conversation: first.conversation })
     expect(fromBob).toEqual({ created: false, conversation: first.conversation })
@@ -61,7 +62,7 @@ describe('conversations.create', () => {
     await messages.post(t.deps, bob, { message_id: 'm1', conversation_id: first.conversation.id, content: 'hi' })
     const again = await conversations.create(t.deps, bob, { member_ids: [alice.id] })
     expect(again.created).toBe(false)
-    expect(again.conversation).toEqual({ ...first.conversation, lastSeq: 1, lastMessageAt: expect.any(Number) })
+    expect(again.conversation).toEqual({ ...first.conversation, lastSeq: 1, lastEventSeq: 1, lastMessageAt: expect.any(Number) })
   })
 
   test('a title with exactly one other member still opens their 1-on-1, and the title is ignored', async () => {
@@ -196,7 +197,7 @@ describe('conversations.pageFor', () => {
     await at(4_000, () => messages.post(t.deps, bob, { message_id: 'x', conversation_id: a.id, content: 'news' }))
     const page = await conversations.pageFor(t.deps.store, alice)
     expect(ids(page)).toEqual([a.id, b.id])
-    expect(page.conversations[0]).toEqual({ ...a, lastSeq: 1, lastMessageAt: 4_000 })
+    expect(page.conversations[0]).toEqual({ ...a, lastSeq: 1, lastEventSeq: 1, lastMessageAt: 4_000 })
     expect(ids(await conversations.pageFor(t.deps.store, carol))).toEqual([c.id, b.id])
   })
 
@@ -321,7 +322,7 @@ describe('conversations.requireMembership, get and positionsFor', () => {
     expect(await conversations.requireMembership(t.deps.store, bob, ab.id)).toMatchObject({ id: ab.id, isGroup: false, createdBy: alice.id })
     expect(await conversations.get(t.deps.store, bob, ab.id)).toEqual(ab)
     expect((await conversations.positionsFor(t.deps.store, bob.id)).map((p) => p.id).sort()).toEqual([ab.id, group.id].sort())
-    expect(await conversations.positionsFor(t.deps.store, alice.id)).toEqual([{ id: ab.id, lastSeq: 0 }])
+    expect(await conversations.positionsFor(t.deps.store, alice.id)).toEqual([{ id: ab.id, lastEventSeq: 0 }])
   })
 
   test('a non-member is 403 and an unknown conversation is 404', async () => {

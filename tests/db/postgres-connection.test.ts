@@ -41,7 +41,7 @@ describe.skipIf(skipPostgresTests)('openPostgres on PostgreSQL', () => {
     await using fresh = await freshDatabase()
     await using(await openPostgres(fresh.url, { poolSize: 2 }), async ({ sql, db }) => {
       const tables = await sql<{ tablename: string }[]>`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`
-      expect(tables.map((t) => t.tablename)).toEqual(['conversation_members', 'conversations', 'messages', 'readiness', 'sessions', 'users'])
+      expect(tables.map((t) => t.tablename)).toEqual(['conversation_events', 'conversation_members', 'conversations', 'messages', 'reactions', 'readiness', 'sessions', 'users'])
       expect(await sql`SELECT count(*) AS applied FROM drizzle.__drizzle_migrations`).toEqual([{ applied: migrationCount }] as never)
       await db.insert(users).values({ id: 'u1', username: 'ada', passwordHash: 'x', createdAt: 1_700_000_000_123 })
       const [row] = await sql`SELECT created_at, token_version FROM users`
@@ -56,7 +56,7 @@ describe.skipIf(skipPostgresTests)('openPostgres on PostgreSQL', () => {
     try {
       const { sql } = handles[0]!
       expect(await sql`SELECT count(*) AS applied FROM drizzle.__drizzle_migrations`).toEqual([{ applied: migrationCount }] as never)
-      expect(await sql`SELECT count(*) AS tables FROM pg_tables WHERE schemaname = 'public'`).toEqual([{ tables: 6 }] as never)
+      expect(await sql`SELECT count(*) AS tables FROM pg_tables WHERE schemaname = 'public'`).toEqual([{ tables: 8 }] as never)
       for (const { sql } of handles) expect(await sql`SELECT count(*) AS users FROM users`).toEqual([{ users: 0 }] as never)
     } finally {
       await Promise.all(handles.map((h) => h.close()))

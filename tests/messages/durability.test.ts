@@ -42,7 +42,7 @@ describe('acknowledged means committed', () => {
     // (On PostgreSQL the other connection's query is sent then, and answered a moment later.)
     const seenAtPublish: Promise<boolean>[] = []
     t.deps.bus.subscribe((event) => {
-      if (event.type === 'message.created') seenAtPublish.push(other.has(event.message.id))
+      if (event.type === 'conversation.changed' && event.change.type === 'message') seenAtPublish.push(other.has(event.change.message.id))
     })
     using aliceSocket = await TestSocket.open(`${ws}?token=${alice.token}`)
     aliceSocket.send({ type: 'message', message_id: 'durable-1', conversation_id: direct.id, content: 'committed first' })

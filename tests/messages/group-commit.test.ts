@@ -110,7 +110,10 @@ describe.each(WRITERS)('group commit, %s writer', (writer) => {
     expect(await rejected(conflict)).toMatchObject({ status: 409, code: 'conflict' })
     expect((await other).message).toMatchObject({ sender_id: bob.id, seq: 2 })
     expect(commits.transactions).toBe(1)
-    expect(seen.map((e) => e.type === 'message.created' && e.message.seq)).toEqual([1, 2])
+    expect(seen.map((e) => e.type === 'conversation.changed' && e.change.type === 'message' && [e.change.message.seq, e.change.event_seq])).toEqual([
+      [1, 1],
+      [2, 2],
+    ])
   })
 
   test('a message the database refuses fails alone: the rest of its batch is stored without a gap in seq', async () => {

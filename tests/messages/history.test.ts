@@ -96,6 +96,22 @@ describe('history as JSON', () => {
     expect(page).toEqual(await history(t.deps.store, actor, direct.id, { limit: 200 }))
   })
 
+  test('edited_at and deleted_at read as iso() writes them when set, and as null when not', async () => {
+    await using t = await testApp()
+    const { alice, direct, actor } = await room(t)
+    const stamps = [0, 999, 951_782_400_000, 1_709_164_800_123, 253_402_300_799_999]
+    await seed(t, alice, direct.id, [...stamps.map((s) => `at ${s}`), 'untouched'])
+    for (const [i, stamp] of stamps.entries()) {
+      await t.sql('UPDATE messages SET edited_at = ?, deleted_at = ? WHERE conversation_id = ? AND seq = ?', stamp, i % 2 ? stamp + 1 : null, direct.id, i + 1)
+    }
+    const page = JSON.parse(await historyJson(t.deps.store, actor, direct.id, { limit: 200 }))
+    expect(page.messages.map((m: { edited_at: string | null; deleted_at: string | null }) => [m.edited_at, m.deleted_at])).toEqual([
+      ...stamps.map((s, i) => [new Date(s).toISOString(), i % 2 ? new Date(s + 1).toISOString() : null]),
+      [null, null],
+    ])
+    expect(page).toEqual(await history(t.deps.store, actor, direct.id, { limit: 200 }))
+  })
+
   test('has_more and order agree with the service when the range is exactly one page, one more, or one less', async () => {
     await using t = await testApp()
     const { alice, direct, actor } = await room(t)
@@ -145,6 +161,6 @@ describe('history as JSON', () => {
     const { body: spec } = await call(t.app, 'GET', '/docs/json')
     const schema = spec.paths['/conversations/{id}/messages'].get.responses['200'].content['application/json'].schema
     expect(Object.keys(schema.properties)).toEqual(['messages', 'has_more'])
-    expect(Object.keys(schema.properties.messages.items.properties)).toEqual(['id', 'message_id', 'sender_id', 'conversation_id', 'content', 'created_at', 'seq'])
+    expect(Object.keys(schema.properties.messages.items.properties)).toEqual(['id', 'message_id', 'sender_id', 'conversation_id', 'content', 'created_at', 'seq', 'edited_at', 'deleted_at', 'reply_to', 'reactions'])
   })
 })

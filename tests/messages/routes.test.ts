@@ -43,6 +43,10 @@ describe('POST /messages', () => {
       content: 'Hello, Bob',
       created_at: expect.stringMatching(ISO),
       seq: 1,
+      edited_at: null,
+      deleted_at: null,
+      reply_to: null,
+      reactions: [],
     })
     expect(reply.body.id).not.toBe('client-key-1')
     expect(Math.abs(Date.parse(reply.body.created_at) - Date.now())).toBeLessThan(60_000)
@@ -100,7 +104,7 @@ describe('POST /messages', () => {
     await send(t.app, alice, direct.id, 'one')
     const second = await send(t.app, bob, direct.id, 'two')
     const list = await call(t.app, 'GET', '/conversations', { token: alice.token })
-    expect(list.body.conversations).toEqual([{ ...direct, display_name: bob.username, last_seq: 2, last_message_at: second.body.created_at }])
+    expect(list.body.conversations).toEqual([{ ...direct, display_name: bob.username, last_seq: 2, last_event_seq: 2, last_message_at: second.body.created_at }])
   })
 })
 
@@ -337,6 +341,10 @@ describe('GET /conversations/:id/messages', () => {
       content: 'message 11',
       created_at: expect.stringMatching(ISO),
       seq: 11,
+      edited_at: null,
+      deleted_at: null,
+      reply_to: null,
+      reactions: [],
     })
   })
 

@@ -28,7 +28,7 @@ describe('messages.post', () => {
     const result = await messages.post(t.deps, alice, { message_id: 'k1', conversation_id: direct.id, content: 'hello' })
     expect(result).toEqual({
       created: true,
-      message: { id: expect.any(String), message_id: 'k1', sender_id: alice.id, conversation_id: direct.id, content: 'hello', created_at: expect.stringMatching(ISO), seq: 1 },
+      message: { id: expect.any(String), message_id: 'k1', sender_id: alice.id, conversation_id: direct.id, content: 'hello', created_at: expect.stringMatching(ISO), seq: 1, edited_at: null, deleted_at: null, reply_to: null, reactions: [] },
     })
     const stored = (await t.sql('SELECT id, seq, sender_id, message_id, content, created_at FROM messages'))
     expect(stored).toEqual([
@@ -41,7 +41,7 @@ describe('messages.post', () => {
     const { alice, bob, direct } = await setup(t)
     await messages.post(t.deps, alice, { message_id: 'a', conversation_id: direct.id, content: 'one' })
     const { message } = await messages.post(t.deps, bob, { message_id: 'b', conversation_id: direct.id, content: 'two' })
-    expect(await conversations.get(t.deps.store, alice, direct.id)).toEqual({ ...direct, lastSeq: 2, lastMessageAt: Date.parse(message.created_at) })
+    expect(await conversations.get(t.deps.store, alice, direct.id)).toEqual({ ...direct, lastSeq: 2, lastEventSeq: 2, lastMessageAt: Date.parse(message.created_at) })
   })
 
   test('seq is 1, 2, 3 per conversation, independent across conversations', async () => {
@@ -63,7 +63,7 @@ describe('messages.post', () => {
     await messages.post(t.deps, alice, input)
     await rejected(messages.post(t.deps, alice, { ...input, content: 'other' }))
     await rejected(messages.post(t.deps, carol, { ...input, message_id: 'c' }))
-    expect(seen).toEqual([{ type: 'message.created', message }])
+    expect(seen).toEqual([{ type: 'conversation.changed', change: { type: 'message', conversation_id: direct.id, event_seq: 1, message } }])
   })
 
   test('a retry with the same message_id returns the stored message with created false', async () => {
@@ -202,8 +202,8 @@ describe('messages.history', () => {
     const { alice, bob, direct } = await seeded(t, 2)
     const { messages: list } = await messages.history(t.deps.store, bob, direct.id, {})
     expect(list).toEqual([
-      { id: expect.any(String), message_id: 'm1', sender_id: alice.id, conversation_id: direct.id, content: 'message 1', created_at: expect.stringMatching(ISO), seq: 1 },
-      { id: expect.any(String), message_id: 'm2', sender_id: bob.id, conversation_id: direct.id, content: 'message 2', created_at: expect.stringMatching(ISO), seq: 2 },
+      { id: expect.any(String), message_id: 'm1', sender_id: alice.id, conversation_id: direct.id, content: 'message 1', created_at: expect.stringMatching(ISO), seq: 1, edited_at: null, deleted_at: null, reply_to: null, reactions: [] },
+      { id: expect.any(String), message_id: 'm2', sender_id: bob.id, conversation_id: direct.id, content: 'message 2', created_at: expect.stringMatching(ISO), seq: 2, edited_at: null, deleted_at: null, reply_to: null, reactions: [] },
     ])
   })
 

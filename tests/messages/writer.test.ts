@@ -60,7 +60,7 @@ describe.skipIf(onPostgres)('the worker writer (SQLite)', () => {
     // A path under a file, not a directory: the worker's connection cannot be opened.
     const committer = workerCommitter(sqliteOf(t).sqlite, join(t.dir, 'test.db', 'nested.db'))
     const writer = createMessageWriter({ messages: { ...t.deps.store.messages, commit: (jobs) => committer.commit(jobs) } })
-    const job = { senderId: 'u', conversationId: 'c', messageId: 'm', content: 'x', createdAt: Date.now() }
+    const job = { senderId: 'u', conversationId: 'c', messageId: 'm', content: 'x', createdAt: Date.now(), replyTo: null }
     await expect(writer.write(job)).rejects.toThrow(/message writer/)
     await expect(writer.write(job)).rejects.toThrow(/message writer/) // and the next batch tries a new worker
     await writer.close()

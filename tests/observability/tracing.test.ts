@@ -85,7 +85,7 @@ describe('HTTP tracing', () => {
     const fanout = byName(spans.getFinishedSpans(), 'fanout').filter((s) => s.spanContext().traceId === server!.spanContext().traceId)
     expect(fanout).toHaveLength(1)
     expect(parentOf(fanout[0]!)).toBe(server!.spanContext().spanId)
-    expect(fanout[0]!.attributes['event.type']).toBe('message.created')
+    expect(fanout[0]!.attributes['event.type']).toBe('conversation.changed')
     expect(line.trace_id).toBe(server!.spanContext().traceId)
   })
 
@@ -134,7 +134,7 @@ describe('WebSocket tracing', () => {
     const frame = await spans.waitFor('ws.frame')
     expect(frame.attributes).toMatchObject({ 'ws.frame.type': 'message', 'enduser.id': alice.id })
     const fanout = await spans.waitFor('fanout', (s) => parentOf(s) === frame.spanContext().spanId)
-    expect(fanout.attributes['event.type']).toBe('message.created')
+    expect(fanout.attributes['event.type']).toBe('conversation.changed')
   })
 
   test('a frame that fails is recorded as an error span', async () => {

@@ -7,12 +7,17 @@ import { type RedisServer, startRedis } from '../support/redis'
 
 function event(content: string): DomainEvent {
   return {
-    type: 'message.created',
-    message: { id: content, message_id: content, sender_id: 'u', conversation_id: 'c', content, created_at: '2026-01-01T00:00:00.000Z', seq: 1 },
+    type: 'conversation.changed',
+    change: {
+      type: 'message',
+      conversation_id: 'c',
+      event_seq: 1,
+      message: { id: content, message_id: content, sender_id: 'u', conversation_id: 'c', content, created_at: '2026-01-01T00:00:00.000Z', seq: 1, edited_at: null, deleted_at: null, reply_to: null, reactions: [] },
+    },
   }
 }
 
-const contentOf = (e: DomainEvent) => (e.type === 'message.created' ? e.message.content : e.type)
+const contentOf = (e: DomainEvent) => (e.type === 'conversation.changed' && e.change.type === 'message' ? e.change.message.content : e.type)
 
 /** Events a bus delivers, and a promise for the first one with a given content. */
 function received(bus: RedisBus) {

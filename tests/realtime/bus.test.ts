@@ -3,8 +3,13 @@ import type { DomainEvent } from '../../src/shared/events'
 import { createLocalBus } from '../../src/realtime/bus'
 
 const event: DomainEvent = {
-  type: 'message.created',
-  message: { id: 'm', message_id: 'k', sender_id: 'u', conversation_id: 'c', content: 'hi', created_at: '2026-01-01T00:00:00.000Z', seq: 1 },
+  type: 'conversation.changed',
+  change: {
+    type: 'message',
+    conversation_id: 'c',
+    event_seq: 1,
+    message: { id: 'm', message_id: 'k', sender_id: 'u', conversation_id: 'c', content: 'hi', created_at: '2026-01-01T00:00:00.000Z', seq: 1, edited_at: null, deleted_at: null, reply_to: null, reactions: [] },
+  },
 }
 
 describe('createLocalBus', () => {
@@ -14,7 +19,7 @@ describe('createLocalBus', () => {
     bus.subscribe((e) => seen.push(`a:${e.type}`))
     bus.subscribe((e) => seen.push(`b:${e.type}`))
     bus.publish(event)
-    expect(seen).toEqual(['a:message.created', 'b:message.created'])
+    expect(seen).toEqual(['a:conversation.changed', 'b:conversation.changed'])
   })
 
   test('stops delivering after unsubscribe', () => {

@@ -64,7 +64,13 @@ describe('/ws message delivery', () => {
         content: 'hello bob',
         created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/),
         seq: 1,
+        edited_at: null,
+        deleted_at: null,
+        reply_to: null,
+        reactions: [],
       },
+      conversation_id: direct.id,
+      event_seq: 1,
     })
     for (const f of frames) expect(f).toEqual(frames[0]!)
     // Exactly one frame each: no duplicate for the sender through its own topic.
@@ -236,6 +242,7 @@ describe('/ws conversation discovery', () => {
         created_at: expect.any(String),
         last_message_at: null,
         last_seq: 0,
+        last_event_seq: 0,
       },
     })
     // Alice sees the same conversation named after bob (who has no full name: his username).

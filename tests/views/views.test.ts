@@ -58,6 +58,7 @@ const group: ConversationRecord = {
   isGroup: true,
   createdAt: 0,
   lastSeq: PAYLOADS.length,
+  lastEventSeq: PAYLOADS.length,
   lastMessageAt: 0,
   members: [me, ...them],
 }
@@ -71,6 +72,10 @@ const messages: Message[] = PAYLOADS.map((content, i) => ({
   content,
   created_at: '2026-11-24T10:30:00.000Z',
   seq: i + 1,
+  edited_at: null,
+  deleted_at: null,
+  reply_to: null,
+  reactions: [],
 }))
 
 describe('html``', () => {

@@ -62,6 +62,14 @@ export const conversations = pgTable(
     createdAt: bigintNumber('created_at').notNull(),
     /** The seq of the newest message; the next message takes lastSeq + 1. */
     lastSeq: bigintNumber('last_seq').notNull().default(0),
+    /** The event_seq of the newest change (a message, an edit, a reaction...); the next takes lastEventSeq + 1. */
+    lastEventSeq: bigintNumber('last_event_seq').notNull().default(0),
+    /**
+     * The newest change past retention (EVENT_RETENTION_DAYS), whose row is gone: its event_seq
+     * and after_seq. The stream can be replayed only after it; the events before are gone.
+     */
+    prunedEventSeq: bigintNumber('pruned_event_seq').notNull().default(0),
+    prunedAfterSeq: bigintNumber('pruned_after_seq').notNull().default(0),
     lastMessageAt: bigintNumber('last_message_at'),
   },
   (t) => [uniqueIndex('conversations_direct_key_idx').on(t.directKey)],
@@ -101,13 +109,70 @@ export const messages = pgTable(
       .references(() => users.id),
     /** The client's idempotency key, unique per sender; indexed key first, as in ../schema.ts. */
     messageId: text('message_id').notNull(),
+    /** Empty once the message is deleted: the text is erased, not hidden. */
     content: text('content').notNull(),
     createdAt: bigintNumber('created_at').notNull(),
+    /** When its sender last changed its content. */
+    editedAt: bigintNumber('edited_at'),
+    /** When it was deleted: it keeps its place and seq, without content. */
+    deletedAt: bigintNumber('deleted_at'),
+    /** The id of the message it answers, in the same conversation. */
+    replyTo: text('reply_to'),
+    /**
+     * Its reactions as the JSON its `reactions` field shows ([{"emoji","user_ids"}], null for none),
+     * rewritten from the reactions table in the transaction that changes them: a page of history
+     * reads it as it is, with no aggregate per message.
+     */
+    reactions: text('reactions'),
   },
   (t) => [
     uniqueIndex('messages_conversation_seq_idx').on(t.conversationId, t.seq),
     uniqueIndex('messages_message_id_sender_idx').on(t.messageId, t.senderId),
   ],
+)
+
+/** One person's reaction with one emoji to one message; gone with the message. */
+export const reactions = pgTable(
+  'reactions',
+  {
+    messageId: text('message_id')
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    emoji: text('emoji').notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: bigintNumber('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.messageId, t.emoji, t.userId] })],
+)
+
+/**
+ * Each conversation's change stream is numbered 1, 2, 3, … by event_seq in commit order: every
+ * message, edit, deletion, reaction, title and member change. The rows here are every change but
+ * a message being sent: each records the conversation's last_seq when it happened (after_seq), and
+ * so a message's event_seq follows from its seq without being stored (the last change before it,
+ * plus how many messages came since: messages/events.ts), and sending one writes nothing more
+ * than before. A change that concerns a message refers to it (message_id) rather than copying it:
+ * a replay shows the message as it is now, and a deletion erases its text in one place. `data`
+ * holds the little else one needs (an emoji, a title, a member), as JSON.
+ */
+export const conversationEvents = pgTable(
+  'conversation_events',
+  {
+    conversationId: text('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    eventSeq: bigintNumber('event_seq').notNull(),
+    afterSeq: bigintNumber('after_seq').notNull(),
+    type: text('type').notNull(),
+    messageId: text('message_id'),
+    /** Who made the change. */
+    userId: text('user_id'),
+    data: text('data'),
+    createdAt: bigintNumber('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.eventSeq] }), index('conversation_events_created_idx').on(t.createdAt)],
 )
 
 /** One row, rewritten by every readiness probe: a committed write is the only proof the database takes one. */
