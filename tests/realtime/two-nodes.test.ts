@@ -215,7 +215,7 @@ test('a message stored while Redis is down is still acknowledged, and the event 
   const { redis, nodes, a, alice, send } = cluster
   await redis.stop()
   expect((await send(a, alice, 'while Redis is down')).status).toBe(201)
-  await nodes[0]!.logs.waitFor((l) => l.msg === 'redis bus: an event could not be published; other nodes will not see it')
+  await nodes[0]!.logs.waitFor((l) => l.msg === 'redis bus: an event could not be published; other nodes are told to read it once Redis takes a publish again')
   const metrics = await (await fetch(`${nodes[0]!.base}/metrics`)).text()
   expect(/^pneumatic_bus_publish_failures_total (\d+)$/m.exec(metrics)?.[1]).toBe('1')
 }, 60_000)
