@@ -35,7 +35,7 @@ export type TlsProxy = {
 }
 
 /** The load balancer configuration the README shows, as an operator would install it. */
-const DEPLOY_NGINX_CONF = join(import.meta.dir, '..', '..', 'deploy', 'nginx.conf')
+export const DEPLOY_NGINX_CONF = join(import.meta.dir, '..', '..', 'deploy', 'nginx.conf')
 
 /** `text` with the one match of `pattern` replaced; a file that no longer has it is an error, not a silent miss. */
 function replaceOnce(text: string, pattern: RegExp, replacement: string): string {
