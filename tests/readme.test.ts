@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startServer, type ServerProcess } from './support/process'
+import { DEPLOY_NGINX_CONF } from './support/tls-proxy'
 
 const README = readFileSync(join(import.meta.dir, '..', 'README.md'), 'utf8')
 
@@ -19,6 +20,10 @@ function blockAfter(heading: string, language: string): string {
   if (!match) throw new Error(`README has no ${language} block after "${heading}"`)
   return match[1]!
 }
+
+test('"Run several nodes" shows deploy/nginx.conf as it is, the configuration the cluster and proxy tests run behind', () => {
+  expect(`${blockAfter('### Run several nodes', 'nginx')}\n`).toBe(readFileSync(DEPLOY_NGINX_CONF, 'utf8'))
+})
 
 // jq is the one tool the examples need that a fresh machine may lack (.ci/run installs it).
 const jqMissing = Bun.which('jq') === null

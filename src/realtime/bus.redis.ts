@@ -11,14 +11,18 @@ export const EVENTS_CHANNEL = 'pneumatic:events'
 const CONNECT_TIMEOUT_MS = 5000
 
 
-/** What goes over Redis: the event, and which process published it. */
-type Envelope = { origin: string; event: DomainEvent }
+/**
+ * What goes over Redis: an event, and which process published it; or that process's word that
+ * events of its could not be published (`lost`), sent once it can publish again.
+ */
+type Envelope = { origin: string; event: DomainEvent } | { origin: string; lost: true }
 
 export type RedisBus = Bus & {
   /**
    * Calls `listener` each time the subscriber is subscribed again after its connection broke
-   * (Redis restarted, the connection was killed or timed out): events published by other nodes
-   * meanwhile may never arrive, and whatever must not miss them re-reads the database here.
+   * (Redis restarted, the connection was killed or timed out), and each time another node says it
+   * could not publish some of its events: events of other nodes may never arrive, and whatever
+   * must not miss them re-reads the database here.
    */
   onInterruption(listener: () => void): () => void
   /**
@@ -49,7 +53,11 @@ export type RedisBusOptions = {
  *
  * Pub/sub is at-most-once: an event published while a node's subscriber is disconnected is lost
  * to that node, hence onInterruption. Publishing while Redis is down fails at once (no offline
- * queue growing for as long as the outage lasts), is logged and counted, and never throws.
+ * queue growing for as long as the outage lasts), is logged and counted, and never throws; once
+ * this process publishes again, it tells the others that events of its were lost, and their
+ * onInterruption listeners run. That covers what their own reconnections do not: a publishing
+ * connection that broke alone, or came back after their subscribers had (after a Redis restart,
+ * each connection reconnects on its own schedule).
  *
  * Resolves once both connections are up and subscribed; a Redis that cannot be reached within a
  * few seconds is a ConfigError naming REDIS_URL, so a node does not start deaf to the others.
@@ -60,6 +68,8 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
   const listeners = new Set<Parameters<Bus['subscribe']>[0]>()
   const interruptionListeners = new Set<() => void>()
   let publishFailures = 0
+  /** An event failed to reach Redis since the other nodes were last told so. */
+  let unannounced = false
   let closing = false
 
   // ioredis reconnects both by itself; resubscribing is done here (autoResubscribe off) so that
@@ -78,6 +88,16 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
     }
   }
 
+  function tellInterruption() {
+    for (const listener of interruptionListeners) {
+      try {
+        listener()
+      } catch (error) {
+        onError(error)
+      }
+    }
+  }
+
   subscriber.on('message', (_channel: string, text: string) => {
     let envelope: Envelope
     try {
@@ -86,8 +106,24 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
       logger?.error({ err: error }, 'redis bus: a message that is not JSON was ignored')
       return
     }
-    if (envelope.origin !== origin) deliver(envelope.event, 'elsewhere')
+    if (envelope.origin === origin) return
+    if ('lost' in envelope) {
+      logger?.info({ from: envelope.origin }, 'redis bus: another node could not publish some events: reading what they may have been')
+      tellInterruption()
+      return
+    }
+    deliver(envelope.event, 'elsewhere')
   })
+
+  /** Tells the other nodes, once, that events of this process were lost; told again if that fails too. */
+  function announceLosses() {
+    if (!unannounced || closing) return
+    unannounced = false
+    const envelope: Envelope = { origin, lost: true }
+    publisher.publish(EVENTS_CHANNEL, JSON.stringify(envelope)).catch(() => {
+      unannounced = true
+    })
+  }
 
   // Connection trouble is logged once per outage, not once per reconnection attempt.
   const up = { publisher: false, subscriber: false }
@@ -120,13 +156,7 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
         if (!interrupted) return
         interrupted = false
         logger?.info({ channel: EVENTS_CHANNEL }, 'redis bus: subscribed again after an interruption')
-        for (const listener of interruptionListeners) {
-          try {
-            listener()
-          } catch (error) {
-            onError(error)
-          }
-        }
+        tellInterruption()
       },
       // The connection broke again before the server answered: the next 'ready' tries again.
       () => {},
@@ -134,6 +164,7 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
   })
   publisher.on('ready', () => {
     up.publisher = true
+    announceLosses()
   })
 
   try {
@@ -153,11 +184,12 @@ export async function createRedisBus(url: string, options: RedisBusOptions): Pro
       const envelope: Envelope = { origin, event }
       const failed = (error: unknown) => {
         publishFailures++
+        unannounced = true
         options.onPublishFailure?.()
-        logger?.error({ err: error, event: event.type }, 'redis bus: an event could not be published; other nodes will not see it')
+        logger?.error({ err: error, event: event.type }, 'redis bus: an event could not be published; other nodes are told to read it once Redis takes a publish again')
       }
       try {
-        publisher.publish(EVENTS_CHANNEL, JSON.stringify(envelope)).catch(failed)
+        publisher.publish(EVENTS_CHANNEL, JSON.stringify(envelope)).then(announceLosses, failed)
       } catch (error) {
         failed(error)
       }

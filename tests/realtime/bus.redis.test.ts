@@ -129,7 +129,7 @@ describe('createRedisBus', () => {
     await redis.stop()
     expect(() => a.publish(event('while down'))).not.toThrow()
     expect(atA.seen).toEqual(['while down'])
-    await logs.waitFor((l) => l.msg === 'redis bus: an event could not be published; other nodes will not see it')
+    await logs.waitFor((l) => l.msg === 'redis bus: an event could not be published; other nodes are told to read it once Redis takes a publish again')
     expect(a.publishFailures).toBe(1)
   })
 
@@ -165,6 +165,37 @@ describe('createRedisBus', () => {
       await Promise.race([atB.arrival('after the restart').catch(() => {}), Bun.sleep(20)])
     }
     expect(atB.seen).toContain('after the restart')
+  })
+
+  test('a process that could not publish tells the others once its connection is back, so they read what they missed', async () => {
+    await using redis = await startRedis()
+    const logsA = captureLogs()
+    const logs = captureLogs()
+    await using a = await bus(redis, logsA.logger)
+    await using b = await bus(redis, logs.logger)
+    const atB = received(b)
+    let interruptions = 0
+    const interrupted = new Promise<void>((resolve) => b.onInterruption(() => (interruptions++, resolve())))
+
+    // Only A's publishing connection breaks: B's subscriber never notices, and the event A fails
+    // to publish meanwhile is lost to B unless A says so.
+    const id = await a.commands.client('ID')
+    const broken = new Promise<void>((resolve) => a.commands.once('close', resolve))
+    await redis.cli('CLIENT', 'KILL', 'ID', String(id))
+    await broken
+    a.publish(event('lost'))
+    await logsA.waitFor((l) => l.msg === 'redis bus: an event could not be published; other nodes are told to read it once Redis takes a publish again')
+    expect(a.publishFailures).toBe(1)
+    // Bounded: the line comes within 5 s or the test fails; the interruption is told right after it.
+    await logs.waitFor((l) => l.msg === 'redis bus: another node could not publish some events: reading what they may have been')
+    await interrupted
+    expect(atB.seen).toEqual([])
+    expect(interruptions).toBe(1)
+
+    // Told once: the next event is delivered as usual, and no further interruption follows it.
+    a.publish(event('after'))
+    await atB.arrival('after')
+    expect(interruptions).toBe(1)
   })
 
   test('close() leaves the channel and ends both connections', async () => {

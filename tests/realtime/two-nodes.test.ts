@@ -5,7 +5,9 @@
  */
 import { expect, test } from 'bun:test'
 import { join } from 'node:path'
+import { ACCESS_COOKIE } from '../../src/auth/credentials'
 import { SESSION_MEMORY_MS } from '../../src/auth/service'
+import { REFRESH_COOKIE } from '../../src/ui/session'
 import { testDatabase } from '../support/app'
 import { jsonClient, type ServerProcess, startNodes } from '../support/process'
 import { startRedis } from '../support/redis'
@@ -49,6 +51,42 @@ test('a message POSTed to one node reaches a WebSocket on the other node, both w
     await socket.drain()
     expect(socket.received.filter((f) => f.type === 'message').map((f) => f.message.content)).toEqual(['posted on B', 'posted on A'])
   }
+}, 60_000)
+
+test("the web UI's page on one node gets the rendered push of a message POSTed to the other node", async () => {
+  await using database = await testDatabase()
+  await using redis = await startRedis()
+  const env = { DATABASE_URL: database.url, REDIS_URL: redis.url, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PER_HOUR: '0' }
+  await using nodes = await startNodes(env)
+  const [nodeA, nodeB] = [nodes[0]!, nodes[1]!]
+  const a = client(nodeA)
+  const alice = await account(a, 'alice_ui_push')
+
+  // Bob signs up in his browser on node A: the session cookies it sets are good on every node.
+  const signup = await fetch(`${nodeA.base}/ui/signup`, {
+    method: 'POST',
+    body: new URLSearchParams({ username: 'bob_ui_push', password: 'password123', full_name: 'Bob Builder' }),
+    headers: { origin: nodeA.base, 'sec-fetch-site': 'same-origin' },
+    redirect: 'manual',
+  })
+  expect(signup.status).toBe(303)
+  const cookies = signup.headers.getSetCookie().map((line) => line.split(';')[0]!)
+  expect(cookies.map((c) => c.slice(0, c.indexOf('='))).sort()).toEqual([ACCESS_COOKIE, REFRESH_COOKIE].sort())
+  const bobToken = cookies.find((c) => c.startsWith(`${ACCESS_COOKIE}=`))!.slice(ACCESS_COOKIE.length + 1)
+  const bob = { id: (await a('/auth/me', bobToken)).body.id as string }
+
+  // His page's live socket is on node B, opened as the browser opens it: the cookies, our Origin.
+  using bobPage = await TestSocket.open(`${nodeB.base.replace('http', 'ws')}/ws?format=html`, { headers: { origin: nodeB.base, cookie: cookies.join('; ') } })
+  expect(bobPage.received[0]).toEqual({ type: 'ready', user_id: bob.id })
+
+  const room = (await a('/conversations', alice.token, { member_ids: [bob.id] })).body.id as string
+  const sent = await a('/messages', alice.token, { message_id: crypto.randomUUID(), conversation_id: room, content: 'rendered <b>across</b> nodes' })
+  expect(sent.status).toBe(201)
+  const push = (await bobPage.nextOfType('html')).html as string
+  expect(push).toContain(`<li id="msg-${sent.body.id}" class="message" data-seq="1" data-sender="${alice.id}">`)
+  expect(push).toContain('<p class="content">rendered &lt;b&gt;across&lt;/b&gt; nodes</p>')
+  expect(push).toContain('<span class="conversation-name">alice_ui_push</span>') // rendered for Bob: named after Alice
+  expect(await bobPage.drain()).toEqual([])
 }, 60_000)
 
 test('a node whose REDIS_URL cannot be reached refuses to start, with one line naming REDIS_URL', async () => {
@@ -215,7 +253,7 @@ test('a message stored while Redis is down is still acknowledged, and the event 
   const { redis, nodes, a, alice, send } = cluster
   await redis.stop()
   expect((await send(a, alice, 'while Redis is down')).status).toBe(201)
-  await nodes[0]!.logs.waitFor((l) => l.msg === 'redis bus: an event could not be published; other nodes will not see it')
+  await nodes[0]!.logs.waitFor((l) => l.msg === 'redis bus: an event could not be published; other nodes are told to read it once Redis takes a publish again')
   const metrics = await (await fetch(`${nodes[0]!.base}/metrics`)).text()
   expect(/^pneumatic_bus_publish_failures_total (\d+)$/m.exec(metrics)?.[1]).toBe('1')
 }, 60_000)

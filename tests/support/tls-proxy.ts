@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -34,15 +34,31 @@ export type TlsProxy = {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** The load balancer configuration the README shows, as an operator would install it. */
+export const DEPLOY_NGINX_CONF = join(import.meta.dir, '..', '..', 'deploy', 'nginx.conf')
+
+/** `text` with the one match of `pattern` replaced; a file that no longer has it is an error, not a silent miss. */
+function replaceOnce(text: string, pattern: RegExp, replacement: string): string {
+  const matches = text.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`)) ?? []
+  if (matches.length !== 1) throw new Error(`deploy/nginx.conf: expected one match of ${pattern}, found ${matches.length}`)
+  return text.replace(pattern, replacement)
+}
+
 /**
- * The proxy's settings, as an operator would write them for Pneumatic: TLS ends here, WebSocket
- * upgrades are passed on, and the client's address, scheme and host are forwarded. Host is left
- * as nginx's default (the upstream's address), so the client's host reaches us only as
- * X-Forwarded-Host. One process (master_process off), so nothing outlives it if it is killed.
+ * deploy/nginx.conf as it is committed, with this proxy's port, certificate and upstreams put in
+ * (each upstream with the parameters the file gives its nodes), inside the few settings that run
+ * nginx as a test's own process: in the foreground, one process (master_process off, so nothing
+ * outlives it if it is killed), logs on stderr, its files in `dir`. The file leaves Host as nginx's
+ * default (the upstream's address), so the client's host reaches a node only as X-Forwarded-Host.
  */
 function nginxConf(dir: string, port: number, upstreams: string[]): string {
-  // Several upstreams: nginx's default round robin over them, as a load balancer in front of nodes.
-  const servers = upstreams.map((u) => `server ${new URL(u).host};`).join(' ')
+  let site = readFileSync(DEPLOY_NGINX_CONF, 'utf8')
+  const parameters = /^\s*server \S+:\d+( [^;]*)?;$/m.exec(site)?.[1] ?? ''
+  const servers = upstreams.map((u) => `  server ${new URL(u).host}${parameters};`).join('\n')
+  site = replaceOnce(site, /(upstream pneumatic \{\n(?:\s*#.*\n)*)(?:\s*server [^\n]*\n)+/, `$1${servers}\n`)
+  site = replaceOnce(site, /listen 443 ssl;/, `listen 127.0.0.1:${port} ssl;`)
+  site = replaceOnce(site, /ssl_certificate\s+\S+;/, `ssl_certificate ${dir}/cert.pem;`)
+  site = replaceOnce(site, /ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${dir}/key.pem;`)
   return `daemon off;
 master_process off;
 error_log stderr notice;
@@ -55,22 +71,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream pneumatic { ${servers} }
-  server {
-    listen 127.0.0.1:${port} ssl;
-    ssl_certificate ${dir}/cert.pem;
-    ssl_certificate_key ${dir}/key.pem;
-    location / {
-      proxy_pass http://pneumatic;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $http_host;
-    }
-  }
+${site}
 }
 `
 }

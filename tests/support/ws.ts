@@ -46,15 +46,15 @@ export class TestSocket {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
   }
 
-  /** The next frame (in arrival order) that matches, waiting for it if it has not come yet. */
-  next(match: (f: Frame) => boolean = () => true, what = 'a matching frame'): Promise<Frame> {
+  /** The next frame (in arrival order) that matches, waiting for it (`ms` at most) if it has not come yet. */
+  next(match: (f: Frame) => boolean = () => true, what = 'a matching frame', ms = WAIT_MS): Promise<Frame> {
     const index = this.pending.findIndex(match)
     if (index !== -1) return Promise.resolve(this.pending.splice(index, 1)[0]!)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1)
         reject(new Error(`timed out waiting for ${what}; pending: ${JSON.stringify(this.pending).slice(0, 500)}`))
-      }, WAIT_MS)
+      }, ms)
       const waiter: Waiter = { match, resolve, reject, timer }
       this.waiters.push(waiter)
     })
