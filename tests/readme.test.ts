@@ -72,10 +72,12 @@ async function run(script: string): Promise<{ code: number; stdout: string; stde
 }
 
 describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, verbatim", () => {
-  test('"Using the API" runs through in order: accounts, a 1-on-1, a group, a message and its replay, history, refresh, logout', async () => {
+  test('"Using the API" runs through in order: accounts, a 1-on-1, a group, a message and its replay, history, an edit, a reaction, a reply and a deletion, the change stream, refresh, logout', async () => {
     const { code, stdout, stderr } = await run(blockAfter('## Using the API', 'bash'))
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
-    const [alice, bob, me, message, replayed, page, catchUp, list, secondPage, ...statuses] = printed(stdout) as any[]
+    const [alice, bob, me, message, replayed, page, catchUp, edited, reacted, deleted, ...rest] = printed(stdout) as any[]
+    const events = rest.splice(0, 5)
+    const [list, secondPage, ...statuses] = rest
     expect(alice).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
     expect(bob).toEqual({ id: expect.any(String), username: 'bob', full_name: null })
     expect(me).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
@@ -83,6 +85,15 @@ describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, 
     expect(replayed.toLowerCase()).toBe('idempotent-replayed: true')
     expect(page.messages).toHaveLength(1)
     expect(catchUp.messages).toHaveLength(1)
+    expect(edited).toMatchObject({ id: page.messages[0].id, content: 'Hello, team!', edited_at: expect.any(String) })
+    expect([reacted, deleted]).toEqual(['204', '204'])
+    expect(events).toEqual([
+      { type: 'message', event_seq: 1 },
+      { type: 'message_edited', event_seq: 2 },
+      { type: 'reaction', event_seq: 3 },
+      { type: 'message', event_seq: 4 },
+      { type: 'message_deleted', event_seq: 5 },
+    ])
     // Bob's conversations: the group and the 1-on-1, named after Alice.
     expect(list.conversations.map((c: { is_group: boolean; display_name: string }) => [c.is_group, c.display_name])).toEqual([
       [true, 'Project Team'],

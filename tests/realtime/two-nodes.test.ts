@@ -5,9 +5,8 @@
  */
 import { expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { ACCESS_COOKIE } from '../../src/auth/credentials'
+import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/auth/credentials'
 import { SESSION_MEMORY_MS } from '../../src/auth/service'
-import { REFRESH_COOKIE } from '../../src/ui/session'
 import { testDatabase } from '../support/app'
 import { jsonClient, type ServerProcess, startNodes } from '../support/process'
 import { startRedis } from '../support/redis'
