@@ -84,10 +84,10 @@ export type JsonReply = { status: number; headers: Headers; body: any }
  * POST with one, the access token as a bearer. The body is parsed (null for an empty one, a 204).
  */
 export function jsonClient(base: string, init: BunFetchRequestInit = {}) {
-  return async (path: string, token?: string, body?: unknown): Promise<JsonReply> => {
+  return async (path: string, token?: string, body?: unknown, method: string = body === undefined ? 'GET' : 'POST'): Promise<JsonReply> => {
     const reply = await fetch(base + path, {
       ...init,
-      method: body === undefined ? 'GET' : 'POST',
+      method,
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     })
