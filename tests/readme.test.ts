@@ -77,7 +77,7 @@ describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, 
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
     const [alice, bob, me, message, replayed, page, catchUp, edited, reacted, deleted, ...rest] = printed(stdout) as any[]
     const events = rest.splice(0, 5)
-    const [list, secondPage, ...statuses] = rest
+    const [renamed, list, secondPage, ...statuses] = rest
     expect(alice).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
     expect(bob).toEqual({ id: expect.any(String), username: 'bob', full_name: null })
     expect(me).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
@@ -94,9 +94,10 @@ describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, 
       { type: 'message', event_seq: 4 },
       { type: 'message_deleted', event_seq: 5 },
     ])
+    expect(renamed).toEqual({ title: 'Launch Team', last_event_seq: 6 })
     // Bob's conversations: the group and the 1-on-1, named after Alice.
     expect(list.conversations.map((c: { is_group: boolean; display_name: string }) => [c.is_group, c.display_name])).toEqual([
-      [true, 'Project Team'],
+      [true, 'Launch Team'],
       [false, 'Alice Smith'],
     ])
     expect(list.next_cursor).toBeNull()
