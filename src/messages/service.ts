@@ -65,9 +65,18 @@ export async function write(deps: Pick<Deps, 'writer' | 'bus'>, job: WriteJob): 
     case 'stored': {
       const message = toMessage(outcome.row)
       if (outcome.created) deps.bus.publish({ type: 'conversation.changed', change: { type: 'message', conversation_id: message.conversation_id, event_seq: outcome.eventSeq, message } })
+      else checkAnnounced(deps, message.conversation_id)
       return { message, created: outcome.created }
     }
   }
+}
+
+/**
+ * A retry found its change already stored: announced again as a check, in case the node that
+ * stored it failed before announcing it (see DomainEvent conversation.check).
+ */
+function checkAnnounced(deps: Pick<Deps, 'bus'>, conversationId: string): void {
+  deps.bus.publish({ type: 'conversation.check', conversationId })
 }
 
 /** A stored message the actor may see: 404 when there is none, 403 when they are not a member of its conversation. */
@@ -101,6 +110,7 @@ export async function edit(deps: Pick<Deps, 'store' | 'bus'>, actor: User, id: s
   if (!changed) {
     const current = (await deps.store.messages.byId(row.id))!
     if (current.deletedAt !== null) throw deletedAlready()
+    checkAnnounced(deps, row.conversationId)
     return { message: toMessage(current), eventSeq: null }
   }
   const message = toMessage(changed.row)
@@ -121,7 +131,10 @@ export async function remove(deps: Pick<Deps, 'store' | 'bus'>, actor: User, id:
     if (!conversation?.isGroup || conversation.createdBy !== actor.id) throw new Forbidden("Only its sender, or the group's creator, may delete a message")
   }
   const changed = await deps.store.messages.change({ type: 'message_deleted', id: row.id, userId: actor.id, at: now() })
-  if (!changed) return { message: toMessage((await deps.store.messages.byId(row.id))!), eventSeq: null }
+  if (!changed) {
+    checkAnnounced(deps, row.conversationId)
+    return { message: toMessage((await deps.store.messages.byId(row.id))!), eventSeq: null }
+  }
   const message = toMessage(changed.row)
   deps.bus.publish({ type: 'conversation.changed', change: { type: 'message_deleted', conversation_id: message.conversation_id, event_seq: changed.eventSeq, message } })
   return { message, eventSeq: changed.eventSeq }
@@ -137,7 +150,10 @@ export async function react(deps: Pick<Deps, 'store' | 'bus'>, actor: User, id: 
   const row = await visibleMessage(deps.store, actor, id)
   if (added && row.deletedAt !== null) throw new DomainError(409, 'message_deleted', 'This message was deleted: it takes no reactions')
   const changed = await deps.store.messages.react({ id: row.id, emoji, userId: actor.id, added, at: now() })
-  if (!changed) return { conversationId: row.conversationId, eventSeq: null }
+  if (!changed) {
+    checkAnnounced(deps, row.conversationId)
+    return { conversationId: row.conversationId, eventSeq: null }
+  }
   deps.bus.publish({
     type: 'conversation.changed',
     change: { type: 'reaction', conversation_id: row.conversationId, event_seq: changed.eventSeq, message_id: row.id, emoji, user_id: actor.id, added },

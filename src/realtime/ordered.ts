@@ -52,6 +52,10 @@ export function createOrderedEvents(deps: Pick<AppDeps, 'bus' | 'store' | 'logge
       sequencer.accept(event.change)
       return
     }
+    if (event.type === 'conversation.check') {
+      if (sequencer.position(event.conversationId) !== undefined) void sequencer.deliverUpTo(event.conversationId, Number.MAX_SAFE_INTEGER)
+      return
+    }
     // Where a new conversation stands, before any of its changes is delivered.
     if (event.type === 'conversation.created') sequencer.know(event.conversation.id, event.conversation.lastEventSeq)
     pass(event)

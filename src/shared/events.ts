@@ -11,6 +11,12 @@ export type DomainEvent =
       conversation?: ConversationRecord
     }
   | { type: 'conversation.created'; conversation: ConversationRecord }
+  /**
+   * A request changed nothing because its change was already stored (a retry): if the node that
+   * stored it failed before announcing it, the change was never announced, so every node delivers
+   * whatever the conversation has that it has not delivered yet, read from the database.
+   */
+  | { type: 'conversation.check'; conversationId: string }
   /** A login session ended (sessionId), or all of a user's (null): their sockets must close. */
   | { type: 'session.ended'; userId: string; sessionId: string | null }
 

@@ -321,3 +321,30 @@ describe('replies', () => {
     expect((await historyOf(t, bob, direct.id)).length).toBe(0)
   })
 })
+
+describe('a change stored but never announced', () => {
+  test('(the node that stored it failed before announcing it) reaches every socket once its retry is answered', async () => {
+    await using t = await testApp()
+    const { ws } = listen(t.app)
+    const { alice, bob, direct } = await people(t)
+    using bobSocket = await TestSocket.open(`${ws}?token=${bob.token}`)
+    const first = (await send(t.app, alice, direct.id, 'announced')).body
+    expect((await bobSocket.nextOfType('message')).message.id).toBe(first.id)
+    // The next change is committed, but its announcement is lost, as when a node dies in between.
+    const publish = t.deps.bus.publish
+    let dropped = 0
+    t.deps.bus.publish = (event) => {
+      if (event.type === 'conversation.changed' && dropped === 0) dropped++
+      else publish(event)
+    }
+    const lost = await send(t.app, alice, direct.id, 'stored, never announced', 'lost-key')
+    expect(dropped).toBe(1)
+    await bobSocket.drain()
+    expect(bobSocket.received.filter((f) => f.type === 'message')).toHaveLength(1)
+    // The client retries (on any node): the answer is the stored message, and the socket gets it.
+    expect((await send(t.app, alice, direct.id, 'stored, never announced', 'lost-key')).body).toEqual(lost.body)
+    expect(await bobSocket.next((f) => f.type === 'message' && f.message.id === lost.body.id, 'the lost message')).toMatchObject({ event_seq: 2 })
+    await bobSocket.drain()
+    expect(bobSocket.received.filter((f) => f.type === 'message').map((f) => f.event_seq)).toEqual([1, 2])
+  })
+})

@@ -54,7 +54,7 @@ describe('messages.post', () => {
     ])
   })
 
-  test('announces each stored message once, and nothing for a retry or a refusal', async () => {
+  test('announces each stored message once, a retry only as a check of the conversation, and nothing for a refusal', async () => {
     await using t = await testApp()
     const { alice, carol, direct } = await setup(t)
     const seen = events(t)
@@ -63,7 +63,10 @@ describe('messages.post', () => {
     await messages.post(t.deps, alice, input)
     await rejected(messages.post(t.deps, alice, { ...input, content: 'other' }))
     await rejected(messages.post(t.deps, carol, { ...input, message_id: 'c' }))
-    expect(seen).toEqual([{ type: 'conversation.changed', change: { type: 'message', conversation_id: direct.id, event_seq: 1, message } }])
+    expect(seen).toEqual([
+      { type: 'conversation.changed', change: { type: 'message', conversation_id: direct.id, event_seq: 1, message } },
+      { type: 'conversation.check', conversationId: direct.id },
+    ])
   })
 
   test('a retry with the same message_id returns the stored message with created false', async () => {
