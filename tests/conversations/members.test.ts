@@ -65,17 +65,22 @@ describe('DELETE /conversations/{id}/members/{user_id}', () => {
     const { ws } = listen(t.app)
     const { alice, bob, group } = await team(t)
     await send(t.app, alice, group.id, 'hello')
+    const bobs = (await send(t.app, bob, group.id, 'mine')).body
     // Bob's membership is remembered (he just read), and forgotten by his leaving.
     expect(await historyStatus(t, bob, group.id)).toBe(200)
     using bobSocket = await TestSocket.open(`${ws}?token=${bob.token}`)
     using aliceSocket = await TestSocket.open(`${ws}?token=${alice.token}`)
     expect((await removeMember(t, bob, group.id, bob.id)).status).toBe(204)
-    const removed = { type: 'member_removed', conversation_id: group.id, event_seq: 2, user_id: bob.id, by: bob.id }
+    const removed = { type: 'member_removed', conversation_id: group.id, event_seq: 3, user_id: bob.id, by: bob.id }
     expect(await bobSocket.nextOfType('member_removed')).toEqual(removed)
     expect(await aliceSocket.nextOfType('member_removed')).toEqual(removed)
     expect(await historyStatus(t, bob, group.id)).toBe(403)
     expect((await call(t.app, 'GET', `/conversations/${group.id}/events`, { token: bob.token })).status).toBe(403)
     expect((await send(t.app, bob, group.id, 'still here?')).status).toBe(403)
+    // Not even his own message: he may no longer edit, delete or react in it.
+    expect((await call(t.app, 'PATCH', `/messages/${bobs.id}`, { token: bob.token, body: { content: 'edited after leaving' } })).status).toBe(403)
+    expect((await call(t.app, 'DELETE', `/messages/${bobs.id}`, { token: bob.token })).status).toBe(403)
+    expect((await call(t.app, 'PUT', `/messages/${bobs.id}/reactions/${encodeURIComponent('👋')}`, { token: bob.token })).status).toBe(403)
     await send(t.app, alice, group.id, 'after bob left')
     await aliceSocket.nextOfType('message')
     await bobSocket.drain()

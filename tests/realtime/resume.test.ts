@@ -14,7 +14,7 @@ const remove = (t: TestApp, who: Account, id: string) => call(t.app, 'DELETE', `
 const react = (t: TestApp, who: Account, id: string, emoji: string, added = true) =>
   call(t.app, added ? 'PUT' : 'DELETE', `/messages/${id}/reactions/${encodeURIComponent(emoji)}`, { token: who.token })
 
-const CHANGE_TYPES = new Set(['message', 'message_edited', 'message_deleted', 'reaction'])
+const CHANGE_TYPES = new Set(['message', 'message_edited', 'message_deleted', 'reaction', 'member_added', 'member_removed', 'conversation_updated'])
 const isChange = (f: Frame) => CHANGE_TYPES.has(f.type) && typeof f.event_seq === 'number'
 
 /** Frames up to and including `resumed`. */
@@ -155,12 +155,25 @@ function mulberry32(seed: number) {
   }
 }
 
-type View = Map<string, { content: string; edited: boolean; deleted: boolean; replyTo: string | null; reactions: Set<string> }>
+type View = {
+  title: string
+  members: Set<string>
+  messages: Map<string, { content: string; edited: boolean; deleted: boolean; replyTo: string | null; reactions: Set<string> }>
+}
 
 /** What a client keeps of a conversation, from change frames applied in event_seq order. */
 function apply(view: View, change: Frame): void {
+  if (change.type === 'conversation_updated') {
+    view.title = change.title
+    return
+  }
+  if (change.type === 'member_added' || change.type === 'member_removed') {
+    if (change.type === 'member_added') view.members.add(change.user_id)
+    else view.members.delete(change.user_id)
+    return
+  }
   if (change.type === 'reaction') {
-    const message = view.get(change.message_id)
+    const message = view.messages.get(change.message_id)
     if (!message) throw new Error(`a reaction to an unknown message ${change.message_id}`)
     const key = `${change.emoji} ${change.user_id}`
     if (change.added) message.reactions.add(key)
@@ -168,7 +181,7 @@ function apply(view: View, change: Frame): void {
     return
   }
   const m = change.message
-  view.set(m.id, {
+  view.messages.set(m.id, {
     content: m.content,
     edited: m.edited_at !== null,
     deleted: m.deleted_at !== null,
@@ -178,21 +191,23 @@ function apply(view: View, change: Frame): void {
 }
 
 describe('resume: the property', () => {
-  test('random sends, edits, deletions and reactions while a client drops and resumes at random points: its view always equals a fresh load', async () => {
+  test('random sends, edits, deletions, reactions, members and titles while a client drops and resumes at random points: its view always equals a fresh load', async () => {
     await using t = await testApp()
     const { ws } = listen(t.app)
     const alice = await account(t.app)
     const bob = await account(t.app)
     const carol = await account(t.app)
+    const dave = await account(t.app)
     const group = await conversation(t.app, alice, [bob, carol], 'Property')
     const people = [alice, bob, carol]
+    let daveIn = false
     const seed = Number(process.env.RESUME_SEED ?? 20261130)
     const random = mulberry32(seed)
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!
     const sent: Array<{ id: string; sender: Account }> = []
     const emojis = ['👍', '🎉', '👀']
 
-    const view: View = new Map()
+    const view: View = { title: 'Property', members: new Set([alice.id, bob.id, carol.id]), messages: new Map() }
     let position = 0
     const applyFrame = (f: Frame) => {
       if (!isChange(f) || f.conversation_id !== group.id) return
@@ -238,6 +253,13 @@ describe('resume: the property', () => {
       } else if (roll < 0.78) {
         const target = pick(sent)
         await remove(t, target.sender, target.id)
+      } else if (roll < 0.84) {
+        // Dave comes and goes: added by anyone, leaving by himself or removed by the creator.
+        if (daveIn) expect((await call(t.app, 'DELETE', `/conversations/${group.id}/members/${dave.id}`, { token: (random() < 0.5 ? dave : alice).token })).status).toBe(204)
+        else expect((await call(t.app, 'POST', `/conversations/${group.id}/members`, { token: who.token, body: { member_ids: [dave.id] } })).status).toBe(200)
+        daveIn = !daveIn
+      } else if (roll < 0.88) {
+        expect((await call(t.app, 'PATCH', `/conversations/${group.id}`, { token: who.token, body: { title: `Title ${step}` } })).status).toBe(200)
       } else {
         await react(t, who, pick(sent).id, pick(emojis), random() < 0.7)
       }
@@ -249,10 +271,16 @@ describe('resume: the property', () => {
     await drain()
     expect(position).toBe(final)
 
-    const fresh: View = new Map()
+    const now = (await call(t.app, 'GET', '/conversations', { token: bob.token })).body.conversations.find((c: { id: string }) => c.id === group.id)
+    const fresh: View = { title: now.title, members: new Set(now.members), messages: new Map() }
     const history = (await call(t.app, 'GET', `/conversations/${group.id}/messages?limit=200`, { token: bob.token })).body.messages
     for (const message of history) apply(fresh, { type: 'message', message })
-    expect({ seed, view: [...view] }).toEqual({ seed, view: [...fresh] })
+    expect({ seed, title: view.title, members: [...view.members].sort(), messages: [...view.messages] }).toEqual({
+      seed,
+      title: fresh.title,
+      members: [...fresh.members].sort(),
+      messages: [...fresh.messages],
+    })
     ;(socket as TestSocket | null)?.close()
   }, 60_000)
 })
