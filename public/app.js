@@ -103,6 +103,23 @@
     }
   }
 
+  // Quotes of a message say what it says now: an edit or a deletion reaches every reply shown (and
+  // the composer's, when replying to it), whether or not the message itself is loaded.
+  const EXCERPT_CHARACTERS = 140 // as views/message.ts excerpt()
+  function excerpt(text) {
+    const characters = Array.from(text.replace(/\s+/g, ' ').trim())
+    return characters.length > EXCERPT_CHARACTERS ? `${characters.slice(0, EXCERPT_CHARACTERS).join('').trimEnd()}…` : characters.join('')
+  }
+  function requote(item) {
+    const deleted = item.classList.contains('deleted')
+    const content = item.querySelector(':scope > .content')?.textContent
+    if (!deleted && content === undefined) return // shown in its edit form: its text is not in it
+    const text = deleted ? 'This message was deleted' : excerpt(content)
+    for (const quote of document.querySelectorAll(`.quote[data-reply-to="${CSS.escape(item.id.slice('msg-'.length))}"] .quote-text`)) {
+      if (quote.textContent !== text) quote.textContent = text
+    }
+  }
+
   /**
    * Merges rendered messages into a conversation's list: each replaces the one with its id (if not
    * older), or is put in seq order. `existing`: only replace (an edit to a message not loaded is
@@ -126,6 +143,7 @@
         list.insertBefore(item, next ?? null)
         placed.push(item)
       }
+      requote(item)
     }
     return placed
   }

@@ -63,7 +63,7 @@ describe.skipIf(skipBrowserTests)('edits, deletions, reactions and replies in Ch
     const bob = await account(t.app, 'bob', 'Bob Builder')
     const { id } = await conversation(t.app, alice, [bob])
     const lunch = await said(t, alice, id, 'Lunch at 12?')
-    const sure = await said(t, bob, id, 'Sure')
+    const sure = await said(t, bob, id, 'Sure', lunch)
     await using alices = await person('alice')
     await using bobs = await person('bob')
     await twoOn(http, id, [alices, 'alice'], [bobs, 'bob'])
@@ -96,6 +96,8 @@ describe.skipIf(skipBrowserTests)('edits, deletions, reactions and replies in Ch
     const onBobs = shown(bobs.page, lunch)
     await onBobs.locator('p.content', { hasText: 'Lunch at 1 instead?' }).waitFor()
     expect(await onBobs.locator('.edited').isVisible()).toBe(true)
+    // Bob's reply quotes it as it is now.
+    await shown(bobs.page, sure).locator('.quote-text', { hasText: 'Lunch at 1 instead?' }).waitFor()
     for (const p of [alices, bobs]) {
       await settled(p)
       expect(await contents(p.page)).toEqual(['Lunch at 1 instead?', 'Sure'])
@@ -114,6 +116,7 @@ describe.skipIf(skipBrowserTests)('edits, deletions, reactions and replies in Ch
     const welcome = await said(t, alice, group.id, 'Welcome!')
     const oops = await said(t, bob, group.id, 'Oops, wrong chat')
     const rude = await said(t, bob, group.id, 'Something rude')
+    const what = await said(t, alice, group.id, 'What?', rude)
     await using alices = await person('alice')
     await using bobs = await person('bob')
     await twoOn(http, group.id, [alices, 'alice'], [bobs, 'bob'])
@@ -144,12 +147,15 @@ describe.skipIf(skipBrowserTests)('edits, deletions, reactions and replies in Ch
     await alices.page.locator(`[id="delete-${rude}"]`).getByRole('button', { name: 'Delete' }).click()
     await shown(bobs.page, rude).locator('.deleted-note').waitFor()
     for (const p of [alices, bobs]) {
+      // The reply that quoted it no longer shows its words.
+      await shown(p.page, what).locator('.quote-text', { hasText: 'This message was deleted' }).waitFor()
       await settled(p)
-      expect(await contents(p.page)).toEqual(['Welcome!'])
-      expect(await p.page.locator('ol.message-list > li.message').count()).toBe(3)
+      expect(await contents(p.page)).toEqual(['Welcome!', 'What?'])
+      expect(await p.page.locator('ol.message-list > li.message').count()).toBe(4)
+      expect(await p.page.getByText('Something rude').count()).toBe(0)
       expect(await windowKept(p.page)).toBe(true)
     }
-    expect(await t.sql('SELECT content FROM messages ORDER BY seq')).toEqual([{ content: 'Welcome!' }, { content: '' }, { content: '' }])
+    expect(await t.sql('SELECT content FROM messages ORDER BY seq')).toEqual([{ content: 'Welcome!' }, { content: '' }, { content: '' }, { content: 'What?' }])
     noProblems(alices, bobs)
   }, 60_000)
 
