@@ -4,8 +4,8 @@ import { html, join, type SafeHtml } from './html'
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢'] as const
 
 /**
- * Emoji the picker's search suggests, by name (a browser's datalist matches what is typed against
- * the names). Any other emoji can be typed or pasted into the same field.
+ * Emoji the picker's search field knows by name: it suggests them (a datalist), and a name typed
+ * instead of an emoji is taken as the emoji (emojiNamed). Any other emoji can be typed or pasted.
  */
 const NAMED: ReadonlyArray<readonly [string, string]> = [
   ['👍', 'thumbs up, yes, ok, like'],
@@ -134,4 +134,16 @@ const NAMED: ReadonlyArray<readonly [string, string]> = [
 /** The one list every reaction field on a page suggests from. */
 export function emojiNames(): SafeHtml {
   return html`<datalist id="emoji-names">${join(NAMED.map(([emoji, name]) => html`<option value="${emoji}" label="${emoji} ${name}"></option>`))}</datalist>`
+}
+
+const NAMES: ReadonlyArray<readonly [string, readonly string[]]> = NAMED.map(([emoji, names]) => [emoji, names.split(',').map((n) => n.trim().toLowerCase())])
+
+/**
+ * The emoji a name stands for, when the search field holds a name rather than an emoji: one of
+ * its names exactly ("fire"), else the first whose name starts with what was typed ("thumbs").
+ */
+export function emojiNamed(text: string): string | undefined {
+  const wanted = text.trim().toLowerCase()
+  if (!/^[a-z0-9+][a-z0-9 +-]*$/.test(wanted)) return undefined
+  return (NAMES.find(([, names]) => names.includes(wanted)) ?? (wanted.length >= 2 ? NAMES.find(([, names]) => names.some((n) => n.startsWith(wanted))) : undefined))?.[0]
 }

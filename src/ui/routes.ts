@@ -15,6 +15,7 @@ import {
   type HeaderState,
   type OpenConversation,
 } from '../../views/chat'
+import { emojiNamed } from '../../views/emoji'
 import { html } from '../../views/html'
 import { page } from '../../views/layout'
 import type { MessageState } from '../../views/message'
@@ -93,6 +94,12 @@ function reactionAdded(body: unknown): boolean {
   const added = text(body, 'added')
   if (added !== '1' && added !== '0') throw Invalid.field('added', 'must be 1 (react) or 0 (take the reaction back)')
   return added === '1'
+}
+
+/** The emoji of a reaction form: as typed, or the one a name typed in the search field stands for. */
+function reactionEmoji(body: unknown): string {
+  const typed = text(body, 'emoji').trim()
+  return emojiNamed(typed) ?? typed
 }
 
 /** What a page may open with: a conversation, and what its forms were sent with. */
@@ -358,7 +365,7 @@ export const uiRoutes = (deps: AppDeps) => {
         messageAction(me!, params.mid, htmx, nonce, set, redirect, () => messages.remove(deps, me!, params.mid)),
       )
       .post('/ui/messages/:mid/reactions', async ({ me, params, body, htmx, nonce, set, redirect }) =>
-        messageAction(me!, params.mid, htmx, nonce, set, redirect, () => messages.react(deps, me!, params.mid, text(body, 'emoji').trim(), reactionAdded(body))),
+        messageAction(me!, params.mid, htmx, nonce, set, redirect, () => messages.react(deps, me!, params.mid, reactionEmoji(body), reactionAdded(body))),
       )
       .post('/c/:id/members', async ({ me, params, body, htmx, nonce, set, redirect }) => {
         const usernames = text(body, 'usernames')

@@ -191,16 +191,29 @@ describe('reactions', () => {
     expect(await reactionsOf(t, alice, id, message)).toEqual([])
   })
 
+  test("a name typed in the picker's search field reacts with the emoji it names", async () => {
+    await using t = await testApp()
+    const { alice, bob, id } = await direct(t)
+    const message = await say(t, alice, id, 'Hot take')
+    for (const name of ['fire', ' Lit ', 'thumbs']) {
+      expect((await bob.client.request('POST', `/ui/messages/${message}/reactions`, { form: { emoji: name, added: '1' }, headers: HTMX })).status).toBe(200)
+    }
+    expect(await reactionsOf(t, alice, id, message)).toEqual([
+      { emoji: '🔥', user_ids: [bob.id] },
+      { emoji: '👍', user_ids: [bob.id] },
+    ])
+  })
+
   test('what is not one emoji, or an unclear added, is refused on the message, never a 500', async () => {
     await using t = await testApp()
     const { alice, bob, id } = await direct(t)
     const message = await say(t, alice, id, 'Hi')
-    for (const form of [{ emoji: 'hello', added: '1' }, { emoji: '👍👍', added: '1' }, { emoji: '', added: '1' }, { emoji: '👍', added: 'yes' }]) {
+    for (const form of [{ emoji: 'xyzzy', added: '1' }, { emoji: 'x', added: '1' }, { emoji: '👍👍', added: '1' }, { emoji: '', added: '1' }, { emoji: '👍', added: 'yes' }]) {
       const reply = await bob.client.request('POST', `/ui/messages/${message}/reactions`, { form, headers: HTMX })
       expect(reply.status).toBe(422)
       expect(reply.body).toContain('role="alert">')
     }
-    const page = await bob.client.post(`/ui/messages/${message}/reactions`, { emoji: 'hello', added: '1' })
+    const page = await bob.client.post(`/ui/messages/${message}/reactions`, { emoji: 'xyzzy', added: '1' })
     expect(page.status).toBe(422)
     expect(page.body).toContain('role="alert">Reaction must be one emoji')
     expect(await reactionsOf(t, alice, id, message)).toEqual([])
