@@ -112,7 +112,7 @@ function actions(message: Message, viewer: Viewer): SafeHtml {
     </form>
     <form class="any-reaction" method="post" action="${url}" hx-post="${url}" ${answered(viewer)}>
       <input type="hidden" name="added" value="1">
-      <input name="emoji" list="emoji-names" placeholder="Search emoji…" aria-label="Search or type an emoji" autocomplete="off" maxlength="64" required>
+      <input id="react-search-${id}" name="emoji" list="emoji-names" placeholder="Search emoji…" aria-label="Search or type an emoji" autocomplete="off" maxlength="64" required>
       <button type="submit">Add</button>
     </form>
   </div>
