@@ -270,6 +270,29 @@ describe.skipIf(skipBrowserTests)('edits, deletions, reactions and replies in Ch
   }, 60_000)
 })
 
+describe.skipIf(skipBrowserTests)('on a touch screen', () => {
+  test('a tap on a message shows its actions, which a tap then uses', async () => {
+    await using t = await testApp()
+    const { http } = listen(t.app)
+    const alice = await account(t.app, 'alice', 'Alice Liddell')
+    const bob = await account(t.app, 'bob', 'Bob Builder')
+    const { id } = await conversation(t.app, alice, [bob])
+    const hello = await said(t, alice, id, 'Hello from a phone')
+    await using bobs = await person('bob', { width: 390, height: 844 }, { hasTouch: true, isMobile: true })
+    await twoOn(http, id, [bobs, 'bob'])
+    const message = shown(bobs.page, hello)
+    const toolbar = message.locator('.actions')
+    const opacity = () => toolbar.evaluate(async (el) => (await Promise.all(el.getAnimations().map((a) => a.finished)), getComputedStyle(el).opacity))
+    expect(await opacity()).toBe('0')
+    await message.locator('p.content').tap()
+    expect(await opacity()).toBe('1')
+    await message.getByRole('button', { name: 'React' }).tap()
+    await bobs.page.locator(`[id="react-${hello}"]`).getByTitle('React with ❤️').tap()
+    await chipsAre(message, ['❤️ 1 (mine)'])
+    noProblems(bobs)
+  }, 60_000)
+})
+
 describe.skipIf(skipBrowserTests)("a group's members and name in Chromium", () => {
   test('Members adds by username, its creator removes, anyone leaves, Rename renames: each seen live on the others’ pages', async () => {
     await using t = await testApp()
