@@ -2,8 +2,11 @@ import { conversationFor, type ConversationPage, type ConversationRecord } from 
 import type { Message, MessagePage } from '../src/messages/model'
 import type { User } from '../src/users/model'
 import { displayName } from '../src/users/service'
+import { emojiNames } from './emoji'
 import { html, join, type SafeHtml } from './html'
 import { cssId, page } from './layout'
+import { excerpt, messageItem, messagesMerge, positionMark, type MessageState, type Viewer } from './message'
+import { nameOf, personName } from './people'
 
 const memberCount = (n: number) => `${n} member${n === 1 ? '' : 's'}`
 
@@ -50,15 +53,6 @@ export function conversationPage(page: ConversationPage, viewerId: string, appen
 ${loadMoreConversations(page.nextCursor, true)}`.value
 }
 
-/**
- * Someone as others see them: the full name, isolated so its direction cannot reorder what
- * follows, then the @username, which nobody else can have (a full name can be copied); just the
- * username without a full name, so a name never shows without the username it belongs to.
- */
-function personName(user: User): SafeHtml {
-  return user.full_name ? html`<bdi>${user.full_name}</bdi> <span class="username">@${user.username}</span>` : html`${user.username}`
-}
-
 function userRow(user: User): SafeHtml {
   return html`<li>
   <form method="post" action="/ui/direct">
@@ -68,27 +62,13 @@ function userRow(user: User): SafeHtml {
 </li>`
 }
 
-/** One message, the same in the full page, the reply to a send, a page of history and a live push. */
-export function messageItem(message: Message, sender: SafeHtml | null): SafeHtml {
-  return html`<li id="msg-${message.id}" class="message" data-seq="${message.seq}" data-sender="${message.sender_id}">
-  ${sender === null ? '' : html`<span class="sender">${sender}</span>`}
-  <p class="content">${message.content}</p>
-  <time datetime="${message.created_at}">${message.created_at.slice(11, 16)} UTC</time>
-</li>`
-}
-
-/** The sender's name and @username in a group; none in a 1-on-1, whose header names the other person. */
-export function senderNameIn(record: ConversationRecord, senderId: string): SafeHtml | null {
-  if (!record.isGroup) return null
-  const sender = record.members.find((m) => m.id === senderId)
-  return sender ? personName(sender) : html`Unknown`
-}
-
-/** Messages merged into the open list by id (never doubled) and kept in seq order. */
-export function messagesUpsert(record: ConversationRecord, messages: Message[]): SafeHtml {
-  if (messages.length === 0) return html``
-  return html`<hx-upsert hx-target="#messages-${record.id}" key="data-seq" sort>${join(messages.map((m) => messageItem(m, senderNameIn(record, m.sender_id))))}</hx-upsert>`
-}
+/** Messages of a page, a catch-up or an answer, merged into the open list (see messagesMerge). */
+export const messagesUpsert = (viewer: Viewer, messages: readonly Message[], opts: { existing?: boolean; fresh?: boolean; states?: ReadonlyMap<string, MessageState> } = {}): SafeHtml =>
+  messagesMerge(
+    viewer.record.id,
+    messages.map((m) => messageItem(m, viewer, opts.states?.get(m.id))),
+    opts,
+  )
 
 /** "Load older" pages back from the oldest message shown. */
 export function loadOlder(record: ConversationRecord, page: MessagePage, oob = false): SafeHtml {
@@ -100,18 +80,39 @@ export function loadOlder(record: ConversationRecord, page: MessagePage, oob = f
 </div>`
 }
 
-export type ComposerState = { messageId: string; content?: string; error?: string }
+export type ComposerState = {
+  messageId: string
+  content?: string
+  error?: string
+  /** The message this one will answer, and its sender (when still known). */
+  replyTo?: { message: Message; sender?: User }
+}
 
 /**
  * The message form. Its message_id is made when the form is rendered and kept until a send
- * succeeds, so a double click or a resend after a reconnect stores one message.
+ * succeeds, so a double click or a resend after a reconnect stores one message. Replying, it says
+ * to what, and Cancel (keeping what was typed) goes back to a plain message.
  */
-export function composer(record: ConversationRecord, state: ComposerState, oob = false): SafeHtml {
-  return html`<form id="composer" class="composer" method="post" action="/c/${record.id}/messages" hx-post="/c/${record.id}/messages" hx-swap="none"${oob ? html` hx-swap-oob="outerHTML"` : ''}>
-  <input type="hidden" name="message_id" value="${state.messageId}">
+export function composer(conversationId: string, state: ComposerState, oob = false): SafeHtml {
+  const { replyTo } = state
+  const keep = html`hx-include="#content, #composer-message-id" hx-swap="none"`
+  return html`<form id="composer" class="composer" method="post" action="/c/${conversationId}/messages" hx-post="/c/${conversationId}/messages" hx-swap="none"${oob ? html` hx-swap-oob="outerHTML"` : ''}>
+  <input type="hidden" id="composer-message-id" name="message_id" value="${state.messageId}">
+  ${
+    replyTo
+      ? html`<input type="hidden" name="reply_to" value="${replyTo.message.id}">
+  <div class="replying">
+    <a class="quote" href="#msg-${replyTo.message.id}" data-reply-to="${replyTo.message.id}" data-reply-seq="${replyTo.message.seq}">
+      <span class="quote-sender">Replying to ${replyTo.sender ? personName(replyTo.sender) : 'Unknown'}</span>
+      <span class="quote-text">${replyTo.message.deleted_at === null ? excerpt(replyTo.message.content) : 'This message was deleted'}</span>
+    </a>
+    <a class="cancel-reply" href="/c/${conversationId}" hx-get="/c/${conversationId}/composer" ${keep} title="Cancel the reply" aria-label="Cancel the reply">×</a>
+  </div>`
+      : ''
+  }
   ${state.error ? html`<p class="form-error" role="alert">${state.error}</p>` : ''}
   <label for="content" class="visually-hidden">Message</label>
-  <textarea id="content" name="content" rows="2" placeholder="Write a message…" title="Enter sends, Shift+Enter adds a line" required>${state.content ?? ''}</textarea>
+  <textarea id="content" name="content" rows="2" placeholder="${replyTo ? 'Write a reply…' : 'Write a message…'}" title="Enter sends, Shift+Enter adds a line" required>${state.content ?? ''}</textarea>
   <button type="submit">Send</button>
 </form>`
 }
@@ -132,12 +133,116 @@ function groupForm(state: GroupFormState): SafeHtml {
 </details>`
 }
 
+/** What a group's header forms were sent with, shown again with the refusal. */
+export type HeaderState = { error?: string; usernames?: string; title?: string; open?: 'members' | 'rename' }
+
+/** Header forms are answered through the pane, which outlives the header a push may replace meanwhile. */
+const answeredInPane = html`hx-target="#conversation" hx-swap="none"`
+
+/** A group's Members popover: who is in it, Remove (for its creator), add by username, and Leave. */
+function membersPanel(viewer: Viewer, state: HeaderState): SafeHtml {
+  const { record } = viewer
+  const creator = viewer.creatorId === viewer.id
+  const members = record.members.map((member) => {
+    const removable = creator && member.id !== viewer.id
+    const url = `/c/${record.id}/members/${member.id}/remove`
+    return html`<li>
+  <span class="member-name">${personName(member)}${member.id === viewer.id ? html` <span class="tag">you</span>` : ''}${member.id === viewer.creatorId ? html` <span class="tag">creator</span>` : ''}</span>
+  ${removable ? html`<form method="post" action="${url}" hx-post="${url}" ${answeredInPane}><button type="submit" class="link danger" aria-label="Remove ${displayName(member)}">Remove</button></form>` : ''}
+</li>`
+  })
+  return html`<div id="members-${record.id}" class="popover panel members-panel" popover${state.open === 'members' ? html` data-open` : ''}>
+  <h3>Members <span class="optional">${memberCount(record.members.length)}</span></h3>
+  <ul class="member-list">${join(members)}</ul>
+  <form class="add-members" method="post" action="/c/${record.id}/members" hx-post="/c/${record.id}/members" ${answeredInPane}>
+    <label for="add-members-${record.id}">Add people <span class="optional">(usernames, comma-separated)</span></label>
+    <div class="inline-form">
+      <input id="add-members-${record.id}" name="usernames" placeholder="bob, charlie" value="${state.usernames ?? ''}" required>
+      <button type="submit">Add</button>
+    </div>
+  </form>
+  <form class="leave" method="post" action="/c/${record.id}/leave">
+    <button type="submit" class="secondary danger">Leave group</button>
+  </form>
+</div>`
+}
+
+function renamePanel(viewer: Viewer, state: HeaderState): SafeHtml {
+  const { record } = viewer
+  return html`<div id="rename-${record.id}" class="popover panel rename-panel" popover${state.open === 'rename' ? html` data-open` : ''}>
+  <form method="post" action="/c/${record.id}/rename" hx-post="/c/${record.id}/rename" ${answeredInPane}>
+    <label for="rename-title-${record.id}">Group name</label>
+    <div class="inline-form">
+      <input id="rename-title-${record.id}" name="title" value="${state.title ?? record.title ?? ''}" maxlength="100" required>
+      <button type="submit">Rename</button>
+    </div>
+  </form>
+</div>`
+}
+
+/**
+ * The open conversation's header: its name and size, and for a group's members Members and
+ * Rename. Replaced whole when the group changes (live, for every member's open page).
+ */
+export function paneHeader(viewer: Viewer, state: HeaderState = {}, oob = false): SafeHtml {
+  const { record } = viewer
+  const member = record.members.some((m) => m.id === viewer.id)
+  const other = record.isGroup ? undefined : record.members.find((m) => m.id !== viewer.id)
+  return html`<header id="header-${record.id}" class="pane-header"${oob ? html` hx-swap-oob="outerHTML"` : ''}>
+  <a class="back" href="/" aria-label="Back to conversations">←</a>
+  <h2>${other ? personName(other) : conversationName(record, viewer.id)}</h2>
+  <p class="member-count">${memberCount(record.members.length)}</p>
+  ${
+    record.isGroup && member
+      ? html`<div class="group-tools">
+    <button type="button" class="tool" popovertarget="members-${record.id}">Members</button>
+    <button type="button" class="tool" popovertarget="rename-${record.id}">Rename</button>
+    ${membersPanel(viewer, state)}
+    ${renamePanel(viewer, state)}
+  </div>`
+      : ''
+  }
+  ${state.error ? html`<p class="form-error header-error" role="alert">${state.error}</p>` : ''}
+</header>`
+}
+
+/** What a viewer sees in place of the composer once they are no longer in the group. */
+export function leftNotice(viewer: Viewer, by: string): SafeHtml {
+  const text = by === viewer.id ? html`You left this group.` : html`You were removed from this group by ${nameOf(viewer.people, by)}.`
+  return html`<p class="left-notice" role="status">${text} <a href="/">Back to your conversations</a></p>`
+}
+
+/** For a page whose viewer is no longer in the group (found on catching up): said in place of the composer. */
+export function noLongerMember(conversationId: string): SafeHtml {
+  return html`<hx-partial hx-target="#conversation[data-conversation-id='${conversationId}'] #composer" hx-swap="outerHTML"><p class="left-notice" role="status">You are no longer a member of this group. <a href="/">Back to your conversations</a></p></hx-partial>`
+}
+
+/** A refusal with no better place on the page: shown for a while at the bottom of the window. */
+export const flash = (message: string): SafeHtml => html`<div id="flash" class="flash" hx-swap-oob="outerHTML"><p role="alert">${message}</p></div>`
+
+/** The answer to the viewer's own change to a group: its row and header as they are now (or with the refusal), forms closed. */
+export function groupAnswer(viewer: Viewer, state: HeaderState = {}): SafeHtml {
+  const { record } = viewer
+  return html`<hx-partial hx-target="#conv-${record.id} .conversation-name" hx-swap="innerHTML">${conversationName(record, viewer.id)}</hx-partial>
+<hx-partial hx-target="#conv-${record.id} .member-count" hx-swap="innerHTML">${memberCount(record.members.length)}</hx-partial>
+${paneHeader(viewer, state, true)}`
+}
+
+export type OpenConversation = {
+  viewer: Viewer
+  page: MessagePage
+  composer: ComposerState
+  header?: HeaderState
+  /** Messages shown with a form of theirs open (an edit, a refusal). */
+  states?: ReadonlyMap<string, MessageState>
+}
+
 export type ChatView = {
   me: User
   nonce: string
   conversations: ConversationPage
   users: User[]
-  open?: { record: ConversationRecord; page: MessagePage; composer: ComposerState }
+  open?: OpenConversation
   groupForm?: GroupFormState
 }
 
@@ -158,22 +263,22 @@ function viewerStyle(me: User, openId: string | undefined): string {
   return rules.join('\n')
 }
 
-function conversationPane(open: NonNullable<ChatView['open']>, me: User): SafeHtml {
-  const { record } = open
-  const view = conversationFor(record, me.id)
-  // A 1-on-1's messages show no sender: its header says who the other person is.
-  const other = record.isGroup ? undefined : record.members.find((m) => m.id !== me.id)
-  return html`<section id="conversation" class="conversation-pane" data-conversation-id="${record.id}" aria-label="Conversation">
-  <header class="pane-header">
-    <a class="back" href="/" aria-label="Back to conversations">←</a>
-    <h2>${other ? personName(other) : conversationName(record, me.id)}</h2>
-    <p class="member-count">${memberCount(view.member_count)}</p>
-  </header>
+/**
+ * The open conversation. `data-event-seq` is where the page stands in its change stream (read
+ * before its messages): public/app.js moves it on with every change applied and, after a dropped
+ * connection, asks for the changes after it.
+ */
+function conversationPane(open: OpenConversation): SafeHtml {
+  const { viewer } = open
+  const { record } = viewer
+  return html`<section id="conversation" class="conversation-pane" data-conversation-id="${record.id}" data-event-seq="${viewer.version}" aria-label="Conversation">
+  ${paneHeader(viewer, open.header)}
   <div id="message-scroll" class="message-scroll">
     ${loadOlder(record, open.page)}
-    <ol id="messages-${record.id}" class="message-list" aria-live="polite">${join(open.page.messages.map((m) => messageItem(m, senderNameIn(record, m.sender_id))))}</ol>
+    <ol id="messages-${record.id}" class="message-list" aria-live="polite">${join(open.page.messages.map((m) => messageItem(m, viewer, open.states?.get(m.id))))}</ol>
   </div>
-  ${composer(record, open.composer)}
+  ${composer(record.id, open.composer)}
+  ${emojiNames()}
 </section>`
 }
 
@@ -194,21 +299,78 @@ export function chatPage(view: ChatView): string {
     <ul class="user-list">${join(view.users.map(userRow))}</ul>
   </nav>
   <main class="main">
-    ${view.open ? conversationPane(view.open, me) : html`<p class="empty">Pick a conversation, or click someone under Users to start one.</p>`}
+    ${view.open ? conversationPane(view.open) : html`<p class="empty">Pick a conversation, or click someone under Users to start one.</p>`}
   </main>
+  <div id="flash" class="flash"></div>
   <div id="live" hx-ws:connect="/ws?format=html" hx-swap="none" hidden></div>
 </div>`
-  const title = view.open ? `${conversationFor(view.open.record, me.id).display_name} · Pneumatic` : 'Pneumatic'
-  return page({ title, nonce: view.nonce, style: viewerStyle(me, view.open?.record.id), body, interactive: true })
+  const title = view.open ? `${conversationFor(view.open.viewer.record, me.id).display_name} · Pneumatic` : 'Pneumatic'
+  return page({ title, nonce: view.nonce, style: viewerStyle(me, view.open?.viewer.record.id), body, interactive: true })
+}
+
+// ---- Live pushes and catch-up ------------------------------------------------------------------
+// What a viewer's open pages receive for each change of a conversation (ui/push.ts), and what a page
+// fetches after a dropped connection (GET /c/{id}/events): the same fragments. Targets a page lacks
+// (another conversation open, an older message not loaded) are skipped by htmx.
+
+/** The row of the conversation moves to the top of the list, marked unread unless the viewer caused it. */
+function rowToTop(record: ConversationRecord, viewerId: string, lastSenderId: string): SafeHtml {
+  return html`<div id="conv-${record.id}" hx-swap-oob="delete"></div>
+<hx-partial hx-target="#conversation-list" hx-swap="afterbegin">${conversationRow(record, viewerId, { unread: true, lastSenderId })}</hx-partial>`
 }
 
 /**
- * What a viewer's open pages receive when a message arrives: the conversation's row moves to the
- * top of the list (unread unless it is open or the viewer sent it), and the message joins the
- * list if that conversation is open. Targets a page lacks are skipped by htmx.
+ * The group's name and size in its row, and its open header, as they are now (the row kept in
+ * place, so its unread dot stays; the header keeps what its viewer is typing in it).
  */
-export function livePush(record: ConversationRecord, message: Message, viewerId: string): string {
+function groupChanged(viewer: Viewer): SafeHtml {
+  const { record } = viewer
+  return html`<hx-partial hx-target="#conv-${record.id} .conversation-name" hx-swap="innerHTML">${conversationName(record, viewer.id)}</hx-partial>
+<hx-partial hx-target="#conv-${record.id} .member-count" hx-swap="innerHTML">${memberCount(record.members.length)}</hx-partial>
+<hx-partial hx-target="#header-${record.id}" hx-swap="refresh">${paneHeader(viewer)}</hx-partial>`
+}
+
+/**
+ * A message sent: the conversation's row moves to the top of the list (unread unless it is open
+ * or the viewer sent it), and the message joins the list if that conversation is open.
+ */
+export function messagePush(viewer: Viewer, message: Message, eventSeq: number): string {
+  return html`${rowToTop(viewer.record, viewer.id, message.sender_id)}
+${messagesUpsert(viewer, [message])}
+${positionMark(viewer.record.id, eventSeq - 1, eventSeq)}`.value
+}
+
+/** A message edited, deleted or reacted to: replaced where it is shown. */
+export function messageChangedPush(viewer: Viewer, message: Message, eventSeq: number): string {
+  return html`${messagesUpsert(viewer, [message], { existing: true })}
+${positionMark(viewer.record.id, eventSeq - 1, eventSeq)}`.value
+}
+
+/** A group renamed, or someone added or removed, for those in it after the change. */
+export function groupPush(viewer: Viewer, eventSeq: number, added?: { by: string }): string {
+  return html`${added ? rowToTop(viewer.record, viewer.id, added.by) : ''}
+${groupChanged(viewer)}
+${positionMark(viewer.record.id, eventSeq - 1, eventSeq)}`.value
+}
+
+/**
+ * For the one who left or was removed: the row leaves their list, and an open page of it says so
+ * in place of the composer; nothing of the group reaches them after this.
+ */
+export function leftPush(viewer: Viewer, by: string): string {
+  const { record } = viewer
   return html`<div id="conv-${record.id}" hx-swap-oob="delete"></div>
-<hx-partial hx-target="#conversation-list" hx-swap="afterbegin">${conversationRow(record, viewerId, { unread: true, lastSenderId: message.sender_id })}</hx-partial>
-${messagesUpsert(record, [message])}`.value
+<hx-partial hx-target="#header-${record.id}" hx-swap="refresh">${paneHeader(viewer)}</hx-partial>
+<hx-partial hx-target="#conversation[data-conversation-id='${record.id}'] #composer" hx-swap="outerHTML">${leftNotice(viewer, by)}</hx-partial>`.value
+}
+
+/**
+ * What a page missed, from its position on: the messages it concerns as they are now (new ones
+ * added, others replaced where shown), the group's header when it changed, and the new position.
+ */
+export function catchUp(viewer: Viewer, after: number, through: number, changed: { added: readonly Message[]; replaced: readonly Message[]; group: boolean }): string {
+  return html`${messagesUpsert(viewer, changed.added)}
+${messagesUpsert(viewer, changed.replaced, { existing: true })}
+${changed.group ? groupChanged(viewer) : ''}
+${positionMark(viewer.record.id, after, through)}`.value
 }

@@ -2,8 +2,9 @@ import { html, SafeHtml } from './html'
 
 const HTMX = '/static/vendor/htmx-4.0.1'
 
-// htmx config: no indicator stylesheet (we ship our own CSS), and only the extensions we load.
-const HTMX_CONFIG = 'includeIndicatorCSS:false, extensions:"ws,upsert"'
+// htmx config: no indicator stylesheet (we ship our own CSS), and only the extensions we load
+// (public/app.js registers "pneumatic": the merge of messages and the page's change positions).
+const HTMX_CONFIG = 'includeIndicatorCSS:false, extensions:"ws,pneumatic"'
 
 /** Ids we put into the page's CSS are our own UUIDs; anything else is left out rather than escaped. */
 export const cssId = (id: string): string | null => (/^[A-Za-z0-9-]{1,64}$/.test(id) ? id : null)
@@ -43,12 +44,11 @@ export function page(opts: PageOptions): string {
 ${opts.body}
 ${
   // At the end of <body> and not deferred: htmx then finds the document still loading and waits
-  // for DOMContentLoaded, by which time hx-ws, hx-upsert and app.js have all registered. With
+  // for DOMContentLoaded, by which time hx-ws and app.js have both registered. With
   // `defer`, htmx could start before hx-ws and the page would never go live.
   opts.interactive
     ? html`<script src="${HTMX}/htmx.min.js"></script>
 <script src="${HTMX}/hx-ws.min.js"></script>
-<script src="${HTMX}/hx-upsert.min.js"></script>
 <script src="/static/app.js"></script>`
     : ''
 }

@@ -1,35 +1,82 @@
-import { livePush } from '../../views/chat'
-import * as conversations from '../conversations/service'
+import { groupPush, leftPush, messageChangedPush, messagePush } from '../../views/chat'
+import type { Change } from '../conversations/changes'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import type { OrderedEvents } from '../realtime/ordered'
 import type { Registry } from '../realtime/registry'
 import { userHtmlTopic } from '../realtime/topics'
+import { contextFor, messagesIn, shownById, viewerOf, type Context } from './viewers'
 
 /**
- * The web UI's live pushes: each message, rendered for each member with a page open on this node
- * (a 1-on-1 is named differently per side), to the user's topic its pages' sockets listen on
- * (`?format=html`). A subscriber of the node's ordered events, beside the JSON fan-out: messages
- * come in seq order, whichever node stored them.
+ * The web UI's live pushes: each change of a conversation, rendered for each member with a page
+ * open on this node (a 1-on-1 is named differently per side, and what one may do with a message
+ * depends on who looks), to the user's topic its pages' sockets listen on (`?format=html`). A
+ * subscriber of the node's ordered events, beside the JSON fan-out: each conversation's changes
+ * come in event_seq order, each once, whichever node stored them.
+ *
+ * Every push carries the change's event_seq (views/message.ts positionMark), so a page knows where
+ * it stands and asks for what it missed after a dropped connection (GET /c/{id}/events). Who gets
+ * it is read when it is rendered: the members after the change, and the one a removal removed.
  */
 export function pushToWebUi(deps: Pick<AppDeps, 'store' | 'logger'>, ordered: OrderedEvents, registry: Pick<Registry, 'publish' | 'subscribers' | 'htmlSockets'>) {
-  async function push(message: Message): Promise<void> {
-    const record = await conversations.recordById(deps.store, message.conversation_id)
-    if (!record) return
-    for (const member of record.members) {
-      const topic = userHtmlTopic(member.id)
-      if (registry.subscribers(topic) > 0) registry.publish(topic, livePush(record, message, member.id))
+  const { store } = deps
+
+  /** A change's message as the push shows it: the one the change carries, or (a reaction) as it is now. */
+  async function messageOf(change: Change): Promise<Message | undefined> {
+    switch (change.type) {
+      case 'message':
+      case 'message_edited':
+      case 'message_deleted':
+        return change.message
+      case 'reaction':
+        return (await messagesIn(store, change.conversation_id, [change.message_id]))[0]
+      default:
+        return undefined
     }
   }
 
-  /** Pushes go out in the order the messages were stored, though each reads its conversation's members first: one after the other. */
+  function render(change: Change, context: Context, message: Message | undefined, viewerId: string): string | null {
+    const viewer = viewerOf(context, viewerId)
+    switch (change.type) {
+      case 'message':
+        return messagePush(viewer, change.message, change.event_seq)
+      case 'message_edited':
+      case 'message_deleted':
+      case 'reaction':
+        return message ? messageChangedPush(viewer, message, change.event_seq) : null
+      case 'member_added':
+        return groupPush(viewer, change.event_seq, change.user_id === viewerId ? { by: change.by } : undefined)
+      case 'member_removed':
+        return change.user_id === viewerId ? leftPush(viewer, change.by) : groupPush(viewer, change.event_seq)
+      case 'conversation_updated':
+        return groupPush(viewer, change.event_seq)
+    }
+  }
+
+  async function push(change: Change): Promise<void> {
+    const shown = await shownById(store, change.conversation_id)
+    if (!shown) return
+    const audience = shown.record.members.map((m) => m.id)
+    if (change.type === 'member_removed' && !audience.includes(change.user_id)) audience.push(change.user_id)
+    const listening = audience.filter((id) => registry.subscribers(userHtmlTopic(id)) > 0)
+    if (listening.length === 0) return
+    const message = await messageOf(change)
+    // Each shows its message as of this change or later (read after it): the change's number is its version.
+    const context = await contextFor(store, shown, message ? [message] : [], change.event_seq)
+    for (const id of listening) {
+      const markup = render(change, context, message, id)
+      if (markup !== null) registry.publish(userHtmlTopic(id), markup)
+    }
+  }
+
+  /** Pushes go out in the order of the changes, though each reads before it is rendered: one after the other. */
   let pushes: Promise<void> = Promise.resolve()
 
   return ordered.subscribe({
     event(event) {
-      if (event.type !== 'conversation.changed' || event.change.type !== 'message' || registry.htmlSockets === 0) return
-      const { message } = event.change
-      pushes = pushes.then(() => push(message)).catch((error) => deps.logger.error({ err: error, conversation_id: message.conversation_id }, 'web UI push failed'))
+      if (event.type !== 'conversation.changed' || registry.htmlSockets === 0) return
+      const { change } = event
+      pushes = pushes.then(() => push(change)).catch((error) => deps.logger.error({ err: error, conversation_id: change.conversation_id }, 'web UI push failed'))
     },
     // Which conversations a page here shows is not known here: any page open follows them all.
     follows: () => registry.htmlSockets > 0,

@@ -9,7 +9,6 @@ const FILES: Record<string, string> = {
   'app.js': 'app.js',
   'vendor/htmx-4.0.1/htmx.min.js': 'vendor/htmx-4.0.1/htmx.min.js',
   'vendor/htmx-4.0.1/hx-ws.min.js': 'vendor/htmx-4.0.1/hx-ws.min.js',
-  'vendor/htmx-4.0.1/hx-upsert.min.js': 'vendor/htmx-4.0.1/hx-upsert.min.js',
 }
 
 export const staticRoutes = () =>

@@ -82,7 +82,7 @@ test("the web UI's page on one node gets the rendered push of a message POSTed t
   const sent = await a('/messages', alice.token, { message_id: crypto.randomUUID(), conversation_id: room, content: 'rendered <b>across</b> nodes' })
   expect(sent.status).toBe(201)
   const push = (await bobPage.nextOfType('html')).html as string
-  expect(push).toContain(`<li id="msg-${sent.body.id}" class="message" data-seq="1" data-sender="${alice.id}">`)
+  expect(push).toContain(`<li id="msg-${sent.body.id}" class="message" data-seq="1" data-sender="${alice.id}" data-version="1" tabindex="0">`)
   expect(push).toContain('<p class="content">rendered &lt;b&gt;across&lt;/b&gt; nodes</p>')
   expect(push).toContain('<span class="conversation-name">alice_ui_push</span>') // rendered for Bob: named after Alice
   expect(await bobPage.drain()).toEqual([])

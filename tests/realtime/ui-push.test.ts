@@ -22,7 +22,7 @@ describe('/ws?format=html (the web UI)', () => {
     expect(toBob).toContain('<span class="conversation-name">Alice Smith</span>')
     expect(toAlice).toContain('<span class="conversation-name">Bob Builder</span>')
     for (const push of [toBob, toAlice]) {
-      expect(push).toContain(`<li id="msg-${sent.body.id}" class="message" data-seq="1" data-sender="${alice.id}">`)
+      expect(push).toContain(`<li id="msg-${sent.body.id}" class="message" data-seq="1" data-sender="${alice.id}" data-version="1" tabindex="0">`)
       expect(push).toContain('<p class="content">hi &lt;b&gt;bob&lt;/b&gt;</p>')
     }
     expect(await bobPage.drain()).toEqual([])

@@ -56,9 +56,10 @@ export type TestApp = {
   sql<Row = Record<string, unknown>>(text: string, ...params: unknown[]): Promise<Row[]>
   /**
    * Stops this server (closing its sockets) and starts a new app on the same database file and,
-   * if this one was listening, the same port: a server restart as clients see it.
+   * if this one was listening, the same port: a server restart as clients see it. `whileDown`
+   * runs on the new app before it listens: what it changes, clients can only learn by catching up.
    */
-  restart(): Promise<TestApp>
+  restart(whileDown?: (next: TestApp) => Promise<void>): Promise<TestApp>
   [Symbol.asyncDispose](): Promise<void>
 }
 
@@ -111,11 +112,17 @@ export async function testApp(env: Record<string, string> = {}, options: TestApp
       if (!raw) return sqliteOf({ deps }).sqlite.query(text).all(...(params as never[])) as Row[]
       return runOnPostgres<Row>(raw, text, params)
     },
-    async restart() {
+    async restart(whileDown) {
       const port = app.server?.port
       await stop()
       handedOver = true
       const next = await testApp(env, { ...options, dir, ...(postgresDatabase ? { database: postgresDatabase } : {}) })
+      try {
+        await whileDown?.(next)
+      } catch (error) {
+        await next[Symbol.asyncDispose]()
+        throw error
+      }
       if (port) next.app.listen({ port, hostname: '127.0.0.1' })
       return next
     },

@@ -126,10 +126,14 @@ export async function person(label: string, viewport: ViewportSize = { width: 14
 
 const ARTIFACTS = join(import.meta.dir, '..', 'artifacts')
 
-/** Saves a screenshot to tests/artifacts/<name>.png and returns its path. */
+/**
+ * Saves a screenshot to tests/artifacts/<name>.png and returns its path. The caret is left as it
+ * is: hiding it, Playwright sets a style attribute on every field and leaves them with an empty
+ * one, which htmx then copies when it swaps a field in, and the page's CSP refuses.
+ */
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true })
   const path = join(ARTIFACTS, `${name}.png`)
-  await page.screenshot({ path })
+  await page.screenshot({ path, caret: 'initial' })
   return path
 }

@@ -377,8 +377,8 @@ describe('sending from the UI', () => {
     expect([first.status, second.status]).toEqual([200, 200])
     expect(await messageCount(t)).toBe(1)
     // The reply merges the message by id and seq, and replaces the composer with a new message_id.
-    expect(first.body).toContain('<hx-upsert hx-target="#messages-')
-    expect(first.body).toContain('key="data-seq" sort>')
+    expect(first.body).toContain('<hx-partial hx-target="#messages-')
+    expect(first.body).toContain('hx-swap="merge">')
     expect(first.body).toContain('<p class="content">once</p>')
     expect(composerMessageId(first.body)).not.toBe(messageId)
     expect(first.body).toContain('hx-swap-oob="outerHTML"')
