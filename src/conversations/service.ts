@@ -196,6 +196,11 @@ export async function requireMembership(store: Store, actor: User, conversationI
   return (await store.conversations.byId(conversationId))!
 }
 
+/** A conversation as stored, for delivery; callers decide who may see it. */
+export function rowById(store: Store, conversationId: string): Promise<ConversationRow | undefined> {
+  return store.conversations.byId(conversationId)
+}
+
 /** A conversation with its members, for delivery; callers decide who may see it. */
 export async function recordById(store: Store, conversationId: string): Promise<ConversationRecord | undefined> {
   const row = await store.conversations.byId(conversationId)

@@ -80,7 +80,7 @@ function checkAnnounced(deps: Pick<Deps, 'bus'>, conversationId: string): void {
 }
 
 /** A stored message the actor may see: 404 when there is none, 403 when they are not a member of its conversation. */
-async function visibleMessage(store: Store, actor: User, id: string): Promise<MessageRow> {
+export async function visibleMessage(store: Store, actor: User, id: string): Promise<MessageRow> {
   const row = isPossibleId(id) ? await store.messages.byId(id) : undefined
   if (!row) throw new NotFound('Message not found')
   await conversationService.requireMember(store, actor, row.conversationId)
@@ -159,4 +159,14 @@ export async function react(deps: Pick<Deps, 'store' | 'bus'>, actor: User, id: 
     change: { type: 'reaction', conversation_id: row.conversationId, event_seq: changed.eventSeq, message_id: row.id, emoji, user_id: actor.id, added },
   })
   return { conversationId: row.conversationId, eventSeq: changed.eventSeq }
+}
+
+/**
+ * Messages of one conversation by id, as they are now; ids of no message, or of another
+ * conversation's, are left out. For readers that checked the reader's membership.
+ */
+export async function inConversation(store: Store, conversationId: string, ids: readonly string[]): Promise<Message[]> {
+  const wanted = [...new Set(ids)].filter(isPossibleId)
+  if (wanted.length === 0) return []
+  return (await store.messages.byIds(wanted)).filter((row) => row.conversationId === conversationId).map(toMessage)
 }

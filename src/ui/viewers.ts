@@ -2,9 +2,9 @@ import type { Viewer } from '../../views/message'
 import type { ConversationRecord } from '../conversations/model'
 import * as conversations from '../conversations/service'
 import type { Store } from '../db/store'
-import { toMessage, type Message } from '../messages/model'
+import type { Message } from '../messages/model'
+import * as messages from '../messages/service'
 import { NotFound } from '../shared/errors'
-import { isPossibleId } from '../shared/ids'
 import type { User } from '../users/model'
 import * as users from '../users/service'
 
@@ -25,16 +25,12 @@ export async function shownTo(store: Store, actor: User, conversationId: string)
 
 /** The conversation as it is, for delivery (callers decide who sees it). */
 export async function shownById(store: Store, conversationId: string): Promise<Shown | undefined> {
-  const [row, record] = await Promise.all([store.conversations.byId(conversationId), conversations.recordById(store, conversationId)])
+  const [row, record] = await Promise.all([conversations.rowById(store, conversationId), conversations.recordById(store, conversationId)])
   return row && record && { record, creatorId: row.createdBy }
 }
 
 /** Messages of one conversation by id, as they are now; ids of other conversations are left out. */
-export async function messagesIn(store: Store, conversationId: string, ids: readonly string[]): Promise<Message[]> {
-  const wanted = [...new Set(ids)].filter(isPossibleId)
-  if (wanted.length === 0) return []
-  return (await store.messages.byIds(wanted)).filter((row) => row.conversationId === conversationId).map(toMessage)
-}
+export const messagesIn = messages.inConversation
 
 /**
  * A message the actor may see, and its conversation, read in that order: the message shows its
@@ -42,8 +38,7 @@ export async function messagesIn(store: Store, conversationId: string, ids: read
  * no such message, 403 when the actor is not in its conversation.
  */
 export async function visibleMessage(store: Store, actor: User, id: string): Promise<{ shown: Shown; message: Message }> {
-  const row = isPossibleId(id) ? await store.messages.byId(id) : undefined
-  if (!row) throw new NotFound('Message not found')
+  const row = await messages.visibleMessage(store, actor, id)
   const shown = await shownTo(store, actor, row.conversationId)
   const [message] = await messagesIn(store, row.conversationId, [id])
   if (!message) throw new NotFound('Message not found')
