@@ -29,6 +29,8 @@ const isMessage = (data: string) => data.startsWith('{"type":"message"')
 export type LoadResult = {
   /** message frames received per second, across all peers */
   deliveries: number
+  /** message frames each peer received while counting (not per second) */
+  received: number[]
   /** messages acknowledged to their sender per second */
   messages: number
   errors: number
@@ -50,6 +52,7 @@ export async function closedLoop(peers: Peer[], senders: number, window: number,
   let messages = 0
   let errors = 0
   let inFlight = 0
+  const received = new Array<number>(peers.length).fill(0)
   const starters = peers.map((peer, i) => {
     const pending = new Set<string>()
     const send = () => {
@@ -62,7 +65,10 @@ export async function closedLoop(peers: Peer[], senders: number, window: number,
       const data = event.data as string
       const message = isMessage(data)
       if (message) {
-        if (counting) deliveries++
+        if (counting) {
+          deliveries++
+          received[i]!++
+        }
       } else if (data.startsWith('{"type":"error"')) errors++
       if (i >= senders) return
       const at = data.indexOf(MESSAGE_ID)
@@ -90,6 +96,7 @@ export async function closedLoop(peers: Peer[], senders: number, window: number,
   for (const peer of peers) peer.ws.onmessage = null
   return {
     deliveries: deliveries / elapsed,
+    received,
     messages: messages / elapsed,
     errors,
     closed: peers.filter((p) => p.ws.readyState !== WebSocket.OPEN).length,
