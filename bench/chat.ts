@@ -115,7 +115,8 @@ export type LatencyResult = {
 }
 
 /**
- * Open loop: message k is due at t0 + k / rate, sent by peer k mod n, whatever happened to the
+ * Open loop: message k is due at t0 + k / rate, sent by peer k mod `senders` (by default every
+ * peer takes its turn; 1: the first peer sends, the others only receive), whatever happened to the
  * messages before it. Every delivery to every other peer is one sample: receive time − due time,
  * so a server (or a load generator) that falls behind shows as latency instead of silently sending
  * less (no coordinated omission). Deliveries still missing 2 s after the last due time are
@@ -123,7 +124,7 @@ export type LatencyResult = {
  * after its due time: a round whose p99 is about as large as that was set by this process (or
  * by a flood of frames it had to read first), not by a quiet server.
  */
-export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS): Promise<LatencyResult> {
+export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS, senders = peers.length): Promise<LatencyResult> {
   const run = `o${++runs}`
   const tag = MESSAGE_ID + run + '-'
   const total = Math.max(1, Math.floor(rate * seconds))
@@ -141,7 +142,7 @@ export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS): 
       if (at < 0) return
       if (!isMessage(data)) return void errors++
       const k = parseInt(data.slice(at + tag.length, at + tag.length + 12), 10) // stops at the closing quote
-      if (k % n === j) return // the sender's own copy: its acknowledgement, not a delivery to measure
+      if (k % senders === j) return // the sender's own copy: its acknowledgement, not a delivery to measure
       received[k]!++
       receivedTotal++
       samples.recordValue(Math.max(1, Math.round((performance.now() - (t0 + k * interval)) * 1000)))
@@ -154,7 +155,7 @@ export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS): 
     const due = Math.min(total, Math.floor((now - t0) / interval) + 1)
     if (k < due) behind = Math.max(behind, now - (t0 + k * interval)) // k is the most overdue of this burst
     for (; k < due; k++) {
-      const peer = peers[k % peers.length]!
+      const peer = peers[k % senders]!
       peer.ws.send(frameOf(`${run}-${k}`, peer.conversationId))
     }
     if (k < total) await Bun.sleep(Math.max(0, t0 + k * interval - performance.now()))
