@@ -11,16 +11,21 @@
  * one node has REDIS_URL set too: it is the first node of a cluster, publishing every event to
  * Redis (and reading its own back, which it skips) as the two nodes do, so the ratios show what a
  * second node costs, the hop between nodes and sequencing across them, not what Redis costs a
- * lone node. Two deployments rather than two halves of one: an idle node hears nothing of the
- * other side's traffic, and neither side's conversations move while the other is measured.
+ * lone node; what REDIS_URL itself costs a lone node has two rows of its own, against a third
+ * deployment: one node without REDIS_URL (its events stay in the process). Deployments rather
+ * than parts of one: an idle node hears nothing of the other side's traffic, and no side's
+ * conversations move while another is measured.
  *
  * Pinning. The machine has 2 cores, so two nodes cannot get more CPU than one without taking the
  * load generator's. Both nodes run on core 1, where the one node runs, with their Redis; the load
- * generator keeps core 0. Each side thus has one core for its nodes and Redis, and a ratio below
- * 1 is the CPU that a second node, the Redis hop and cross-node sequencing add per message (what a
- * cluster pays for being one). Giving node B core 0 instead would measure it against the load
- * generator, not against one node. PostgreSQL is not pinned, as in postgres.ts: its backends run
- * on either core.
+ * generator keeps core 0. Each side thus has one core for its nodes and Redis: where that core is
+ * what limits a row, a ratio below 1 is the CPU that a second node, the Redis hop and cross-node
+ * sequencing add per message (what a cluster pays for being one); where PostgreSQL limits it, the
+ * ratio also holds the database's share of the cost (more, smaller transactions; locks across
+ * nodes). Each row's note has the CPU that each side's nodes and Redis spent per message, read
+ * from /proc, so the two can be told apart. Giving node B core 0 instead would measure it against
+ * the load generator, not against one node. PostgreSQL is not pinned, as in postgres.ts: its
+ * backends run on either core.
  *
  * Placement: role A and role B below are the two nodes; on the one-node side both are that node.
  *
@@ -38,6 +43,8 @@
  * - Fan-out, one conversation, everyone sending: the group of 32, user u's socket on node u mod 2,
  *   4 in flight each: both nodes write one conversation and deliver each other's messages in seq
  *   order. Deliveries/s to all 32 sockets.
+ * - One node with REDIS_URL against one node without: the WebSocket durable sends and the fan-out
+ *   to 32 conversations again, all sockets on the one node.
  * - Send→receive latency: users 0 and 1 in a group of their own, one socket each (0 on A, 1 on B);
  *   user 0 sends on a fixed timetable (chat.ts's openLoop, as latency.ts) and the sample is the
  *   arrival at user 1's socket: with two nodes every sample crossed Redis, and only one node
@@ -48,7 +55,7 @@
  */
 import { closedLoop, openLoop, type Peer } from '../chat'
 import { apiClusterFixture, CLUSTER_GROUP, CLUSTER_USERS, freshPostgresDatabase, POSTGRES_ADMIN_URL, postgresReachable, type ClusterFixture, type PostgresDatabase } from '../fixtures'
-import { canPin, closeSockets, compareMany, fmt, openSockets, SECONDS, startPneumatic, warn, type Pneumatic, type Result, type Row, type Side } from '../lib'
+import { canPin, closeSockets, compareMany, cpuSeconds, fmt, openSockets, SECONDS, startPneumatic, warn, type Pneumatic, type Result, type Row, type Side } from '../lib'
 import { startRedis, type RedisServer } from '../../tests/support/redis'
 import { postSends, SENDERS, socketSends } from './durable'
 
@@ -70,6 +77,8 @@ type Deployment = {
   /** Where role A (0) and role B (1) sockets go: different nodes with two, the one node with one. */
   at(role: Role): Pneumatic
   pids(): number[]
+  /** Its own redis-server; none for the one node without REDIS_URL. */
+  redisPid?: number
 }
 
 export async function clusterRows(dir: string): Promise<Result[]> {
@@ -83,18 +92,33 @@ export async function clusterRows(dir: string): Promise<Result[]> {
   }
   const cleanups: (() => Promise<void>)[] = []
   try {
-    const one = await deploy(dir, 'one node', 1, cleanups)
-    const two = await deploy(dir, 'two nodes', 2, cleanups)
-    return await measureAll(one, two)
+    const one = await deploy(dir, 'one node', 1, true, cleanups)
+    const two = await deploy(dir, 'two nodes', 2, true, cleanups)
+    const alone = await deploy(dir, 'one node without REDIS_URL', 1, false, cleanups)
+    return await measureAll(one, two, alone)
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => warn(`cluster clean-up: ${error}`))
   }
 }
 
-/** A fresh database, a Redis pinned to the server core, `count` nodes on both, and the fixture. */
-async function deploy(dir: string, name: string, count: number, cleanups: (() => Promise<void>)[]): Promise<Deployment> {
-  const database: PostgresDatabase = await freshPostgresDatabase(`pneumatic_bench_cluster${count}`)
+/** A fresh database, a Redis pinned to the server core (with `withRedis`), `count` nodes on both, and the fixture. */
+async function deploy(dir: string, name: string, count: number, withRedis: boolean, cleanups: (() => Promise<void>)[]): Promise<Deployment> {
+  const database: PostgresDatabase = await freshPostgresDatabase(`pneumatic_bench_cluster${count}${withRedis ? '' : '_alone'}`)
   cleanups.push(() => database.drop())
+  const env = { DATABASE_URL: database.url, DATABASE_POOL_SIZE: String(POOL_SIZE) }
+  const redisPid = withRedis ? await ownRedis(env, cleanups) : undefined
+  const nodes: Pneumatic[] = []
+  for (let i = 0; i < count; i++) {
+    const node = await startPneumatic(dir, '', env, `cluster${count}-node${i}${withRedis ? '' : '-alone'}`)
+    nodes.push(node)
+    cleanups.push(() => node.stop())
+  }
+  const fixture = await apiClusterFixture(nodes[0]!.base)
+  return { name, nodes, fixture, at: (role) => nodes[role % nodes.length]!, pids: () => [...nodes.map((n) => n.process.pid), ...(redisPid ? [redisPid] : [])], redisPid }
+}
+
+/** A redis-server of the deployment's own, pinned to the server core, in `env` as REDIS_URL; its pid. */
+async function ownRedis(env: Record<string, string>, cleanups: (() => Promise<void>)[]): Promise<number> {
   const redis: RedisServer = await startRedis()
   cleanups.push(() => redis[Symbol.asyncDispose]())
   const redisPid = Number(/process_id:(\d+)/.exec(await redis.cli('INFO', 'server'))?.[1])
@@ -108,21 +132,14 @@ async function deploy(dir: string, name: string, count: number, cleanups: (() =>
   process.on('exit', killRedis)
   cleanups.push(async () => void process.off('exit', killRedis))
   if (canPin) Bun.spawnSync(['taskset', '-a', '-cp', '1', String(redisPid)])
-  const env = { DATABASE_URL: database.url, DATABASE_POOL_SIZE: String(POOL_SIZE), REDIS_URL: redis.url }
-  const nodes: Pneumatic[] = []
-  for (let i = 0; i < count; i++) {
-    const node = await startPneumatic(dir, '', env, `cluster${count}-node${i}`)
-    nodes.push(node)
-    cleanups.push(() => node.stop())
-  }
-  const fixture = await apiClusterFixture(nodes[0]!.base)
-  return { name, nodes, fixture, at: (role) => nodes[role % nodes.length]!, pids: () => [...nodes.map((n) => n.process.pid), redisPid] }
+  env.REDIS_URL = redis.url
+  return redisPid
 }
 
 /** What one side did over all its rounds: messages stored (and acknowledged), to weigh its CPU seconds by. */
 type Tally = { messages: number }
 
-async function measureAll(one: Deployment, two: Deployment): Promise<Result[]> {
+async function measureAll(one: Deployment, two: Deployment, alone: Deployment): Promise<Result[]> {
   const results: Result[] = []
   const opened: WebSocket[] = []
   const open = async (d: Deployment, sockets: { user: number; role: Role }[]) => {
@@ -131,19 +148,31 @@ async function measureAll(one: Deployment, two: Deployment): Promise<Result[]> {
     return ws
   }
   /**
-   * One comparison, two nodes (A) over one node (B): `measure` makes each side's measurement and
-   * counts its messages in the tally; the rows' note gets the CPU each side's nodes and Redis
-   * (PostgreSQL not counted) spent per message.
+   * One comparison, `a` over `b` (two nodes over one, unless said): `measure` makes each side's
+   * measurement and counts its messages in the tally; the rows' note gets the CPU each side's
+   * nodes and Redis (PostgreSQL not counted) spent per message.
    */
-  async function row<K extends string>(rows: Record<K, { scenario: string; unit: string }>, measure: (d: Deployment, tally: Tally) => () => Promise<Record<K, number>>, note: string): Promise<void> {
-    const tallies = { two: { messages: 0 }, one: { messages: 0 } }
+  async function row<K extends string>(
+    rows: Record<K, { scenario: string; unit: string }>,
+    measure: (d: Deployment, tally: Tally) => () => Promise<Record<K, number>>,
+    note: string,
+    [a, b] = [two, one],
+  ): Promise<void> {
+    console.log(`  ${new Date().toISOString().slice(11, 19)} ${Object.values<{ scenario: string }>(rows)[0]!.scenario}`)
+    const tallies = { a: { messages: 0 }, b: { messages: 0 } }
     const side = (d: Deployment, tally: Tally): Side<Record<K, number>> => ({ name: d.name, pid: () => d.nodes[0]!.process.pid, pids: d.pids, measure: measure(d, tally) })
     const specs = {} as Record<K, Row>
     for (const key of Object.keys(rows) as K[]) specs[key] = { ...rows[key], target: '—', met: () => null }
-    const measured = await compareMany(specs, side(two, tallies.two), side(one, tallies.one))
+    // Each side's Redis is its own, idle while the other side is measured: its CPU over the whole comparison is its side's.
+    const redisCpu = (d: Deployment) => (d.redisPid ? cpuSeconds(d.redisPid) : 0)
+    const redisBefore = { a: redisCpu(a), b: redisCpu(b) }
+    const measured = await compareMany(specs, side(a, tallies.a), side(b, tallies.b))
+    const redis = { a: redisCpu(a) - redisBefore.a, b: redisCpu(b) - redisBefore.b }
+    const perMessage = (cpu: number, tally: Tally) => (tally.messages ? `${fmt((cpu / tally.messages) * 1e6)} µs` : '—')
     for (const result of measured) {
-      const perMessage = (cpu: number, tally: Tally) => (tally.messages ? `${fmt((cpu / tally.messages) * 1e6)} µs` : '—')
-      result.note = `${note}; CPU of the nodes and Redis per message: two nodes ${perMessage(result.pneumatic.cpuSeconds, tallies.two)}, one node ${perMessage(result.baseline.cpuSeconds, tallies.one)}`
+      result.note =
+        `${note}; CPU per message, nodes and Redis: ${a.name} ${perMessage(result.pneumatic.cpuSeconds, tallies.a)}, ${b.name} ${perMessage(result.baseline.cpuSeconds, tallies.b)}; ` +
+        `of it Redis: ${perMessage(redis.a, tallies.a)}, ${perMessage(redis.b, tallies.b)}`
     }
     results.push(...measured)
   }
@@ -168,12 +197,12 @@ async function measureAll(one: Deployment, two: Deployment): Promise<Result[]> {
       const peers = new Map([
         [two, await senders(two)],
         [one, await senders(one)],
+        [alone, await senders(alone)],
       ])
-      await row(
-        { value: { scenario: `two nodes / one: durable sends on PostgreSQL (${SENDERS} senders, WebSocket)`, unit: 'messages/s' } },
-        (d, tally) => sends(socketSends(peers.get(d)!, `cluster durable sends (${d.name})`), tally),
-        'user k on node k mod 2, one message in flight each, each into a group of its own',
-      )
+      const measure = (d: Deployment, tally: Tally) => sends(socketSends(peers.get(d)!, `cluster durable sends (${d.name})`), tally)
+      const what = `durable sends on PostgreSQL (${SENDERS} senders, WebSocket)`
+      await row({ value: { scenario: `two nodes / one: ${what}`, unit: 'messages/s' } }, measure, 'user k on node k mod 2, one message in flight each, each into a group of its own')
+      await row({ value: { scenario: `one node with REDIS_URL / without: ${what}`, unit: 'messages/s' } }, measure, 'one message in flight each, each into a group of its own', [one, alone])
       await closeSockets(opened.splice(0))
     }
 
@@ -188,9 +217,9 @@ async function measureAll(one: Deployment, two: Deployment): Promise<Result[]> {
       const atReceivers = countAt === 'all' ? total : load.received.slice(senderCount).reduce((a, b) => a + b, 0)
       return { deliveries: total ? (load.deliveries * atReceivers) / total : 0, messages: load.messages }
     }
-    const fanOutRows = (label: string, unit: string) => ({
-      deliveries: { scenario: `two nodes / one: ${label}`, unit },
-      messages: { scenario: `two nodes / one: ${label}: messages stored`, unit: 'messages/s' },
+    const fanOutRows = (label: string, unit: string, compared = 'two nodes / one') => ({
+      deliveries: { scenario: `${compared}: ${label}`, unit },
+      messages: { scenario: `${compared}: ${label}: messages stored`, unit: 'messages/s' },
     })
 
     // Fan-out in one conversation: senders on A, receivers on B.
@@ -219,9 +248,16 @@ async function measureAll(one: Deployment, two: Deployment): Promise<Result[]> {
       const peers = new Map([
         [two, await duoPeers(two)],
         [one, await duoPeers(one)],
+        [alone, await duoPeers(alone)],
       ])
       const label = `fan-out: ${duos} conversations, a sender on A → ${RECEIVER_DEVICES} sockets of the other member on B`
       await row(fanOutRows(label, 'deliveries/s to the receivers'), fanOut(label, peers, duos, 'receivers'), `${WINDOW} messages in flight per sender`)
+      await row(
+        fanOutRows(`fan-out: ${duos} conversations, a sender → ${RECEIVER_DEVICES} sockets of the other member`, 'deliveries/s to the receivers', 'one node with REDIS_URL / without'),
+        fanOut(label, peers, duos, 'receivers'),
+        `${WINDOW} messages in flight per sender`,
+        [one, alone],
+      )
       await closeSockets(opened.splice(0))
     }
 
