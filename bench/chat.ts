@@ -29,6 +29,8 @@ const isMessage = (data: string) => data.startsWith('{"type":"message"')
 export type LoadResult = {
   /** message frames received per second, across all peers */
   deliveries: number
+  /** message frames each peer received while counting (not per second) */
+  received: number[]
   /** messages acknowledged to their sender per second */
   messages: number
   errors: number
@@ -50,6 +52,7 @@ export async function closedLoop(peers: Peer[], senders: number, window: number,
   let messages = 0
   let errors = 0
   let inFlight = 0
+  const received = new Array<number>(peers.length).fill(0)
   const starters = peers.map((peer, i) => {
     const pending = new Set<string>()
     const send = () => {
@@ -62,7 +65,10 @@ export async function closedLoop(peers: Peer[], senders: number, window: number,
       const data = event.data as string
       const message = isMessage(data)
       if (message) {
-        if (counting) deliveries++
+        if (counting) {
+          deliveries++
+          received[i]!++
+        }
       } else if (data.startsWith('{"type":"error"')) errors++
       if (i >= senders) return
       const at = data.indexOf(MESSAGE_ID)
@@ -90,6 +96,7 @@ export async function closedLoop(peers: Peer[], senders: number, window: number,
   for (const peer of peers) peer.ws.onmessage = null
   return {
     deliveries: deliveries / elapsed,
+    received,
     messages: messages / elapsed,
     errors,
     closed: peers.filter((p) => p.ws.readyState !== WebSocket.OPEN).length,
@@ -108,7 +115,8 @@ export type LatencyResult = {
 }
 
 /**
- * Open loop: message k is due at t0 + k / rate, sent by peer k mod n, whatever happened to the
+ * Open loop: message k is due at t0 + k / rate, sent by peer k mod `senders` (by default every
+ * peer takes its turn; 1: the first peer sends, the others only receive), whatever happened to the
  * messages before it. Every delivery to every other peer is one sample: receive time − due time,
  * so a server (or a load generator) that falls behind shows as latency instead of silently sending
  * less (no coordinated omission). Deliveries still missing 2 s after the last due time are
@@ -116,7 +124,7 @@ export type LatencyResult = {
  * after its due time: a round whose p99 is about as large as that was set by this process (or
  * by a flood of frames it had to read first), not by a quiet server.
  */
-export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS): Promise<LatencyResult> {
+export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS, senders = peers.length): Promise<LatencyResult> {
   const run = `o${++runs}`
   const tag = MESSAGE_ID + run + '-'
   const total = Math.max(1, Math.floor(rate * seconds))
@@ -134,7 +142,7 @@ export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS): 
       if (at < 0) return
       if (!isMessage(data)) return void errors++
       const k = parseInt(data.slice(at + tag.length, at + tag.length + 12), 10) // stops at the closing quote
-      if (k % n === j) return // the sender's own copy: its acknowledgement, not a delivery to measure
+      if (k % senders === j) return // the sender's own copy: its acknowledgement, not a delivery to measure
       received[k]!++
       receivedTotal++
       samples.recordValue(Math.max(1, Math.round((performance.now() - (t0 + k * interval)) * 1000)))
@@ -147,7 +155,7 @@ export async function openLoop(peers: Peer[], rate: number, seconds = SECONDS): 
     const due = Math.min(total, Math.floor((now - t0) / interval) + 1)
     if (k < due) behind = Math.max(behind, now - (t0 + k * interval)) // k is the most overdue of this burst
     for (; k < due; k++) {
-      const peer = peers[k % peers.length]!
+      const peer = peers[k % senders]!
       peer.ws.send(frameOf(`${run}-${k}`, peer.conversationId))
     }
     if (k < total) await Bun.sleep(Math.max(0, t0 + k * interval - performance.now()))

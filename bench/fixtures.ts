@@ -274,3 +274,48 @@ export async function apiChatFixture(base: string, senders: number, historyMessa
   for (let i = 0; i < historyMessages; i++) await api(base, '/messages', tokens[0], { message_id: `seed-${i}`, conversation_id: history, content: `seed message ${i}` })
   return { tokens, rooms, pair, history }
 }
+
+export type ClusterFixture = {
+  /** Access tokens of CLUSTER_USERS users; user k's token works on every node of its deployment */
+  tokens: string[]
+  /** A group of user 0 and a user who never connects: POST /messages from user 0 */
+  pair: string
+  /** A group of user k and that user, for each k: user k's socket is the only one open in it */
+  rooms: string[]
+  /** One group of users 0 … CLUSTER_GROUP - 1 */
+  group: string
+  /** Groups of users 2c and 2c + 1, c = 0 … CLUSTER_USERS / 2 - 1 */
+  duos: string[]
+  /** A group of users 0 and 1, quiet but for the latency rows */
+  latency: string
+}
+
+export const CLUSTER_USERS = 64
+export const CLUSTER_GROUP = 32
+
+/**
+ * The cluster scenario's fixture through the API of one node (bench/scenarios/cluster.ts): 64
+ * users and a 65th who never connects, and the conversations of each of its rows. Like
+ * apiChatFixture, each account costs two argon2id hashes at the server's own parameters.
+ */
+export async function apiClusterFixture(base: string): Promise<ClusterFixture> {
+  const names = Array.from({ length: CLUSTER_USERS }, (_, k) => `cluster_${k}`)
+  const ids = await inParallel(['cluster_quiet', ...names], 8, (username) => api(base, '/auth/signup', undefined, { username, password: PASSWORD }).then((u) => u.id as string))
+  const [quiet, ...userIds] = ids
+  const tokens = await login(base, names)
+  const group = (creator: number, title: string, others: string[]) => api(base, '/conversations', tokens[creator], { title, member_ids: others, is_group: true }).then((c) => c.id as string)
+  const rooms = await inParallel(tokens, 8, (_, k) => group(k, `room ${k}`, [quiet!]))
+  const duos = await inParallel(
+    Array.from({ length: CLUSTER_USERS / 2 }, (_, c) => c),
+    8,
+    (c) => group(2 * c, `duo ${c}`, [userIds[2 * c + 1]!]),
+  )
+  return {
+    tokens,
+    pair: await group(0, 'pair', [quiet!]),
+    rooms,
+    group: await group(0, 'group', userIds.slice(1, CLUSTER_GROUP)),
+    duos,
+    latency: await group(0, 'latency', [userIds[1]!]),
+  }
+}

@@ -83,8 +83,12 @@ export async function rate(concurrency: number, worker: (loop: number) => Promis
   return done / seconds
 }
 
-/** One side of a comparison; measure() returns one number per metric (one metric: a number). */
-export type Side<M = number> = { name: string; measure: () => Promise<M>; pid: () => number | undefined }
+/**
+ * One side of a comparison; measure() returns one number per metric (one metric: a number).
+ * Its CPU seconds are pid()'s, or the sum over pids() when the side is several processes (the
+ * nodes of a cluster and their Redis).
+ */
+export type Side<M = number> = { name: string; measure: () => Promise<M>; pid: () => number | undefined; pids?: () => number[] }
 export type Stats = { median: number; min: number; max: number; cpuSeconds: number }
 export type Result = {
   scenario: string
@@ -110,6 +114,13 @@ export async function compareMany<K extends string>(rows: Record<K, Row>, a: Sid
   for (let round = 0; round < rounds; round++) {
     for (const key of round % 2 === 0 ? (['a', 'b'] as const) : (['b', 'a'] as const)) {
       const side = key === 'a' ? a : b
+      if (side.pids) {
+        const pids = side.pids()
+        const before = pids.map(cpuSeconds)
+        runs[key].push(await side.measure())
+        cpu[key] += pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - before[i]!, 0)
+        continue
+      }
       const pid = side.pid()
       const before = pid ? cpuSeconds(pid) : 0
       runs[key].push(await side.measure())

@@ -1,5 +1,5 @@
 /**
- * bun run bench [--quick] [--only=durable,http,fan-out,latency,memory,data size,lists,postgres]
+ * bun run bench [--quick] [--only=durable,http,fan-out,latency,memory,data size,lists,postgres,cluster]
  *
  * Measures Pneumatic against baselines in the same run, as ratios (the machine is shared and
  * noisy): each scenario alternates the order A B, B A … over several rounds, with the servers on
@@ -25,6 +25,9 @@
  * And of issue 15 (storage):
  *   postgres.ts   durable sends (as durable.ts) and a history page with DATABASE_URL=postgres://…,
  *                 vs raw postgres.js: one insert and counter update per transaction; the same query
+ * And of issue 16 (cluster):
+ *   cluster.ts    two nodes on one PostgreSQL and one Redis vs one node: durable sends, cross-node
+ *                 fan-out, send→receive latency across nodes (its own databases and redis-servers)
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -37,6 +40,7 @@ import { fanOut } from './scenarios/fanout'
 import { httpRequests } from './scenarios/http'
 import { latency } from './scenarios/latency'
 import { memory } from './scenarios/memory'
+import { clusterRows } from './scenarios/cluster'
 import { postgresRows } from './scenarios/postgres'
 
 pinLoadGenerator()
@@ -79,6 +83,7 @@ try {
   await step('data size', () => dataSize(dir))
   await step('conversation lists', () => conversationLists(dir))
   await step('postgres', () => postgresRows(dir))
+  await step('cluster', () => clusterRows(dir))
 } finally {
   const logs = serverLogReport()
   if (logs.error || logs.fatal || logs.stderr.length) warnings.push(`server logs: ${logs.error} error and ${logs.fatal} fatal lines; stderr: ${logs.stderr.join(' | ').slice(0, 500) || 'none'}`)

@@ -28,14 +28,16 @@ const rawSqlite: Side = {
 
 /**
  * SENDERS POST /messages in flight at once until the time is up, the k-th loop into
- * conversationIds[k mod n] (one conversation: all into it); messages/s acknowledged with a 201.
- * Pneumatic and the PostgreSQL baseline take the same request.
+ * conversationIds[k mod n] (one conversation: all into it) on bases[k mod m] (several nodes of a
+ * cluster: spread over them); messages/s acknowledged with a 201. Pneumatic and the PostgreSQL
+ * baseline take the same request.
  */
-export const postSends = (base: string, token: string, conversationIds: string[]) => {
+export const postSends = (base: string | string[], token: string, conversationIds: string[]) => {
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` }
+  const bases = typeof base === 'string' ? [base] : base
   return () =>
     rate(SENDERS, async (loop) => {
-      const reply = await fetch(base + '/messages', {
+      const reply = await fetch(bases[loop % bases.length] + '/messages', {
         method: 'POST',
         headers,
         body: JSON.stringify({ message_id: `post-${++posted}`, conversation_id: conversationIds[loop % conversationIds.length], content: 'hello' }),
