@@ -204,11 +204,16 @@ export function rowById(store: Store, conversationId: string): Promise<Conversat
 /** A conversation with its members, for delivery; callers decide who may see it. */
 export async function recordById(store: Store, conversationId: string): Promise<ConversationRecord | undefined> {
   const row = await store.conversations.byId(conversationId)
-  return row && (await withMembers(store, [row]))[0]
+  return row && recordOf(store, row)
+}
+
+/** A conversation already read, with its members. */
+export async function recordOf(store: Store, row: ConversationRow): Promise<ConversationRecord> {
+  return (await withMembers(store, [row]))[0]!
 }
 
 export async function get(store: Store, actor: User, conversationId: string): Promise<ConversationRecord> {
-  return (await withMembers(store, [await requireMembership(store, actor, conversationId)]))[0]!
+  return recordOf(store, await requireMembership(store, actor, conversationId))
 }
 
 /** A group as it is after a change to it, and whether anything changed. */

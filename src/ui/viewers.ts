@@ -20,13 +20,13 @@ export type Shown = { record: ConversationRecord; creatorId: string }
 /** The conversation if the actor is a member: 404 when there is none, 403 when they are not in it. */
 export async function shownTo(store: Store, actor: User, conversationId: string): Promise<Shown> {
   const row = await conversations.requireMembership(store, actor, conversationId)
-  return { record: (await conversations.recordById(store, conversationId))!, creatorId: row.createdBy }
+  return { record: await conversations.recordOf(store, row), creatorId: row.createdBy }
 }
 
 /** The conversation as it is, for delivery (callers decide who sees it). */
 export async function shownById(store: Store, conversationId: string): Promise<Shown | undefined> {
-  const [row, record] = await Promise.all([conversations.rowById(store, conversationId), conversations.recordById(store, conversationId)])
-  return row && record && { record, creatorId: row.createdBy }
+  const row = await conversations.rowById(store, conversationId)
+  return row && { record: await conversations.recordOf(store, row), creatorId: row.createdBy }
 }
 
 /** Messages of one conversation by id, as they are now; ids of other conversations are left out. */
