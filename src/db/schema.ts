@@ -11,6 +11,8 @@ export const users = sqliteTable(
     createdAt: integer('created_at').notNull(),
     /** Raised by "log out everywhere": tokens carrying an older version are refused. */
     tokenVersion: integer('token_version').notNull().default(0),
+    /** When their last socket closed (written then, not while they are online). */
+    lastSeenAt: integer('last_seen_at'),
   },
   (t) => [uniqueIndex('users_username_lower_idx').on(sql`lower(${t.username})`)],
 )
@@ -83,6 +85,8 @@ export const conversationMembers = sqliteTable(
      * index entry per member.
      */
     lastActivityAt: integer('last_activity_at').notNull().default(0),
+    /** The seq of the newest message this member has read; it only moves forward. */
+    lastReadSeq: integer('last_read_seq').notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.conversationId, t.userId] }),

@@ -27,6 +27,8 @@ export const users = pgTable(
     createdAt: bigintNumber('created_at').notNull(),
     /** Raised by "log out everywhere": tokens carrying an older version are refused. */
     tokenVersion: bigintNumber('token_version').notNull().default(0),
+    /** When their last socket closed (written then, not while they are online). */
+    lastSeenAt: bigintNumber('last_seen_at'),
   },
   (t) => [uniqueIndex('users_username_lower_idx').on(sql`lower(${t.username})`)],
 )
@@ -87,6 +89,8 @@ export const conversationMembers = pgTable(
     joinedAt: bigintNumber('joined_at').notNull(),
     /** The conversation's latest activity to the whole second, copied onto each member's row: see ../schema.ts. */
     lastActivityAt: bigintNumber('last_activity_at').notNull().default(0),
+    /** The seq of the newest message this member has read; it only moves forward. */
+    lastReadSeq: bigintNumber('last_read_seq').notNull().default(0),
     /** The order members were added in, which SQLite reads from its rowid. */
     position: bigintNumber('position').generatedAlwaysAsIdentity(),
   },
