@@ -10,10 +10,11 @@ import { MATCH_END, MATCH_START, pageOf, SearchTimeout, type SearchStore, type T
  * repeats word for word so that the planner uses it.
  *
  * A search reads the newest SEARCH_CANDIDATES matches the searcher may see (a member of their
- * conversation now, not deleted), ranks them by ts_rank (which looks at the message and the query
- * only, not at the other messages, so a cursor stays where it was while others write), then
- * reads the page's messages again with their headlines, in one transaction under a
- * statement_timeout: past it the query is cancelled and answers SearchTimeout.
+ * conversation now, not deleted), ranks them, then reads the page's messages again with their
+ * headlines, in one transaction under a statement_timeout: past it the query is cancelled and
+ * answers SearchTimeout. A candidate's relevance is, as on SQLite, how many of its words match a
+ * word of the query: the positions of its lexemes that match the query's words taken one at a
+ * time (ts_rank weighs a word's repeats by a curve of its own, and the other engine cannot).
  */
 
 const VECTOR = (content: string) => `to_tsvector('pneumatic_search', replace(${content}, '<', ' '))`
@@ -21,23 +22,27 @@ const QUERY = `to_tsquery('pneumatic_search', $1)`
 
 /**
  * A query as to_tsquery reads it: each word quoted (so nothing in it is an operator; its text is
- * split into words by the parser as the messages were), `:*` for a prefix; all of them required.
- * `<` is a space, as in VECTOR.
+ * split into words by the parser as the messages were), `:*` for a prefix; all of them required
+ * (`&`), or any of them (`|`). `<` is a space, as in VECTOR.
  */
-function tsQuery(terms: readonly Term[]): string {
-  return terms.map((term) => `'${term.text.replaceAll('<', ' ').replaceAll('\\', '\\\\').replaceAll("'", "''")}'${term.prefix ? ':*' : ''}`).join(' & ')
+function tsQuery(terms: readonly Term[], operator: '&' | '|'): string {
+  return terms.map((term) => `'${term.text.replaceAll('<', ' ').replaceAll('\\', '\\\\').replaceAll("'", "''")}'${term.prefix ? ':*' : ''}`).join(` ${operator} `)
 }
 
 const VISIBLE = `m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM conversation_members AS cm WHERE cm.conversation_id = m.conversation_id AND cm.user_id = $2)`
 
+// Each lexeme of the message alone against any word of the query ($4): how many of its words match one.
+const RELEVANCE = `(SELECT coalesce(sum(coalesce(array_length(v.positions, 1), 1)), 0)::int FROM unnest(${VECTOR('c.content')}) AS v
+    WHERE array_to_tsvector(ARRAY[v.lexeme]) @@ to_tsquery('pneumatic_search', $4))`
+
 const candidates = (filter: string) =>
-  `SELECT c.id, c.created_at AS "createdAt", ts_rank(${VECTOR('c.content')}, ${QUERY}) AS relevance FROM (
+  `SELECT c.id, c.created_at AS "createdAt", ${RELEVANCE} AS relevance FROM (
     SELECT m.id, m.created_at, m.content FROM messages AS m
     WHERE ${VECTOR('m.content')} @@ ${QUERY} AND ${VISIBLE}${filter}
     ORDER BY m.created_at DESC, m.id DESC LIMIT $3
   ) AS c`
 const EVERYWHERE = candidates('')
-const IN_CONVERSATION = candidates(' AND m.conversation_id = $4')
+const IN_CONVERSATION = candidates(' AND m.conversation_id = $5')
 
 const MESSAGE_COLUMNS = `m.id, m.conversation_id AS "conversationId", m.seq, m.sender_id AS "senderId", m.message_id AS "messageId", m.content, m.created_at AS "createdAt", m.edited_at AS "editedAt", m.deleted_at AS "deletedAt", m.reply_to AS "replyTo", m.reactions`
 
@@ -69,14 +74,15 @@ const run = <Row>(tx: postgres.TransactionSql, text: string, params: unknown[]) 
 export function postgresSearchStore(db: PostgresDb): SearchStore {
   return {
     async search({ userId, conversationId, terms, after, limit, candidates: wanted, timeoutMs }) {
-      const query = tsQuery(terms)
+      const query = tsQuery(terms, '&')
+      const anyWord = tsQuery(terms, '|')
       try {
         return await db.$client.begin(async (tx) => {
           await tx.unsafe(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`)
           const found =
             conversationId === null
-              ? await run<{ id: string; createdAt: number; relevance: number }>(tx, EVERYWHERE, [query, userId, wanted])
-              : await run<{ id: string; createdAt: number; relevance: number }>(tx, IN_CONVERSATION, [query, userId, wanted, conversationId])
+              ? await run<{ id: string; createdAt: number; relevance: number }>(tx, EVERYWHERE, [query, userId, wanted, anyWord])
+              : await run<{ id: string; createdAt: number; relevance: number }>(tx, IN_CONVERSATION, [query, userId, wanted, anyWord, conversationId])
           const { page, next } = pageOf(
             found.map((c) => ({ position: { relevance: c.relevance, createdAt: c.createdAt, id: c.id } })),
             after,

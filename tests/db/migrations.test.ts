@@ -10,6 +10,7 @@ import { createTokens } from '../../src/auth/tokens'
 import * as conversations from '../../src/conversations/service'
 import { openDatabase } from '../../src/db/client'
 import { openSqliteStore } from '../../src/db/store.sqlite'
+import { search } from '../../src/search/service'
 import { TEST_SECRET } from '../support/app'
 
 const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle', 'sqlite')
@@ -162,6 +163,43 @@ describe('migrations 0005–0007: each member row carries its conversation\'s ac
       const ada = { id: 'u1', username: 'ada', full_name: null }
       expect((await conversations.pageFor(store, ada)).conversations.map((c) => c.id)).toEqual(['c1', 'c2', 'c3'])
       expect((await conversations.pageFor(store, { ...ada, id: 'u2' })).conversations.map((c) => c.id)).toEqual(['c1', 'c3'])
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('migration 0011: the full-text index of messages', () => {
+  test('an upgraded database finds the messages it already held, by their current text and never a deleted one, and keeps the index in step after', async () => {
+    const { path } = databaseAt(11)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1), ('u3', 'cy', 'x', 1)")
+    old.run("INSERT INTO conversations (id, title, is_group, created_by, created_at, last_seq) VALUES ('c1', 'Team', 1, 'u1', 1, 4), ('c2', 'Other', 1, 'u3', 1, 1)")
+    old.run("INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES ('c1', 'u1', 1), ('c1', 'u2', 1), ('c2', 'u3', 1)")
+    old.run(`INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at, edited_at, deleted_at) VALUES
+      ('m1', 'c1', 1, 'u1', 'k1', 'The deployment of the Café menu', 1000, NULL, NULL),
+      ('m2', 'c1', 2, 'u2', 'k2', 'edited: the deploy is done', 2000, 2500, NULL),
+      ('m3', 'c1', 3, 'u1', 'k3', '', 3000, NULL, 3500),
+      ('m4', 'c1', 4, 'u2', 'k4', 'lunch?', 4000, NULL, NULL),
+      ('m5', 'c2', 1, 'u3', 'k5', 'deployment elsewhere', 5000, NULL, NULL)`)
+    expect(old.query("SELECT name FROM sqlite_schema WHERE name = 'messages_fts'").all()).toEqual([])
+    old.close()
+
+    const store = openSqliteStore(path)
+    const deps = { store, config: { searchTimeoutMs: 5000 } }
+    const ada = { id: 'u1', username: 'ada', full_name: null }
+    const ids = async (q: string) => (await search(deps, ada, { q })).results.map((r) => r.message.id)
+    try {
+      expect(await ids('deplo')).toEqual(['m2', 'm1'])
+      expect(await ids('cafe')).toEqual(['m1'])
+      expect((await search(deps, ada, { q: 'cafe' })).results[0]!.snippet).toBe('The deployment of the <mark>Café</mark> menu')
+      // After the upgrade the triggers keep it: an old message edited and another deleted.
+      await store.messages.change({ type: 'message_edited', id: 'm4', content: 'lunch after the deployment', userId: 'u2', at: 6000 })
+      await store.messages.change({ type: 'message_deleted', id: 'm1', userId: 'u1', at: 7000 })
+      expect(await ids('deplo')).toEqual(['m4', 'm2'])
+      expect(await ids('cafe')).toEqual([])
+      // FTS5 compares its index with the messages' content, and throws (SQLITE_CORRUPT_VTAB) if they differ.
+      expect(() => store.sqlite.run("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")).not.toThrow()
     } finally {
       await store.close()
     }
