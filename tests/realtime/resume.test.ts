@@ -14,7 +14,7 @@ const remove = (t: TestApp, who: Account, id: string) => call(t.app, 'DELETE', `
 const react = (t: TestApp, who: Account, id: string, emoji: string, added = true) =>
   call(t.app, added ? 'PUT' : 'DELETE', `/messages/${id}/reactions/${encodeURIComponent(emoji)}`, { token: who.token })
 
-const CHANGE_TYPES = new Set(['message', 'message_edited', 'message_deleted', 'reaction', 'member_added', 'member_removed', 'conversation_updated'])
+const CHANGE_TYPES = new Set(['message', 'message_edited', 'message_deleted', 'reaction', 'member_added', 'member_removed', 'conversation_updated', 'read'])
 const isChange = (f: Frame) => CHANGE_TYPES.has(f.type) && typeof f.event_seq === 'number'
 
 /** Frames up to and including `resumed`. */
