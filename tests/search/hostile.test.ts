@@ -9,7 +9,7 @@ import { account, call, conversation, send, type Account } from '../support/http
 
 /** A snippet holds our <mark> tags and escaped text, nothing else: no other tag, and marks open and close in turn. */
 function expectSafeSnippet(snippet: string) {
-  const tags = snippet.match(/<\/?mark>/g) ?? []
+  const tags: string[] = snippet.match(/<\/?mark>/g) ?? []
   expect(tags, snippet).toEqual(tags.map((_, i) => (i % 2 === 0 ? '<mark>' : '</mark>')))
   const text = snippet.replace(/<\/?mark>/g, '')
   expect(text, snippet).not.toMatch(/[<>"']/)
