@@ -48,7 +48,7 @@ const MESSAGE_COLUMNS = `m.id, m.conversation_id AS "conversationId", m.seq, m.s
 
 /** Where `<` stands in the text given to ts_headline, whose parser would drop what looks like a tag. */
 const LESS_THAN = '\u0004'
-const HEADLINE_OPTIONS = `StartSel=${MATCH_START}, StopSel=${MATCH_END}, MaxWords=24, MinWords=12, ShortWord=0`
+const HEADLINE_OPTIONS = `StartSel=${MATCH_START}, StopSel=${MATCH_END}, MaxWords=35, MinWords=15, ShortWord=0`
 
 // The page's messages, read again with the filter (in the transaction of the candidates).
 const PAGE = `SELECT ${MESSAGE_COLUMNS}, ts_headline('pneumatic_search', replace(m.content, '<', chr(4)), ${QUERY}, $4) AS headline
