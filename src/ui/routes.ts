@@ -421,8 +421,8 @@ export const uiRoutes = (deps: AppDeps) => {
       })
       // The search box: with htmx its results (or, with ?cursor=, the next page of them); without, the page with them in the sidebar.
       .get('/ui/search', async ({ me, query, htmx, nonce, set }) => {
-        const cursor = query.cursor || undefined
-        const { view, status } = await searchView(deps, me!, query.q ?? '', cursor)
+        const cursor = typeof query.cursor === 'string' && query.cursor !== '' ? query.cursor : undefined
+        const { view, status } = await searchView(deps, me!, typeof query.q === 'string' ? query.q : '', cursor)
         if (!htmx) return htmlResponse(set, await renderChat(me!, nonce, undefined, undefined, {}, view), nonce, status)
         if (cursor === undefined) return fragment(set, searchResults(view).value, status)
         return fragment(set, view.error ? searchMoreRefused(view.error).value : searchItems(view).value, status)
