@@ -5,7 +5,7 @@ import { Forbidden, NotFound } from '../shared/errors'
 import type { User } from '../users/model'
 
 /** Messages read per page of an export: one statement, and one chunk of the response. */
-export const EXPORT_PAGE_MESSAGES = 500
+export const EXPORT_PAGE_MESSAGES = 200
 
 export type ExportDeps = { store: Store; logger: Logger }
 

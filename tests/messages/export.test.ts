@@ -183,6 +183,22 @@ describe('GET /conversations/{id}/export', () => {
   })
 })
 
+test('the API docs describe it: NDJSON of Messages, and the error statuses as JSON', async () => {
+  await using t = await testApp()
+  const spec = (await call(t.app, 'GET', '/docs/json')).body
+  const operation = spec.paths['/conversations/{id}/export'].get
+  expect(operation.tags).toEqual(['conversations'])
+  expect(operation.summary).toContain('NDJSON')
+  expect(operation.security).toBeUndefined() // the bearer token, as every route but the public ones
+  expect(Object.keys(operation.responses).sort()).toEqual(['200', '401', '403', '404'])
+  expect(Object.keys(operation.responses['200'].content)).toEqual(['application/x-ndjson'])
+  expect(Object.keys(operation.responses['200'].content['application/x-ndjson'].schema.properties)).toEqual([
+    'id', 'message_id', 'sender_id', 'conversation_id', 'content', 'created_at', 'seq', 'edited_at', 'deleted_at', 'reply_to', 'reactions',
+  ])
+  expect(operation.responses['403'].content['application/json'].schema.properties.error.required).toEqual(['code', 'message'])
+  expect(operation.parameters.map((p: { name: string; in: string }) => [p.name, p.in])).toEqual([['id', 'path']])
+})
+
 /**
  * Over a real socket, with an export far larger than the socket's buffers (so the server is held
  * back by the client, which reads one chunk and then stops).
