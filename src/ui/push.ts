@@ -50,6 +50,8 @@ export function pushToWebUi(deps: Pick<AppDeps, 'store' | 'logger'>, ordered: Or
         return change.user_id === viewerId ? leftPush(viewer, change.by) : groupPush(viewer, change.event_seq)
       case 'conversation_updated':
         return groupPush(viewer, change.event_seq)
+      case 'read':
+        return null
     }
   }
 

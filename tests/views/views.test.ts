@@ -139,7 +139,7 @@ describe('every view is inert to hostile values', () => {
     const markup = chatPage({
       me,
       nonce: 'n',
-      conversations: { conversations: [group, direct], nextCursor: evil(5) },
+      conversations: { conversations: [group, direct].map((c) => ({ ...c, read: { lastReadSeq: 0, unreadCount: 3 } })), nextCursor: evil(5) },
       users: them,
       open: {
         viewer: viewer(),
@@ -168,7 +168,7 @@ describe('every view is inert to hostile values', () => {
     }
     await expectInert(conversationRow(group, me.id, { unread: true, lastSenderId: evil(0) }).value)
     await expectInert(conversationRow(direct, me.id).value)
-    for (const append of [false, true]) await expectInert(conversationPage({ conversations: [group, direct], nextCursor: evil(1) }, me.id, append))
+    for (const append of [false, true]) await expectInert(conversationPage({ conversations: [group, direct].map((c) => ({ ...c, read: { lastReadSeq: 1, unreadCount: 0 } })), nextCursor: evil(1) }, me.id, append))
     await expectInert(messagesUpsert(viewer(), [...messages, ...replies]).value)
     await expectInert(loadOlder(group, { messages, has_more: true }).value)
     await expectInert(composer(group.id, { messageId: evil(2), content: evil(4), error: evil(5) }).value)
@@ -200,7 +200,7 @@ describe('one message view everywhere', () => {
   const open = (record: ConversationRecord, shown: Message[], who = me.id) => ({ viewer: viewer(record, who), page: { messages: shown, has_more: false }, composer: { messageId: 'x' } })
 
   test('the full page, a history page, a live push and a catch-up render a message the same way', () => {
-    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [group], nextCursor: null }, users: [], open: open(group, [messages[0]!]) })
+    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [{ ...group, read: { lastReadSeq: 0, unreadCount: 0 } }], nextCursor: null }, users: [], open: open(group, [messages[0]!]) })
     const inGroup = messageItem(messages[0]!, viewer()).value
     expect(inGroup).toStartWith(`<li id="msg-${messages[0]!.id}" class="message" data-seq="1" data-sender="${them[0]!.id}" data-version="7" tabindex="0">`)
     expect(pageMarkup).toContain(inGroup)
@@ -230,7 +230,7 @@ describe('one message view everywhere', () => {
   })
 
   test("a 1-on-1's header names the other person with their @username", () => {
-    const markup = chatPage({ me, nonce: 'n', conversations: { conversations: [direct], nextCursor: null }, users: [], open: open(direct, []) })
+    const markup = chatPage({ me, nonce: 'n', conversations: { conversations: [{ ...direct, read: { lastReadSeq: 0, unreadCount: 0 } }], nextCursor: null }, users: [], open: open(direct, []) })
     expect(markup).toContain(`<h2><bdi>${Bun.escapeHTML(them[2]!.full_name!)}</bdi> <span class="username">@user2</span></h2>`)
   })
 
@@ -355,7 +355,7 @@ describe('a copied full name', () => {
   const senderOf = (markup: string, message: Message) => markup.slice(markup.indexOf(`id="msg-${message.id}"`)).match(/<span class="sender">(.*?)<\/span><\/span>/)![1]
 
   test('is told apart by the @username beside it: in the page, a page of history and a live push', () => {
-    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [team], nextCursor: null }, users: [real, impostor], open: { viewer: teamViewer, page: { messages: sent, has_more: false }, composer: { messageId: 'x' } } })
+    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [{ ...team, read: { lastReadSeq: 0, unreadCount: 0 } }], nextCursor: null }, users: [real, impostor], open: { viewer: teamViewer, page: { messages: sent, has_more: false }, composer: { messageId: 'x' } } })
     const history = messagesUpsert(teamViewer, sent).value
     for (const markup of [pageMarkup, history]) {
       expect(senderOf(markup, sent[0]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@alice_smith')
