@@ -10,7 +10,7 @@ import { jsonClient, startServer } from '../support/process'
  * client slower than the server, with the server's resident memory (VmRSS) sampled throughout,
  * from after a first, smaller export (what any first request loads and compiles is not counted).
  *
- * Measured on this machine, for the 336.6 MB export here: a peak growth of 2–37 MB on SQLite and
+ * Measured on this machine, for the 336.6 MB export here: a peak growth of 2–40 MB on SQLite and
  * 40–52 MB on PostgreSQL. On PostgreSQL that is the driver's buffers, garbage the collector leaves
  * for a while, and it does not grow with the export: 49 MB for a 592 MB one (250,000 messages). So
  * the messages here are long (3,000 characters), to make the export large against that constant.
