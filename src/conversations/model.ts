@@ -108,6 +108,9 @@ export type ConversationRecord = {
 /** What one member has read of a conversation: the newest seq, and how many of others' messages came after it. */
 export type ReadState = { lastReadSeq: number; unreadCount: number }
 
+/** A conversation's reads as those who have it open see them: each member's read seq, and unread counts by user id. */
+export type Reading = { reads: ReadonlyMap<string, number>; unread: ReadonlyMap<string, number> }
+
 /** A page of a user's conversations, with what they have read of each, and where the next one starts (null: this is the last). */
 export type ConversationPage = { conversations: Array<ConversationRecord & { read: ReadState }>; nextCursor: string | null }
 

@@ -18,6 +18,7 @@ import {
   RenameConversation,
   type ConversationPage,
   type ConversationRecord,
+  type Reading,
 } from './model'
 import type { ConversationRow } from './store'
 
@@ -235,6 +236,15 @@ export async function markRead(deps: Deps, actor: User, conversationId: string, 
 export async function reads(store: Store, actor: User, conversationId: string): Promise<Array<{ userId: string; seq: number }>> {
   await requireMember(store, actor, conversationId)
   return store.conversations.reads(conversationId)
+}
+
+/**
+ * For showing a conversation's reads to those with it open: every member's read position, and the
+ * unread counts of `viewerIds` (its members among them). Callers decide who sees it.
+ */
+export async function readingOf(store: Store, conversationId: string, viewerIds: readonly string[]): Promise<Reading> {
+  const [positions, counts] = await Promise.all([store.conversations.reads(conversationId), store.conversations.unreadCounts(conversationId, viewerIds)])
+  return { reads: new Map(positions.map((r) => [r.userId, r.seq])), unread: new Map(counts.map((c) => [c.userId, c.unreadCount])) }
 }
 
 /** A group as it is after a change to it, and whether anything changed. */

@@ -152,6 +152,13 @@ export function postgresConversationStore(db: PostgresDb): ConversationStore {
         .where(eq(conversationMembers.conversationId, conversationId))
         .orderBy(asc(conversationMembers.position))
     },
+    async unreadCounts(conversationId, userIds) {
+      if (userIds.length === 0) return []
+      return db
+        .select({ userId: conversationMembers.userId, unreadCount: UNREAD })
+        .from(conversationMembers)
+        .where(and(eq(conversationMembers.conversationId, conversationId), inArray(conversationMembers.userId, [...userIds])))
+    },
     async rename(conversationId, title, by, at) {
       return db.$client.begin(async (tx) => {
         if ((await tx.unsafe(RENAME, [conversationId, title], { prepare: true })).count === 0) return null
@@ -176,8 +183,8 @@ const PRUNE_FLOORS = `UPDATE conversations AS c SET pruned_event_seq = p.event_s
 const PRUNE_ROWS = `DELETE FROM conversation_events AS e USING conversations AS c WHERE c.id = e.conversation_id AND e.event_seq <= c.pruned_event_seq`
 
 // As on SQLite: a member's unread count, from the (conversation_id, seq) index.
-const UNREAD = sql<number>`(SELECT count(*)::int FROM messages AS m WHERE m.conversation_id = ${conversationMembers.conversationId}
-  AND m.seq > ${conversationMembers.lastReadSeq} AND m.sender_id <> ${conversationMembers.userId} AND m.deleted_at IS NULL)`.mapWith(Number)
+const UNREAD = sql<number>`(SELECT count(*)::int FROM messages AS m WHERE m.conversation_id = conversation_members.conversation_id
+  AND m.seq > conversation_members.last_read_seq AND m.sender_id <> conversation_members.user_id AND m.deleted_at IS NULL)`.mapWith(Number)
 
 // As on SQLite: a new member's row at the conversation's current activity, to the second, having read what came before.
 const ADD_MEMBER = `INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at, last_read_seq)

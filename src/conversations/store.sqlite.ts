@@ -86,6 +86,16 @@ export function sqliteConversationStore(db: Db): ConversationStore {
       .where(and(eq(conversationMembers.conversationId, sql.placeholder('conversationId')), eq(conversationMembers.userId, sql.placeholder('userId'))))
       .prepare(),
     conversation: db.select().from(conversations).where(eq(conversations.id, sql.placeholder('id'))).prepare(),
+    unreadCounts: db
+      .select({ userId: conversationMembers.userId, unreadCount: UNREAD })
+      .from(conversationMembers)
+      .where(
+        and(
+          eq(conversationMembers.conversationId, sql.placeholder('conversationId')),
+          sql`${conversationMembers.userId} IN (SELECT value FROM json_each(${sql.placeholder('userIds')}))`,
+        ),
+      )
+      .prepare(),
     reads: db
       .select({ userId: conversationMembers.userId, seq: conversationMembers.lastReadSeq })
       .from(conversationMembers)
@@ -175,6 +185,10 @@ export function sqliteConversationStore(db: Db): ConversationStore {
     async reads(conversationId) {
       return lookups.reads.all({ conversationId })
     },
+    async unreadCounts(conversationId, userIds) {
+      if (userIds.length === 0) return []
+      return lookups.unreadCounts.all({ conversationId, userIds: JSON.stringify(userIds) })
+    },
     async rename(conversationId, title, by, at) {
       const statements = groupStatements(db)
       return db.transaction(
@@ -210,8 +224,8 @@ const PRUNE_ROWS = `DELETE FROM conversation_events WHERE event_seq <= (SELECT p
  * A member's unread count, beside their row: the messages after their read position that others
  * sent and that are not deleted, counted from the (conversation_id, seq) index.
  */
-const UNREAD = sql<number>`(SELECT count(*) FROM messages AS m WHERE m.conversation_id = ${conversationMembers.conversationId}
-  AND m.seq > ${conversationMembers.lastReadSeq} AND m.sender_id <> ${conversationMembers.userId} AND m.deleted_at IS NULL)`
+const UNREAD = sql<number>`(SELECT count(*) FROM messages AS m WHERE m.conversation_id = conversation_members.conversation_id
+  AND m.seq > conversation_members.last_read_seq AND m.sender_id <> conversation_members.user_id AND m.deleted_at IS NULL)`
 
 const groupStatements = perDatabase((db) => ({
   // A new member's row is at the conversation's current activity (its newest message, or its

@@ -92,6 +92,8 @@ export type ConversationStore = {
   markRead(conversationId: string, userId: string, seq: number, at: number): Promise<{ seq: number; eventSeq: number } | null>
   /** Every member's read position, in the order they were added. */
   reads(conversationId: string): Promise<Array<{ userId: string; seq: number }>>
+  /** The unread counts of these members (as activeOf counts them); non-members are left out. */
+  unreadCounts(conversationId: string, userIds: readonly string[]): Promise<Array<{ userId: string; unreadCount: number }>>
   /** A `conversation_updated` change; null (nothing done) when the title is already that. */
   rename(conversationId: string, title: string, by: string, at: number): Promise<number | null>
 }

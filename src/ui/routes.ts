@@ -26,7 +26,7 @@ import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
-import { clientIp } from '../shared/http'
+import { clientIp, download } from '../shared/http'
 import { actingUser } from '../observability/requests'
 import { describeIssues, DomainError, Forbidden, Invalid } from '../shared/errors'
 import { newId } from '../shared/ids'
@@ -130,6 +130,7 @@ export const uiRoutes = (deps: AppDeps) => {
     // after it show at least that (see Viewer.version).
     const shown = await shownTo(store, me, open.id)
     const history = await messages.history(store, me, open.id, {})
+    const { reads } = await conversations.readingOf(store, open.id, [])
     const replyTo = open.composer?.replyTo
     const context = await contextFor(store, shown, history.messages, shown.record.lastEventSeq, replyTo ? [replyTo] : [])
     const states = new Map(open.states)
@@ -140,6 +141,7 @@ export const uiRoutes = (deps: AppDeps) => {
       composer: { messageId: newId(), ...open.composer, replyTo: replyTarget(context, replyTo) },
       header: open.header,
       states,
+      reads,
     }
   }
 
@@ -259,6 +261,15 @@ export const uiRoutes = (deps: AppDeps) => {
         const olderButton = query.before !== undefined ? loadOlder(shown.record, history, true) : ''
         return fragment(set, html`${messagesUpsert(await viewerFor(me!, shown, history.messages), history.messages)}${olderButton}`.value)
       })
+      // The Export button's download: the API's export, for the session's user.
+      .get('/c/:id/export', async ({ me, params, nonce, set }) => {
+        try {
+          return download(await messages.exportConversation(deps, me!, params.id))
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          return htmlResponse(set, errorPage(error.message, nonce), nonce, error.status)
+        }
+      })
       .post('/c/:id/messages', async ({ me, params, body, htmx, nonce, set, redirect }) => {
         const replyTo = text(body, 'reply_to') || undefined
         const state = { messageId: text(body, 'message_id'), content: text(body, 'content'), ...(replyTo ? { replyTo } : {}) }
@@ -321,6 +332,8 @@ export const uiRoutes = (deps: AppDeps) => {
               case 'reaction':
                 reacted.add(event.message_id)
                 break
+              case 'read':
+                break // what is read now is shown below, whatever changed it
               default:
                 group = true
             }
@@ -330,11 +343,22 @@ export const uiRoutes = (deps: AppDeps) => {
           const all = [...added.values(), ...replaced.values()]
           // Every message here was read after the last of these changes: that is their version.
           const viewer = await viewerFor(me!, shown, all, through)
+          const reading = await conversations.readingOf(store, params.id, [me!.id])
           set.headers['x-has-more'] = String(has_more)
-          return fragment(set, catchUp(viewer, after, through, { added: [...added.values()], replaced: [...replaced.values()], group }))
+          return fragment(set, catchUp(viewer, after, through, { added: [...added.values()], replaced: [...replaced.values()], group }, { unread: reading.unread.get(me!.id) ?? 0, reads: reading.reads }))
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
           if (error.status === 403) return fragment(set, noLongerMember(params.id).value, 403)
+          return fragment(set, flash(errorText(error)).value, error.status)
+        }
+      })
+      // The page has shown messages up to `seq` to its reader (public/app.js): their read position moves there.
+      .post('/c/:id/read', async ({ me, params, body, set }) => {
+        try {
+          await conversations.markRead(deps, me!, params.id, { seq: Number(text(body, 'seq') || Number.NaN) })
+          return fragment(set, '', 204)
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
           return fragment(set, flash(errorText(error)).value, error.status)
         }
       })

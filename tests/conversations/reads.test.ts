@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, type Account } from '../support/http'
+import * as conversations from '../../src/conversations/service'
 import { TestSocket } from '../support/ws'
 
 /**
@@ -175,5 +176,27 @@ describe('GET /conversations/{id}/reads', () => {
     expect(await reads(t, eve, direct.id)).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } })
     expect(await reads(t, alice, 'no-such-conversation')).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } })
     expect((await call(t.app, 'GET', `/conversations/${direct.id}/reads`)).status).toBe(401)
+  })
+})
+
+describe('conversations.readingOf (what the web UI shows of reads)', () => {
+  test("each viewer's own unread count in that conversation alone, and every member's position; non-members left out", async () => {
+    await using t = await testApp()
+    const alice = await account(t.app)
+    const bob = await account(t.app)
+    const carol = await account(t.app)
+    const withCarol = await conversation(t.app, carol, [bob])
+    await send(t.app, carol, withCarol.id, 'one')
+    const withAlice = await conversation(t.app, alice, [bob])
+    await send(t.app, alice, withAlice.id, 'elsewhere')
+    await send(t.app, carol, withCarol.id, 'two')
+    await send(t.app, bob, withCarol.id, 'mine')
+    await read(t, carol, withCarol.id, { seq: 2 })
+    const reading = await conversations.readingOf(t.deps.store, withCarol.id, [bob.id, carol.id, alice.id])
+    expect(Object.fromEntries(reading.unread)).toEqual({ [bob.id]: 2, [carol.id]: 1 })
+    expect([...reading.reads]).toEqual([
+      [carol.id, 2],
+      [bob.id, 0],
+    ])
   })
 })
