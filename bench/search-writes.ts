@@ -6,7 +6,7 @@
  * search migration (SQLite 0011_search, PostgreSQL 0004_search) and one with it, in alternating
  * order (A B, B A, …), so both see the same machine. SQLite: a real file with Pneumatic's pragmas
  * (WAL, synchronous=FULL); the CPU time of this process per message (the index is written on the
- * event loop, by the triggers, inside the commit) and the wall time per batch (its fsync
+ * event loop, by the commit, in one statement per batch) and the wall time per batch (its fsync
  * included). PostgreSQL (--postgres, on 127.0.0.1:5432): the wall time per batch, as the index is
  * written by the server; there both databases are migrated whole, and one then drops the index
  * (what the search migration adds to a write). The batch shapes are the durable sends bench's: 64 messages of "hello from

@@ -1,6 +1,8 @@
 -- Custom SQL migration file, put your code below! --
--- Search (issue 18): a full-text index of the messages' content, kept in step with it by triggers,
--- in the transaction that changes it. External content (the text lives once, in messages; the
+-- Search (issue 18): a full-text index of the messages' content, kept in step with it in the
+-- transaction that changes it: a new message by the message writer itself (messages/store.sqlite.ts:
+-- a trigger on the insert would make FTS5 write a segment per message), an edit or a deletion by
+-- the triggers below. External content (the text lives once, in messages; the
 -- index holds only its words), so a deletion erases the text in one place. Words are folded to
 -- lower case without diacritics (café = cafe); prefixes of 2 and 3 characters have an index of
 -- their own, so a short prefix query reads one list instead of merging every word it starts.
@@ -15,10 +17,6 @@ CREATE VIRTUAL TABLE `messages_fts` USING fts5(
 );
 --> statement-breakpoint
 INSERT INTO `messages_fts` (`messages_fts`, `rank`) VALUES ('secure-delete', 1);
---> statement-breakpoint
-CREATE TRIGGER `messages_fts_insert` AFTER INSERT ON `messages` WHEN new.`content` <> '' BEGIN
-	INSERT INTO `messages_fts` (`rowid`, `content`) VALUES (new.`rowid`, new.`content`);
-END;
 --> statement-breakpoint
 CREATE TRIGGER `messages_fts_delete` AFTER DELETE ON `messages` WHEN old.`content` <> '' BEGIN
 	INSERT INTO `messages_fts` (`messages_fts`, `rowid`, `content`) VALUES ('delete', old.`rowid`, old.`content`);

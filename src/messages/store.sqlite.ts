@@ -29,6 +29,7 @@ export function commitBatch(db: Db, jobs: readonly WriteJob[]): WriteOutcome[] {
     const outcomes = db.transaction(
       () => {
         const written = jobs.map((job) => write(db, job))
+        index(db, written)
         marked = markActive(db, written)
         return written
       },
@@ -57,6 +58,19 @@ function write(db: Db, { senderId, conversationId, messageId, content, createdAt
 }
 
 /**
+ * The batch's new messages into the search index (drizzle/sqlite/0011_search.sql), in its
+ * transaction, in one statement. Not by a trigger on the insert, nor a statement per message:
+ * FTS5 writes its pending words out as a new segment at every statement that touches it, which
+ * per message more than doubled the CPU of a commit (bench/search-writes.ts). Edits and deletions
+ * (rare) keep their triggers.
+ */
+function index(db: Db, outcomes: readonly WriteOutcome[]): void {
+  const { index } = statementsFor(db)
+  const ids = outcomes.flatMap((o) => (o.kind === 'stored' && o.created ? [o.row.id] : []))
+  if (index && ids.length > 0) index.run({ ids: JSON.stringify(ids) })
+}
+
+/**
  * Moves each conversation the batch stored messages in to the second of its newest message on
  * every member's row, which orders each member's conversation list. Each write moves an index
  * entry per member, so it happens once per conversation per batch, not per message, and not again
@@ -80,6 +94,8 @@ function markActive(db: Db, outcomes: readonly WriteOutcome[]): Map<string, numb
   return newest
 }
 
+const hasTable = (db: Db, name: string) => db.$client.query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(name) !== null
+
 /**
  * The second each conversation's member rows were last moved to by this connection's commits,
  * remembered once committed: a busy conversation's later batches in that second skip the
@@ -90,6 +106,12 @@ const MAX_MARKED = 10_000
 
 /** Prepared once per database: a batch runs them many times. */
 const statementsFor = perDatabase((db) => ({
+  // Absent only from a database migrated without the search index (bench/search-writes.ts's baseline).
+  index: hasTable(db, 'messages_fts')
+    ? db.$client.prepare<never, { ids: string }>(
+        "INSERT INTO messages_fts (rowid, content) SELECT rowid, content FROM messages WHERE id IN (SELECT value FROM json_each($ids)) AND content <> ''",
+      )
+    : null,
   existing: db
     .select()
     .from(messages)
@@ -244,8 +266,14 @@ function changeMessage(db: Db, input: MessageChangeInput): { row: MessageRow; ev
     { behavior: 'immediate' },
   )
   // Its text is gone from the database's pages (secure_delete); the write-ahead log may still hold
-  // the pages it was in, until it is checkpointed into the file and emptied.
-  if (changed && input.type === 'message_deleted') db.$client.run('PRAGMA wal_checkpoint(TRUNCATE)')
+  // the pages it was in, until it is checkpointed into the file and emptied. The deletion is
+  // committed whatever the checkpoint does: one that cannot run now (a statement of this connection
+  // still reading) leaves it to the next deletion's, or to SQLite's own automatic checkpoints.
+  if (changed && input.type === 'message_deleted') {
+    try {
+      db.$client.run('PRAGMA wal_checkpoint(TRUNCATE)')
+    } catch {}
+  }
   return changed
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { listen, onPostgres, testApp, type TestApp } from '../support/app'
+import { listen, onPostgres, sqliteOf, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, type Account } from '../support/http'
 import { type Frame, TestSocket } from '../support/ws'
 
@@ -346,5 +346,25 @@ describe('a change stored but never announced', () => {
     expect(await bobSocket.next((f) => f.type === 'message' && f.message.id === lost.body.id, 'the lost message')).toMatchObject({ event_seq: 2 })
     await bobSocket.drain()
     expect(bobSocket.received.filter((f) => f.type === 'message').map((f) => f.event_seq)).toEqual([1, 2])
+  })
+})
+
+describe.skipIf(onPostgres)('a deletion while the database is being read (SQLite)', () => {
+  test('is answered 204 and stays committed when the checkpoint that empties the write-ahead log cannot run then', async () => {
+    await using t = await testApp()
+    const alice = await account(t.app)
+    const bob = await account(t.app)
+    const direct = await conversation(t.app, alice, [bob])
+    const secret = (await send(t.app, alice, direct.id, 'a secret')).body
+    await send(t.app, alice, direct.id, 'another')
+    // A read of the server's own connection left open mid-way (as an EXPLAIN of a search left one).
+    const reading = sqliteOf(t).sqlite.query('SELECT id FROM messages').iterate()
+    reading.next()
+    try {
+      expect((await call(t.app, 'DELETE', `/messages/${secret.id}`, { token: alice.token })).status).toBe(204)
+    } finally {
+      reading.return?.()
+    }
+    expect(await t.sql('SELECT content, deleted_at IS NOT NULL AS deleted FROM messages WHERE id = ?', secret.id)).toEqual([{ content: '', deleted: 1 }])
   })
 })
