@@ -7,7 +7,8 @@ import { pageOf, SearchTimeout, type Position, type SearchStore, type Term } fro
 
 /**
  * Search on SQLite: the FTS5 table messages_fts (drizzle/sqlite/0011_search.sql) indexes every
- * message's content, kept in step by triggers in the transaction that writes it.
+ * message's content, kept in step in the transaction that writes it (messages/store.sqlite.ts
+ * indexes a batch's new messages; triggers, an edit or a deletion).
  *
  * A search walks the matches newest first (FTS5 yields them in rowid order without sorting), keeps
  * those in a conversation the searcher is a member of now and not deleted, until it holds
