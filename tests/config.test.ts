@@ -25,6 +25,8 @@ describe('loadConfig', () => {
       wsPingLimitPerMinute: 60,
       wsMaxSocketsPerUser: 20,
       wsSendBufferBudgetBytes: 64 * 1024 * 1024,
+      presenceGraceSeconds: 5,
+      presenceNodeTimeoutSeconds: 15,
       trustProxyHops: 0,
       allowedOrigins: [],
       messageWriter: 'inline',

@@ -146,7 +146,7 @@ export const uiRoutes = (deps: AppDeps) => {
       me,
       nonce,
       conversations: await conversations.pageFor(store, me, listQuery),
-      users: await users.listExcept(store, me),
+      users: await users.listExcept(deps, me),
       groupForm,
       open: open && (await openView(me, open)),
     })
