@@ -3,7 +3,7 @@ import type { Logger } from '../observability/logger'
 import type { Departure, PresenceStore } from './store'
 
 /** Where presence lives in Redis (apart from the bus's channel and the rate limits' keys). */
-export const PRESENCE_PREFIX = 'pneumatic:presence:'
+const PRESENCE_PREFIX = 'pneumatic:presence:'
 
 /** Departures handed out by one sweep at most; the rest go to the next. */
 const SWEEP_LIMIT = 1000

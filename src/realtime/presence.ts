@@ -3,7 +3,7 @@ import * as presence from '../presence/service'
 import type { Registry } from './registry'
 
 /** How often a node sweeps (and, with Redis, beats): at most every second, twice within the grace. */
-export const sweepInterval = (graceSeconds: number): number => Math.min(1000, Math.max(250, (graceSeconds * 1000) / 2))
+const sweepInterval = (graceSeconds: number): number => Math.min(1000, Math.max(250, (graceSeconds * 1000) / 2))
 
 /**
  * This node's part in presence: a user's first socket here and their last one (the registry's

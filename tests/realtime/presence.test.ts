@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import type { ListedUser } from '../../src/users/model'
 import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, type Account } from '../support/http'
 import { type Frame, TestSocket } from '../support/ws'
@@ -24,7 +25,7 @@ const nextPagePush = (socket: TestSocket, who: Account) => socket.next((f) => f.
 async function listed(t: TestApp, viewer: Account, who: Account) {
   const reply = await call(t.app, 'GET', '/users', { token: viewer.token })
   expect(reply.status).toBe(200)
-  return reply.body.users.find((u: { id: string }) => u.id === who.id) as { online: boolean; last_seen_at: string | null }
+  return reply.body.users.find((u: ListedUser) => u.id === who.id) as ListedUser
 }
 
 describe('presence', () => {
@@ -53,8 +54,8 @@ describe('presence', () => {
 
     // Her second socket (a web UI page counts as any socket) changes nothing. Dave coming online
     // after it is the witness: what her second socket could have caused would have come first.
-    using alicePage = await TestSocket.open(`${ws}?format=html&token=${alice.token}`)
-    using davePhone = await connect(ws, dave)
+    using _alicePage = await TestSocket.open(`${ws}?format=html&token=${alice.token}`)
+    using _davePhone = await connect(ws, dave)
     expect(await nextPresence(bobPhone, dave)).toEqual(presenceOf(dave, true))
     expect(await nextPagePush(bobPage, dave)).toEqual(pagePush(dave, true))
     const aboutAliceOrDave = (f: Frame) => [alice.id, dave.id].includes(f.user_id) || (f.type === 'html' && (f.html.includes(alice.id) || f.html.includes(dave.id)))
@@ -105,7 +106,7 @@ describe('presence', () => {
     expect(await t.sql('SELECT last_seen_at FROM users WHERE id = ?', alice.id)).toEqual([{ last_seen_at: lastSeen }])
 
     // Back: online again, and still last seen when she left.
-    using back = await connect(ws, alice)
+    using _back = await connect(ws, alice)
     expect(await nextPresence(bobPhone, alice)).toEqual(presenceOf(alice, true))
     expect(await listed(t, bob, alice)).toMatchObject({ online: true, last_seen_at: seen.last_seen_at })
   })
