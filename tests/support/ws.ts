@@ -49,7 +49,9 @@ export class TestSocket {
 
   /** Connects and waits for the server's `ready` frame (subscriptions are in place after it). */
   static async open(url: string, init: TestSocketOptions = {}): Promise<TestSocket> {
-    const socket = new TestSocket(new WebSocket(url, init.headers ? ({ headers: init.headers } as any) : undefined), init.presence ?? false)
+    // Anything else (headers, Bun's tls) goes to the WebSocket as it is.
+    const { presence = false, ...options } = init
+    const socket = new TestSocket(new WebSocket(url, Object.keys(options).length > 0 ? (options as any) : undefined), presence)
     await Promise.race([
       socket.next((f) => f.type === 'ready'),
       socket.closed.then((e) => {
