@@ -18,6 +18,7 @@ export function trackPresence(deps: AppDeps, registry: Pick<Registry, 'watch' | 
   /** Sweeps are failing: said once, and again once they work. */
   let failing = false
   let sweeping = false
+  let started = false
   let timer: Timer | undefined
 
   const unwatch = registry.watch((userId, here) => {
@@ -34,8 +35,12 @@ export function trackPresence(deps: AppDeps, registry: Pick<Registry, 'watch' | 
       const lost = await presence.sweep(deps)
       if (lost || unsure) {
         unsure = false
-        await presence.resync(deps, [...registry.users()].map(([userId]) => userId))
+        const here = [...registry.users()].map(([userId]) => userId)
+        await presence.resync(deps, here)
+        // Not at start-up: the first sweep always finds the store new to this node.
+        if (started) deps.logger.info({ users: here.length, forgotten: lost }, 'presence: said again who is here')
       }
+      started = true
       if (failing) deps.logger.info('presence: sweeping again')
       failing = false
     } catch (error) {

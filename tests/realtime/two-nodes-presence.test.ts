@@ -39,6 +39,7 @@ async function twoNodes() {
   const ws = nodes.map((n) => `${n.base.replace('http', 'ws')}/ws`) as [string, string]
   return {
     nodes,
+    redis,
     a,
     b,
     ws,
@@ -145,4 +146,22 @@ test("typing on one node reaches the other members' sockets on the other, not th
   await aliceOnA.drain()
   expect(await bobOnB.drain()).toEqual([])
   expect(aliceOnB.received.filter((f) => f.type === 'typing')).toEqual([])
+}, 60_000)
+
+test('Redis restarting without its data: each node says again who it holds, and they are online again', async () => {
+  await using cluster = await twoNodes()
+  const { nodes, a, b, ws, redis } = cluster
+  const [alice, bob] = [await account(a, 'alice_restart'), await account(a, 'bob_restart')]
+  expect((await a('/conversations', alice.token, { member_ids: [bob.id] })).status).toBe(201)
+  using _bobOnA = await connect(ws[0], bob)
+  using _aliceOnB = await connect(ws[1], alice)
+  for (const [node, viewer, who] of [[a, bob, alice], [b, alice, bob]] as const) expect(await listed(node, viewer, who)).toMatchObject({ online: true })
+
+  await redis.restart()
+  // Each node finds at its next sweep that Redis has forgotten it, and says again who it holds.
+  for (const node of nodes) await node.logs.waitFor((l) => l.msg === 'presence: said again who is here' && l.forgotten === true && l.users === 1)
+  for (const node of [a, b]) {
+    expect(await listed(node, bob, alice)).toMatchObject({ online: true })
+    expect(await listed(node, alice, bob)).toMatchObject({ online: true })
+  }
 }, 60_000)
