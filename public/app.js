@@ -20,7 +20,9 @@
   // Follow new messages while the reader is at the bottom; leave them be when reading back.
   let atBottom = true
   document.addEventListener('scroll', (e) => {
-    if (e.target === scroller()) atBottom = e.target.scrollHeight - e.target.scrollTop - e.target.clientHeight < 80
+    if (e.target !== scroller()) return
+    atBottom = e.target.scrollHeight - e.target.scrollTop - e.target.clientHeight < 80
+    if (atBottom) markRead()
   }, true)
   const toBottom = () => {
     const s = scroller()
@@ -58,8 +60,35 @@
         if (node.id === 'composer') node.querySelector('textarea')?.focus()
       }
     }
-    if (grew && atBottom) toBottom()
+    if (grew && atBottom) {
+      toBottom()
+      markRead()
+    }
   }).observe(document.body, { childList: true, subtree: true })
+
+  // ---- Read up to what the reader has seen -----------------------------------------------------
+  // The open conversation is read up to the newest message shown while the page is visible and at
+  // the bottom: its read position moves there (POST /c/{id}/read), and the push that follows clears
+  // the unread count on every page of the reader, on every device, and tells the others.
+  let readSent = { id: null, seq: 0 }
+  function markRead() {
+    const p = pane()
+    if (!p || document.visibilityState !== 'visible' || !atBottom || p.querySelector('.left-notice')) return
+    const id = p.dataset.conversationId
+    let seq = 0
+    for (const item of document.getElementById(`messages-${id}`)?.children ?? []) seq = Math.max(seq, Number(item.dataset.seq) || 0)
+    if (seq === 0 || (readSent.id === id && seq <= readSent.seq)) return
+    readSent = { id, seq }
+    const failed = () => {
+      if (readSent.id === id && readSent.seq === seq) readSent = { id, seq: 0 }
+    }
+    fetch(`/c/${encodeURIComponent(id)}/read`, {
+      method: 'POST',
+      headers: { 'HX-Request': 'true', 'content-type': 'application/x-www-form-urlencoded' },
+      body: `seq=${seq}`,
+    }).then((response) => response.ok || failed(), failed)
+  }
+  document.addEventListener('visibilitychange', markRead)
 
   // ---- Messages merged, never doubled, never older than shown ----------------------------------
   // Every rendering of a message carries a version: a change of its conversation (event_seq) it
@@ -284,6 +313,7 @@
     localize(document)
     reopen(document)
     toBottom()
+    markRead()
     // Ready to type on a desktop (in the edit form, when the page opened on one); on a phone,
     // focusing would throw up the keyboard unasked.
     if (matchMedia('(pointer: fine)').matches) (document.querySelector('.edit-form textarea') ?? document.querySelector('#composer textarea'))?.focus()

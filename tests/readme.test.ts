@@ -72,12 +72,12 @@ async function run(script: string): Promise<{ code: number; stdout: string; stde
 }
 
 describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, verbatim", () => {
-  test('"Using the API" runs through in order: accounts, a 1-on-1, a group, a message and its replay, history, an edit, a reaction, a reply and a deletion, the change stream, refresh, logout', async () => {
+  test('"Using the API" runs through in order: accounts, a 1-on-1, a group, a message and its replay, history, an edit, a reaction, a reply and a deletion, the change stream, a rename, read positions, refresh, logout', async () => {
     const { code, stdout, stderr } = await run(blockAfter('## Using the API', 'bash'))
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
     const [alice, bob, me, message, replayed, page, catchUp, edited, reacted, deleted, ...rest] = printed(stdout) as any[]
     const events = rest.splice(0, 5)
-    const [renamed, list, secondPage, ...statuses] = rest
+    const [renamed, readStatus, reads, list, secondPage, ...statuses] = rest
     expect(alice).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
     expect(bob).toEqual({ id: expect.any(String), username: 'bob', full_name: null })
     expect(me).toEqual({ id: expect.any(String), username: 'alice', full_name: 'Alice Smith' })
@@ -95,12 +95,16 @@ describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, 
       { type: 'message_deleted', event_seq: 5 },
     ])
     expect(renamed).toEqual({ title: 'Launch Team', last_event_seq: 6 })
+    expect(readStatus).toBe('204')
+    expect(reads).toEqual({ reads: [{ user_id: alice.id, seq: 0 }, { user_id: bob.id, seq: 1 }] })
     // Bob's conversations: the group and the 1-on-1, named after Alice.
     expect(list.conversations.map((c: { is_group: boolean; display_name: string }) => [c.is_group, c.display_name])).toEqual([
       [true, 'Launch Team'],
       [false, 'Alice Smith'],
     ])
     expect(list.next_cursor).toBeNull()
+    // Bob has read the group up to seq 1, after which only his own, deleted, reply came.
+    expect(list.conversations[0]).toMatchObject({ last_read_seq: 1, unread_count: 0, last_event_seq: 7 })
     // The same list a page of one at a time: the second page, through the first one's cursor, is the last.
     expect(secondPage.conversations.map((c: { display_name: string }) => c.display_name)).toEqual(['Alice Smith'])
     expect(secondPage.next_cursor).toBeNull()

@@ -17,21 +17,39 @@ function conversationName(record: ConversationRecord, viewerId: string): SafeHtm
   return view.is_group ? html`<span class="group-icon" aria-label="Group">👥</span> ${view.display_name}` : html`${view.display_name}`
 }
 
-/**
- * One row of the Conversations list. Rows pushed live carry an unread dot; the page's own style
- * hides it for the open conversation and for messages the viewer sent.
- */
-export function conversationRow(record: ConversationRecord, viewerId: string, opts: { unread?: boolean; lastSenderId?: string } = {}): SafeHtml {
-  return html`<li id="conv-${record.id}" class="conversation" data-last-sender="${opts.lastSenderId ?? ''}">
+/** How many messages of others the viewer has not read; hidden at 0 (and, by the page's style, for the open conversation). */
+const unreadBadge = (count: number): SafeHtml =>
+  html`<span class="unread" data-count="${count}"${count > 0 ? html` role="status" aria-label="${count} unread"` : ''}>${count > 0 ? (count > 999 ? '999+' : String(count)) : ''}</span>`
+
+/** One row of the Conversations list, with the viewer's unread count: the server's, on every device. */
+export function conversationRow(record: ConversationRecord, viewerId: string, unreadCount = 0): SafeHtml {
+  return html`<li id="conv-${record.id}" class="conversation">
   <a href="/c/${record.id}">
     <span class="conversation-name">${conversationName(record, viewerId)}</span>
     <span class="member-count">${memberCount(record.members.length)}</span>
-    ${opts.unread ? html`<span class="unread-dot" role="status" aria-label="unread"></span>` : ''}
+    ${unreadBadge(unreadCount)}
   </a>
 </li>`
 }
 
-const conversationList = (records: ConversationRecord[], viewerId: string): SafeHtml => join(records.map((r) => conversationRow(r, viewerId)))
+const conversationList = (records: ConversationPage['conversations'], viewerId: string): SafeHtml => join(records.map((r) => conversationRow(r, viewerId, r.read.unreadCount)))
+
+/** The viewer's unread count in a conversation's row, wherever the row is in their list. */
+const badgeUpdate = (conversationId: string, count: number): SafeHtml =>
+  html`<hx-partial hx-target="#conv-${conversationId} .unread" hx-swap="outerHTML">${unreadBadge(count)}</hx-partial>`
+
+/**
+ * Under the newest message: who else has read up to it (their read position is at the
+ * conversation's newest seq or past it). Empty when nobody has, or there is no message.
+ */
+export function seenBy(viewer: Viewer, reads: ReadonlyMap<string, number>): SafeHtml {
+  const { record } = viewer
+  const seen = record.lastSeq === 0 ? [] : record.members.filter((m) => m.id !== viewer.id && (reads.get(m.id) ?? 0) >= record.lastSeq)
+  return html`<p id="seen-${record.id}" class="seen-by" aria-live="polite">${seen.length > 0 ? html`Seen by ${join(seen.map((m, i) => html`${i > 0 ? ', ' : ''}<bdi>${displayName(m)}</bdi>`))}` : ''}</p>`
+}
+
+const seenByUpdate = (viewer: Viewer, reads: ReadonlyMap<string, number>): SafeHtml =>
+  html`<hx-partial hx-target="#seen-${viewer.record.id}" hx-swap="outerHTML">${seenBy(viewer, reads)}</hx-partial>`
 
 /**
  * Below the Conversations list while more pages follow: htmx appends the next page to the list
@@ -236,6 +254,8 @@ export type OpenConversation = {
   header?: HeaderState
   /** Messages shown with a form of theirs open (an edit, a refusal). */
   states?: ReadonlyMap<string, MessageState>
+  /** Every member's read position, for "Seen by". */
+  reads: ReadonlyMap<string, number>
 }
 
 export type ChatView = {
@@ -247,7 +267,7 @@ export type ChatView = {
   groupForm?: GroupFormState
 }
 
-/** Rules that depend on the viewer, from ids only: own messages, the open row, no unread dot for either. */
+/** Rules that depend on the viewer, from ids only: own messages, the open row (its unread count is being read). */
 function viewerStyle(me: User, openId: string | undefined): string {
   const meId = cssId(me.id)
   const open = openId ? cssId(openId) : null
@@ -255,10 +275,9 @@ function viewerStyle(me: User, openId: string | undefined): string {
   if (meId) {
     rules.push(`.message[data-sender="${meId}"]{margin-left:auto;background:var(--mine);border-color:var(--mine-border)}`)
     rules.push(`.message[data-sender="${meId}"] .sender{display:none}`)
-    rules.push(`.conversation[data-last-sender="${meId}"] .unread-dot{display:none}`)
   }
   if (open) {
-    rules.push(`#conv-${open} .unread-dot{display:none}`)
+    rules.push(`#conv-${open} .unread{display:none}`)
     rules.push(`#conv-${open} > a{background:var(--active);font-weight:600}`)
   }
   return rules.join('\n')
@@ -277,6 +296,7 @@ function conversationPane(open: OpenConversation): SafeHtml {
   <div id="message-scroll" class="message-scroll">
     ${loadOlder(record, open.page)}
     <ol id="messages-${record.id}" class="message-list" aria-live="polite">${join(open.page.messages.map((m) => messageItem(m, viewer, open.states?.get(m.id))))}</ol>
+    ${seenBy(viewer, open.reads)}
   </div>
   ${typingLine(record.id)}
   ${composer(record.id, open.composer)}
@@ -315,11 +335,14 @@ export function chatPage(view: ChatView): string {
 // fetches after a dropped connection (GET /c/{id}/events): the same fragments. Targets a page lacks
 // (another conversation open, an older message not loaded) are skipped by htmx.
 
-/** The row of the conversation moves to the top of the list, marked unread unless the viewer caused it. */
-function rowToTop(record: ConversationRecord, viewerId: string, lastSenderId: string): SafeHtml {
+/** The row of the conversation moves to the top of the list, with the viewer's unread count. */
+function rowToTop(record: ConversationRecord, viewerId: string, unreadCount: number): SafeHtml {
   return html`<div id="conv-${record.id}" hx-swap-oob="delete"></div>
-<hx-partial hx-target="#conversation-list" hx-swap="afterbegin">${conversationRow(record, viewerId, { unread: true, lastSenderId })}</hx-partial>`
+<hx-partial hx-target="#conversation-list" hx-swap="afterbegin">${conversationRow(record, viewerId, unreadCount)}</hx-partial>`
 }
+
+/** What a push says of reads: the viewer's unread count, and every member's read position. */
+export type PushReading = { unread: number; reads: ReadonlyMap<string, number> }
 
 /**
  * The group's name and size in its row, and its open header, as they are now (the row kept in
@@ -333,24 +356,33 @@ function groupChanged(viewer: Viewer): SafeHtml {
 }
 
 /**
- * A message sent: the conversation's row moves to the top of the list (unread unless it is open
- * or the viewer sent it), and the message joins the list if that conversation is open.
+ * A message sent: the conversation's row moves to the top of the list with the viewer's unread
+ * count, the message joins the list if that conversation is open, and "Seen by" starts again.
  */
-export function messagePush(viewer: Viewer, message: Message, eventSeq: number): string {
-  return html`${rowToTop(viewer.record, viewer.id, message.sender_id)}
+export function messagePush(viewer: Viewer, message: Message, eventSeq: number, reading: PushReading): string {
+  return html`${rowToTop(viewer.record, viewer.id, reading.unread)}
 ${messagesUpsert(viewer, [message])}
+${seenByUpdate(viewer, reading.reads)}
 ${positionMark(viewer.record.id, eventSeq - 1, eventSeq)}`.value
 }
 
-/** A message edited, deleted or reacted to: replaced where it is shown. */
-export function messageChangedPush(viewer: Viewer, message: Message, eventSeq: number): string {
+/** A message edited, deleted or reacted to: replaced where it is shown; a deletion may change the unread count. */
+export function messageChangedPush(viewer: Viewer, message: Message, eventSeq: number, unread?: number): string {
   return html`${messagesUpsert(viewer, [message], { existing: true })}
+${unread === undefined ? '' : badgeUpdate(viewer.record.id, unread)}
+${positionMark(viewer.record.id, eventSeq - 1, eventSeq)}`.value
+}
+
+/** Someone read: the viewer's unread count (cleared on all their pages when it was them) and "Seen by". */
+export function readPush(viewer: Viewer, eventSeq: number, reading: PushReading): string {
+  return html`${badgeUpdate(viewer.record.id, reading.unread)}
+${seenByUpdate(viewer, reading.reads)}
 ${positionMark(viewer.record.id, eventSeq - 1, eventSeq)}`.value
 }
 
 /** A group renamed, or someone added or removed, for those in it after the change. */
-export function groupPush(viewer: Viewer, eventSeq: number, added?: { by: string }): string {
-  return html`${added ? rowToTop(viewer.record, viewer.id, added.by) : ''}
+export function groupPush(viewer: Viewer, eventSeq: number, added?: { unread: number }): string {
+  return html`${added ? rowToTop(viewer.record, viewer.id, added.unread) : ''}
 ${groupChanged(viewer)}
 ${positionMark(viewer.record.id, eventSeq - 1, eventSeq)}`.value
 }
@@ -368,11 +400,20 @@ export function leftPush(viewer: Viewer, by: string): string {
 
 /**
  * What a page missed, from its position on: the messages it concerns as they are now (new ones
- * added, others replaced where shown), the group's header when it changed, and the new position.
+ * added, others replaced where shown), the group's header when it changed, the viewer's unread
+ * count and "Seen by" as they are now, and the new position.
  */
-export function catchUp(viewer: Viewer, after: number, through: number, changed: { added: readonly Message[]; replaced: readonly Message[]; group: boolean }): string {
+export function catchUp(
+  viewer: Viewer,
+  after: number,
+  through: number,
+  changed: { added: readonly Message[]; replaced: readonly Message[]; group: boolean },
+  reading: PushReading,
+): string {
   return html`${messagesUpsert(viewer, changed.added)}
 ${messagesUpsert(viewer, changed.replaced, { existing: true })}
 ${changed.group ? groupChanged(viewer) : ''}
+${badgeUpdate(viewer.record.id, reading.unread)}
+${seenByUpdate(viewer, reading.reads)}
 ${positionMark(viewer.record.id, after, through)}`.value
 }

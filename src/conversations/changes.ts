@@ -35,7 +35,12 @@ const MemberRemoved = t.Object(
 )
 const ConversationUpdated = t.Object({ type: t.Literal('conversation_updated'), ...changeBase, title: t.String(), ...byWhom }, { description: 'A group was renamed' })
 
-export const Change = t.Union([MessageChange, MessageEdited, MessageDeleted, Reaction, MemberAdded, MemberRemoved, ConversationUpdated])
+const Read = t.Object(
+  { type: t.Literal('read'), ...changeBase, user_id: t.String({ description: 'The member who read' }), seq: t.Integer({ description: 'Their read position now: the seq of the newest message they have read' }) },
+  { description: "A member's read position moved forward (POST /conversations/{id}/read): their other devices clear what is unread up to it, the others see a receipt" },
+)
+
+export const Change = t.Union([MessageChange, MessageEdited, MessageDeleted, Reaction, MemberAdded, MemberRemoved, ConversationUpdated, Read])
 export type Change = typeof Change.static
 
 export const CHANGES_DEFAULT_LIMIT = 100
@@ -78,6 +83,10 @@ function fromRow(conversationId: string, row: ChangeRow, messages: ReadonlyMap<s
     case 'conversation_updated': {
       const { title } = JSON.parse(row.data ?? '{}') as { title: string }
       return { type: 'conversation_updated', ...base, title, by: row.userId! }
+    }
+    case 'read': {
+      const { seq } = JSON.parse(row.data ?? '{}') as { seq: number }
+      return { type: 'read', ...base, user_id: row.userId!, seq }
     }
     default:
       throw new Error(`change ${row.eventSeq} of conversation ${conversationId} has an unknown type ${JSON.stringify(row.type)}`)

@@ -77,8 +77,18 @@ export const ConversationListQuery = t.Object({
 })
 export type ConversationListQuery = typeof ConversationListQuery.static
 
+/** What one member has read of a conversation. */
+const readPosition = {
+  last_read_seq: t.Integer({ description: 'The seq of the newest message the caller has read (POST /conversations/{id}/read); it only moves forward' }),
+  unread_count: t.Integer({ description: "How many messages after last_read_seq others sent, deleted ones excluded" }),
+}
+
+/** A conversation in the caller's list: with what they have read of it. */
+export const ConversationListItem = t.Object({ ...Conversation.properties, ...readPosition })
+export type ConversationListItem = typeof ConversationListItem.static
+
 export const ConversationList = t.Object({
-  conversations: t.Array(Conversation, { description: 'Most recently active first' }),
+  conversations: t.Array(ConversationListItem, { description: 'Most recently active first' }),
   next_cursor: t.Nullable(t.String({ description: 'Pass as `cursor` for the next page; null on the last page' })),
 })
 export type ConversationList = typeof ConversationList.static
@@ -95,8 +105,30 @@ export type ConversationRecord = {
   members: User[]
 }
 
-/** A page of a user's conversations, and where the next one starts (null: this is the last). */
-export type ConversationPage = { conversations: ConversationRecord[]; nextCursor: string | null }
+/** What one member has read of a conversation: the newest seq, and how many of others' messages came after it. */
+export type ReadState = { lastReadSeq: number; unreadCount: number }
+
+/** A conversation's reads as those who have it open see them: each member's read seq, and unread counts by user id. */
+export type Reading = { reads: ReadonlyMap<string, number>; unread: ReadonlyMap<string, number> }
+
+/** A page of a user's conversations, with what they have read of each, and where the next one starts (null: this is the last). */
+export type ConversationPage = { conversations: Array<ConversationRecord & { read: ReadState }>; nextCursor: string | null }
+
+export const MarkRead = t.Object({
+  seq: t.Integer({
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    error: 'must be a seq: a whole number from 0',
+    description: "The seq of the newest message read. A lower one than already recorded changes nothing; one past the conversation's newest message counts as its newest",
+  }),
+})
+
+export const ReadPositions = t.Object({
+  reads: t.Array(t.Object({ user_id: t.String(), seq: t.Integer({ description: 'The seq of the newest message they have read; 0 for none' }) }), {
+    description: 'Every member, in the order they were added',
+  }),
+})
+export type ReadPositions = typeof ReadPositions.static
 
 /** How `viewerId` sees a conversation: a 1-on-1 is named after the other person. */
 export function conversationFor(record: ConversationRecord, viewerId: string): Conversation {
@@ -113,4 +145,9 @@ export function conversationFor(record: ConversationRecord, viewerId: string): C
     last_seq: record.lastSeq,
     last_event_seq: record.lastEventSeq,
   }
+}
+
+/** A conversation in `viewerId`'s list, with what they have read of it. */
+export function listItemFor(record: ConversationRecord & { read: ReadState }, viewerId: string): ConversationListItem {
+  return { ...conversationFor(record, viewerId), last_read_seq: record.read.lastReadSeq, unread_count: record.read.unreadCount }
 }

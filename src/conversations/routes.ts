@@ -4,7 +4,21 @@ import type { AppDeps } from '../deps'
 import { HistoryQuery, MessagePage } from '../messages/model'
 import { historyJson } from '../messages/history'
 import { errors, markReplayed, prebuiltJson, served } from '../shared/http'
-import { AddMembers, Conversation, ConversationList, ConversationListQuery, conversationFor, CreateConversation, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, LIST_MAX_MEMBERS, RenameConversation } from './model'
+import {
+  AddMembers,
+  Conversation,
+  ConversationList,
+  ConversationListQuery,
+  conversationFor,
+  CreateConversation,
+  LIST_DEFAULT_LIMIT,
+  LIST_MAX_LIMIT,
+  LIST_MAX_MEMBERS,
+  listItemFor,
+  MarkRead,
+  ReadPositions,
+  RenameConversation,
+} from './model'
 import { ChangePage, ChangesQuery, CHANGES_DEFAULT_LIMIT, changePage } from './changes'
 import * as conversations from './service'
 
@@ -22,7 +36,7 @@ export const conversationRoutes = (deps: AppDeps) => {
       '',
       async ({ user, query }) => {
         const page = await conversations.pageFor(deps.store, user, query)
-        return { conversations: page.conversations.map((c) => conversationFor(c, user.id)), next_cursor: page.nextCursor }
+        return { conversations: page.conversations.map((c) => listItemFor(c, user.id)), next_cursor: page.nextCursor }
       },
       {
         auth: true,
@@ -34,6 +48,7 @@ export const conversationRoutes = (deps: AppDeps) => {
             "Ordered by each conversation's latest activity, to the second: its newest message, or its creation when it has none; within the same second the larger id goes first.",
             `A page holds at most \`limit\` conversations (default ${LIST_DEFAULT_LIMIT}, at most ${LIST_MAX_LIMIT}), each with all its members, and fewer once their members together would pass ${LIST_MAX_MEMBERS.toLocaleString('en-US')} (a page always holds one).`,
             'Pass `next_cursor` back as `cursor` for the next page; it is null on the last page. A cursor is opaque: a malformed one is 422 on `cursor`.',
+            "Each carries what the caller has read of it: `last_read_seq` (POST /conversations/{id}/read) and `unread_count`, the messages after it that others sent, deleted ones excluded.",
             'A page continues after the position where the previous page ended. A conversation that becomes active while you page moves to the front: later pages do not show it again, and may not show it at all, but its message reaches you live (a `message` frame on /ws; a `conversation` frame for one you were just added to). Start again without a cursor for the current order.',
           ].join('\n\n'),
         },
@@ -80,6 +95,36 @@ export const conversationRoutes = (deps: AppDeps) => {
           `\`after=<event_seq>\` (default 0) returns the changes after it, at most \`limit\` (default ${CHANGES_DEFAULT_LIMIT}); \`has_more\` says whether more follow. Start from a conversation's \`last_event_seq\` (in GET /conversations) to follow it from now on.`,
           'Changes older than the retention (`EVENT_RETENTION_DAYS`) are gone: asking for them answers 410 `resync_required`; load the conversation again and continue from its `last_event_seq`.',
         ].join('\n\n'),
+      },
+    })
+    .post(
+      '/:id/read',
+      async ({ user, params, body, status }) => {
+        await conversations.markRead(deps, user, params.id, body)
+        return status(204, undefined)
+      },
+      {
+        auth: true,
+        params: ConversationPath,
+        body: MarkRead,
+        parse: 'json',
+        response: { 204: t.Void(), ...errors(400, 401, 403, 404, 422) },
+        detail: {
+          summary: 'Mark the conversation read up to a message',
+          description: [
+            "Moves the caller's read position (`last_read_seq` in GET /conversations) forward to `seq`; it only ever moves forward, so a lower `seq` changes nothing (still 204), and one past the newest message counts as the newest.",
+            'A move is part of the change stream: every member\'s sockets get `{"type":"read","conversation_id","user_id","seq","event_seq"}` (the caller\'s other devices clear their unread mark; the others see a receipt), and a resume or GET /conversations/{id}/events brings it too.',
+          ].join('\n\n'),
+        },
+      },
+    )
+    .get('/:id/reads', async ({ user, params }) => ({ reads: (await conversations.reads(deps.store, user, params.id)).map((r) => ({ user_id: r.userId, seq: r.seq })) }), {
+      auth: true,
+      params: ConversationPath,
+      response: { 200: served(ReadPositions), ...errors(401, 403, 404) },
+      detail: {
+        summary: "Every member's read position",
+        description: 'For read receipts ("Seen by"): each member and the seq of the newest message they have read. Live changes come as `read` frames.',
       },
     })
     .patch('/:id', async ({ user, params, body }) => conversationFor((await conversations.rename(deps, user, params.id, body)).conversation, user.id), {

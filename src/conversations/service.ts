@@ -13,10 +13,12 @@ import {
   CreateConversation,
   LIST_DEFAULT_LIMIT,
   LIST_MAX_MEMBERS,
+  MarkRead,
   MAX_TITLE_CHARACTERS,
   RenameConversation,
   type ConversationPage,
   type ConversationRecord,
+  type Reading,
 } from './model'
 import type { ConversationRow } from './store'
 
@@ -130,13 +132,13 @@ export async function pageFor(store: Store, actor: User, query: unknown = {}): P
   const { cursor } = parsed
   const from = cursor === undefined ? FIRST : decodeCursor(cursor)
   const rows = await store.conversations.activeOf(actor.id, from, limit + 1)
-  const conversations: ConversationRecord[] = []
+  const conversations: ConversationPage['conversations'] = []
   let memberIds = 0
   for (const row of rows.slice(0, limit)) {
     const members = (await store.conversations.membersOf(row.conversation.id)).map(userService.toUser)
     if (conversations.length > 0 && memberIds + members.length > LIST_MAX_MEMBERS) break
     memberIds += members.length
-    conversations.push(toRecord(row.conversation, members))
+    conversations.push({ ...toRecord(row.conversation, members), read: { lastReadSeq: row.lastReadSeq, unreadCount: row.unreadCount } })
   }
   const last = rows[conversations.length - 1]
   const more = rows.length > conversations.length
@@ -224,6 +226,35 @@ export async function recordOf(store: Store, row: ConversationRow): Promise<Conv
 
 export async function get(store: Store, actor: User, conversationId: string): Promise<ConversationRecord> {
   return recordOf(store, await requireMembership(store, actor, conversationId))
+}
+
+const checkRead = validator(MarkRead)
+
+/**
+ * A member has read up to `seq`: their read position moves forward to it (never back, never past
+ * the newest message), a `read` change every member's sockets get, the reader's other devices to
+ * clear what is unread, the others as a receipt. Reading what was already read changes nothing.
+ */
+export async function markRead(deps: Deps, actor: User, conversationId: string, input: unknown): Promise<void> {
+  const { seq } = checkRead(input)
+  await requireMember(deps.store, actor, conversationId)
+  const moved = await deps.store.conversations.markRead(conversationId, actor.id, seq, now())
+  if (moved) deps.bus.publish({ type: 'conversation.changed', change: { type: 'read', conversation_id: conversationId, event_seq: moved.eventSeq, user_id: actor.id, seq: moved.seq } })
+}
+
+/** Every member's read position, for members. */
+export async function reads(store: Store, actor: User, conversationId: string): Promise<Array<{ userId: string; seq: number }>> {
+  await requireMember(store, actor, conversationId)
+  return store.conversations.reads(conversationId)
+}
+
+/**
+ * For showing a conversation's reads to those with it open: every member's read position, and the
+ * unread counts of `viewerIds` (its members among them). Callers decide who sees it.
+ */
+export async function readingOf(store: Store, conversationId: string, viewerIds: readonly string[]): Promise<Reading> {
+  const [positions, counts] = await Promise.all([store.conversations.reads(conversationId), store.conversations.unreadCounts(conversationId, viewerIds)])
+  return { reads: new Map(positions.map((r) => [r.userId, r.seq])), unread: new Map(counts.map((c) => [c.userId, c.unreadCount])) }
 }
 
 /** A group as it is after a change to it, and whether anything changed. */

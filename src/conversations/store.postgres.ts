@@ -70,7 +70,7 @@ export function postgresConversationStore(db: PostgresDb): ConversationStore {
     async activeOf(userId, after, limit) {
       // A range of the user's rows in the (user_id, last_activity_at, conversation_id) index, read backwards.
       return db
-        .select({ conversation: CONVERSATION, activity: conversationMembers.lastActivityAt })
+        .select({ conversation: CONVERSATION, activity: conversationMembers.lastActivityAt, lastReadSeq: conversationMembers.lastReadSeq, unreadCount: UNREAD })
         .from(conversationMembers)
         .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
         .where(
@@ -135,6 +135,31 @@ export function postgresConversationStore(db: PostgresDb): ConversationStore {
         return recordChange(tx, { conversationId, type: 'member_removed', messageId: null, userId: by, data: JSON.stringify({ user_id: userId }), createdAt: at })
       })
     },
+    async markRead(conversationId, userId, seq, at) {
+      return db.$client.begin(async (tx) => {
+        // The conversation's row first, as every change takes it (recordChange), then the member's.
+        const [conversation] = await tx.unsafe<Array<{ lastSeq: number }>>(LOCK_FOR_READ, [conversationId], { prepare: true })
+        if (!conversation) return null
+        const to = Math.min(seq, conversation.lastSeq)
+        if ((await tx.unsafe(MARK_READ, [conversationId, userId, to], { prepare: true })).count === 0) return null
+        const eventSeq = await recordChange(tx, { conversationId, type: 'read', messageId: null, userId, data: JSON.stringify({ seq: to }), createdAt: at })
+        return { seq: to, eventSeq }
+      })
+    },
+    async reads(conversationId) {
+      return db
+        .select({ userId: conversationMembers.userId, seq: conversationMembers.lastReadSeq })
+        .from(conversationMembers)
+        .where(eq(conversationMembers.conversationId, conversationId))
+        .orderBy(asc(conversationMembers.position))
+    },
+    async unreadCounts(conversationId, userIds) {
+      if (userIds.length === 0) return []
+      return db
+        .select({ userId: conversationMembers.userId, unreadCount: UNREAD })
+        .from(conversationMembers)
+        .where(and(eq(conversationMembers.conversationId, conversationId), inArray(conversationMembers.userId, [...userIds])))
+    },
     async rename(conversationId, title, by, at) {
       return db.$client.begin(async (tx) => {
         if ((await tx.unsafe(RENAME, [conversationId, title], { prepare: true })).count === 0) return null
@@ -167,10 +192,16 @@ const PRUNE_FLOORS = `UPDATE conversations AS c SET pruned_event_seq = p.event_s
   WHERE c.id = p.conversation_id AND c.pruned_event_seq < p.event_seq`
 const PRUNE_ROWS = `DELETE FROM conversation_events AS e USING conversations AS c WHERE c.id = e.conversation_id AND e.event_seq <= c.pruned_event_seq`
 
-// As on SQLite: a new member's row at the conversation's current activity, to the second.
-const ADD_MEMBER = `INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at)
-  SELECT id, $2::text, $3::bigint, (coalesce(last_message_at, created_at) / 1000) * 1000 FROM conversations WHERE id = $1
+// As on SQLite: a member's unread count, from the (conversation_id, seq) index.
+const UNREAD = sql<number>`(SELECT count(*)::int FROM messages AS m WHERE m.conversation_id = conversation_members.conversation_id
+  AND m.seq > conversation_members.last_read_seq AND m.sender_id <> conversation_members.user_id AND m.deleted_at IS NULL)`.mapWith(Number)
+
+// As on SQLite: a new member's row at the conversation's current activity, to the second, having read what came before.
+const ADD_MEMBER = `INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at, last_read_seq)
+  SELECT id, $2::text, $3::bigint, (coalesce(last_message_at, created_at) / 1000) * 1000, last_seq FROM conversations WHERE id = $1
   ON CONFLICT DO NOTHING`
+const LOCK_FOR_READ = 'SELECT last_seq AS "lastSeq" FROM conversations WHERE id = $1 FOR UPDATE'
+const MARK_READ = 'UPDATE conversation_members SET last_read_seq = $3 WHERE conversation_id = $1 AND user_id = $2 AND last_read_seq < $3'
 // Taken first by every change to a group's members: a message batch holds the conversation's row
 // while it moves its member rows, so this order (conversation, then members) is the batch's too.
 const LOCK_CONVERSATION = 'SELECT id FROM conversations WHERE id = $1 FOR UPDATE'

@@ -31,7 +31,7 @@ export function sqliteConversationStore(db: Db): ConversationStore {
     // A range of the user's rows in the (user_id, last_activity_at, conversation_id) index, read
     // backwards (tests/conversations/query-plan.test.ts).
     activeOf: db
-      .select({ conversation: conversations, activity: conversationMembers.lastActivityAt })
+      .select({ conversation: conversations, activity: conversationMembers.lastActivityAt, lastReadSeq: conversationMembers.lastReadSeq, unreadCount: UNREAD })
       .from(conversationMembers)
       .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
       .where(
@@ -94,6 +94,22 @@ export function sqliteConversationStore(db: Db): ConversationStore {
       .from(conversationMembers)
       .innerJoin(others, eq(others.conversationId, conversationMembers.conversationId))
       .where(and(eq(conversationMembers.userId, sql.placeholder('userId')), ne(others.userId, sql.placeholder('userId'))))
+      .prepare(),
+    unreadCounts: db
+      .select({ userId: conversationMembers.userId, unreadCount: UNREAD })
+      .from(conversationMembers)
+      .where(
+        and(
+          eq(conversationMembers.conversationId, sql.placeholder('conversationId')),
+          sql`${conversationMembers.userId} IN (SELECT value FROM json_each(${sql.placeholder('userIds')}))`,
+        ),
+      )
+      .prepare(),
+    reads: db
+      .select({ userId: conversationMembers.userId, seq: conversationMembers.lastReadSeq })
+      .from(conversationMembers)
+      .where(eq(conversationMembers.conversationId, sql.placeholder('conversationId')))
+      .orderBy(sql`${conversationMembers}.rowid`)
       .prepare(),
   }
   return {
@@ -163,6 +179,25 @@ export function sqliteConversationStore(db: Db): ConversationStore {
         { behavior: 'immediate' },
       )
     },
+    async markRead(conversationId, userId, seq, at) {
+      const statements = groupStatements(db)
+      return db.transaction(
+        () => {
+          const moved = statements.markRead.get({ conversationId, userId, seq })
+          if (!moved) return null
+          const eventSeq = recordChange(db, { conversationId, type: 'read', messageId: null, userId, data: JSON.stringify({ seq: moved.seq }), createdAt: at })
+          return { seq: moved.seq, eventSeq }
+        },
+        { behavior: 'immediate' },
+      )
+    },
+    async reads(conversationId) {
+      return lookups.reads.all({ conversationId })
+    },
+    async unreadCounts(conversationId, userIds) {
+      if (userIds.length === 0) return []
+      return lookups.unreadCounts.all({ conversationId, userIds: JSON.stringify(userIds) })
+    },
     async rename(conversationId, title, by, at) {
       const statements = groupStatements(db)
       return db.transaction(
@@ -197,13 +232,27 @@ const PRUNE_FLOORS = `UPDATE conversations SET (pruned_event_seq, pruned_after_s
     AND pruned_event_seq < (SELECT max(event_seq) FROM conversation_events AS e WHERE e.conversation_id = conversations.id AND e.created_at < $cutoff)`
 const PRUNE_ROWS = `DELETE FROM conversation_events WHERE event_seq <= (SELECT pruned_event_seq FROM conversations AS c WHERE c.id = conversation_events.conversation_id)`
 
+/**
+ * A member's unread count, beside their row: the messages after their read position that others
+ * sent and that are not deleted, counted from the (conversation_id, seq) index.
+ */
+const UNREAD = sql<number>`(SELECT count(*) FROM messages AS m WHERE m.conversation_id = conversation_members.conversation_id
+  AND m.seq > conversation_members.last_read_seq AND m.sender_id <> conversation_members.user_id AND m.deleted_at IS NULL)`
+
 const groupStatements = perDatabase((db) => ({
   // A new member's row is at the conversation's current activity (its newest message, or its
-  // creation, to the second), where it stands in everyone's list.
+  // creation, to the second), where it stands in everyone's list; what was said before they came
+  // is history to them, not unread.
   addMember: db.$client.prepare<never, { conversationId: string; userId: string; at: number }>(
-    `INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at)
-       SELECT id, $userId, $at, (coalesce(last_message_at, created_at) / 1000) * 1000 FROM conversations WHERE id = $conversationId
+    `INSERT INTO conversation_members (conversation_id, user_id, joined_at, last_activity_at, last_read_seq)
+       SELECT id, $userId, $at, (coalesce(last_message_at, created_at) / 1000) * 1000, last_seq FROM conversations WHERE id = $conversationId
        ON CONFLICT DO NOTHING`,
+  ),
+  // Forward only, and never past the newest message: the seq it moved to, or nothing.
+  markRead: db.$client.prepare<{ seq: number }, { conversationId: string; userId: string; seq: number }>(
+    `UPDATE conversation_members SET last_read_seq = min($seq, (SELECT last_seq FROM conversations WHERE id = $conversationId))
+       WHERE conversation_id = $conversationId AND user_id = $userId AND last_read_seq < min($seq, (SELECT last_seq FROM conversations WHERE id = $conversationId))
+       RETURNING last_read_seq AS seq`,
   ),
   removeMember: db.$client.prepare<never, { conversationId: string; userId: string }>('DELETE FROM conversation_members WHERE conversation_id = $conversationId AND user_id = $userId'),
   rename: db.$client.prepare<never, { conversationId: string; title: string }>('UPDATE conversations SET title = $title WHERE id = $conversationId AND title IS NOT $title'),

@@ -58,7 +58,11 @@ export type ConversationStore = {
    * A user's conversations after a position in their list's order (activity, then id, both
    * descending), at most `limit`, read from that user's index: no sort, no work beyond the page.
    */
-  activeOf(userId: string, after: { at: number; id: string }, limit: number): Promise<Array<{ conversation: ConversationRow; activity: number }>>
+  activeOf(
+    userId: string,
+    after: { at: number; id: string },
+    limit: number,
+  ): Promise<Array<{ conversation: ConversationRow; activity: number; lastReadSeq: number; unreadCount: number }>>
   /** The conversations a user belongs to, each with the event_seq of its newest change. */
   positionsOf(userId: string): Promise<Array<{ id: string; lastEventSeq: number }>>
   isMember(conversationId: string, userId: string): Promise<boolean>
@@ -81,6 +85,15 @@ export type ConversationStore = {
   addMembers(conversationId: string, userIds: readonly string[], by: string, at: number): Promise<Array<{ userId: string; eventSeq: number }>>
   /** A `member_removed` change; null (nothing done) when the user is not a member. */
   removeMember(conversationId: string, userId: string, by: string, at: number): Promise<number | null>
+  /**
+   * Moves a member's read position forward to `seq` (at most the conversation's last_seq), a `read`
+   * change; null (nothing done) when it is already there or further, or they are not a member.
+   */
+  markRead(conversationId: string, userId: string, seq: number, at: number): Promise<{ seq: number; eventSeq: number } | null>
+  /** Every member's read position, in the order they were added. */
+  reads(conversationId: string): Promise<Array<{ userId: string; seq: number }>>
+  /** The unread counts of these members (as activeOf counts them); non-members are left out. */
+  unreadCounts(conversationId: string, userIds: readonly string[]): Promise<Array<{ userId: string; unreadCount: number }>>
   /** A `conversation_updated` change; null (nothing done) when the title is already that. */
   rename(conversationId: string, title: string, by: string, at: number): Promise<number | null>
   /** Everyone who shares a conversation with this user (not themselves), each once: whom their presence concerns. */

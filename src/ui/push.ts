@@ -1,5 +1,7 @@
-import { groupPush, leftPush, messageChangedPush, messagePush } from '../../views/chat'
+import { groupPush, leftPush, messageChangedPush, messagePush, readPush, type PushReading } from '../../views/chat'
 import type { Change } from '../conversations/changes'
+import type { Reading } from '../conversations/model'
+import { readingOf } from '../conversations/service'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import type { OrderedEvents } from '../realtime/ordered'
@@ -35,21 +37,28 @@ export function pushToWebUi(deps: Pick<AppDeps, 'store' | 'logger'>, ordered: Or
     }
   }
 
-  function render(change: Change, context: Context, message: Message | undefined, viewerId: string): string | null {
+  /** Changes that move someone's unread count or "Seen by": what the listening viewers have read, read after the change. */
+  const movesReads = (change: Change) => change.type === 'message' || change.type === 'message_deleted' || change.type === 'read' || change.type === 'member_added'
+
+  function render(change: Change, context: Context, message: Message | undefined, viewerId: string, reading: Reading | null): string | null {
     const viewer = viewerOf(context, viewerId)
+    const mine: PushReading = { unread: reading?.unread.get(viewerId) ?? 0, reads: reading?.reads ?? new Map() }
     switch (change.type) {
       case 'message':
-        return messagePush(viewer, change.message, change.event_seq)
+        return messagePush(viewer, change.message, change.event_seq, mine)
       case 'message_edited':
-      case 'message_deleted':
       case 'reaction':
         return message ? messageChangedPush(viewer, message, change.event_seq) : null
+      case 'message_deleted':
+        return message ? messageChangedPush(viewer, message, change.event_seq, mine.unread) : null
       case 'member_added':
-        return groupPush(viewer, change.event_seq, change.user_id === viewerId ? { by: change.by } : undefined)
+        return groupPush(viewer, change.event_seq, change.user_id === viewerId ? { unread: mine.unread } : undefined)
       case 'member_removed':
         return change.user_id === viewerId ? leftPush(viewer, change.by) : groupPush(viewer, change.event_seq)
       case 'conversation_updated':
         return groupPush(viewer, change.event_seq)
+      case 'read':
+        return readPush(viewer, change.event_seq, mine)
     }
   }
 
@@ -63,8 +72,9 @@ export function pushToWebUi(deps: Pick<AppDeps, 'store' | 'logger'>, ordered: Or
     const message = await messageOf(change)
     // Each shows its message as of this change or later (read after it): the change's number is its version.
     const context = await contextFor(store, shown, message ? [message] : [], change.event_seq)
+    const reading = movesReads(change) ? await readingOf(store, change.conversation_id, listening) : null
     for (const id of listening) {
-      const markup = render(change, context, message, id)
+      const markup = render(change, context, message, id, reading)
       if (markup !== null) registry.publish(userHtmlTopic(id), markup)
     }
   }

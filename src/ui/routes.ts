@@ -128,6 +128,7 @@ export const uiRoutes = (deps: AppDeps) => {
     // after it show at least that (see Viewer.version).
     const shown = await shownTo(store, me, open.id)
     const history = await messages.history(store, me, open.id, {})
+    const { reads } = await conversations.readingOf(store, open.id, [])
     const replyTo = open.composer?.replyTo
     const context = await contextFor(store, shown, history.messages, shown.record.lastEventSeq, replyTo ? [replyTo] : [])
     const states = new Map(open.states)
@@ -138,6 +139,7 @@ export const uiRoutes = (deps: AppDeps) => {
       composer: { messageId: newId(), ...open.composer, replyTo: replyTarget(context, replyTo) },
       header: open.header,
       states,
+      reads,
     }
   }
 
@@ -318,6 +320,8 @@ export const uiRoutes = (deps: AppDeps) => {
               case 'reaction':
                 reacted.add(event.message_id)
                 break
+              case 'read':
+                break // what is read now is shown below, whatever changed it
               default:
                 group = true
             }
@@ -327,11 +331,22 @@ export const uiRoutes = (deps: AppDeps) => {
           const all = [...added.values(), ...replaced.values()]
           // Every message here was read after the last of these changes: that is their version.
           const viewer = await viewerFor(me!, shown, all, through)
+          const reading = await conversations.readingOf(store, params.id, [me!.id])
           set.headers['x-has-more'] = String(has_more)
-          return fragment(set, catchUp(viewer, after, through, { added: [...added.values()], replaced: [...replaced.values()], group }))
+          return fragment(set, catchUp(viewer, after, through, { added: [...added.values()], replaced: [...replaced.values()], group }, { unread: reading.unread.get(me!.id) ?? 0, reads: reading.reads }))
         } catch (error) {
           if (!(error instanceof DomainError)) throw error
           if (error.status === 403) return fragment(set, noLongerMember(params.id).value, 403)
+          return fragment(set, flash(errorText(error)).value, error.status)
+        }
+      })
+      // The page has shown messages up to `seq` to its reader (public/app.js): their read position moves there.
+      .post('/c/:id/read', async ({ me, params, body, set }) => {
+        try {
+          await conversations.markRead(deps, me!, params.id, { seq: Number(text(body, 'seq') || Number.NaN) })
+          return fragment(set, '', 204)
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
           return fragment(set, flash(errorText(error)).value, error.status)
         }
       })

@@ -9,13 +9,16 @@ import { explain, plansOf, recordStatements, type Plan } from '../support/query-
  * "Hardening II" issue), which holds only while SQLite reads the page as a range of that user's
  * rows in the (user_id, last_activity_at, conversation_id) index, in the index's order, and stops
  * after `limit`: a SCAN, or a TEMP B-TREE to sort the user's conversations by activity, would read
- * all of them for every page. The statements are captured as the app runs them.
+ * all of them for every page. Each row's unread count is a range of one conversation's messages
+ * after the member's read position. The statements are captured as the app runs them.
  */
 
 recordStatements()
 
-const PAGE_SEARCH = 'SEARCH conversation_members USING COVERING INDEX conversation_members_user_activity_idx (user_id=? AND (last_activity_at,conversation_id)<(?,?))'
+const PAGE_SEARCH = 'SEARCH conversation_members USING INDEX conversation_members_user_activity_idx (user_id=? AND (last_activity_at,conversation_id)<(?,?))'
 const CONVERSATION_BY_ID = 'SEARCH conversations USING INDEX sqlite_autoindex_conversations_1 (id=?)'
+// Each conversation's unread count: its messages after the read position, a range of the (conversation_id, seq) index.
+const UNREAD_COUNT = ['CORRELATED SCALAR SUBQUERY 1', 'SEARCH m USING INDEX messages_conversation_seq_idx (conversation_id=? AND seq>?)']
 const ONE_CONVERSATIONS_MEMBERS = /^SEARCH conversation_members USING (COVERING )?INDEX sqlite_autoindex_conversation_members_1 \(conversation_id=\?\)$/
 
 const memberReadsOf = (t: TestApp, run: () => Promise<unknown> | unknown) => plansOf(sqliteOf(t).sqlite, run, (sql) => /\bconversation_members\b/.test(sql))
@@ -28,8 +31,8 @@ const memberReadsOf = (t: TestApp, run: () => Promise<unknown> | unknown) => pla
  */
 function expectOnePageSearch(reads: Plan[], pageSize: number) {
   const context = reads.map(({ sql, plan }) => `${sql}\n  ${plan.join('\n  ')}`).join('\n')
-  const pages = reads.filter(({ plan }) => plan.some((step) => step.startsWith('SEARCH conversation_members USING COVERING INDEX conversation_members_user_activity_idx')))
-  expect(pages.map((p) => p.plan), context).toEqual([[PAGE_SEARCH, CONVERSATION_BY_ID]])
+  const pages = reads.filter(({ plan }) => plan.some((step) => step.startsWith('SEARCH conversation_members USING INDEX conversation_members_user_activity_idx')))
+  expect(pages.map((p) => p.plan), context).toEqual([[PAGE_SEARCH, CONVERSATION_BY_ID, ...UNREAD_COUNT]])
   const others = reads.filter((read) => !pages.includes(read))
   for (const { plan } of others) expect(plan.filter((step) => /\bconversation_members\b/.test(step)), context).toEqual([expect.stringMatching(ONE_CONVERSATIONS_MEMBERS)])
   expect(others.length, context).toBeLessThanOrEqual(pageSize + 1)
@@ -83,7 +86,7 @@ describe.skipIf(onPostgres)('the conversation list query plan (SQLite)', () => {
   })
 
   test('so would a page that reads members for more conversations than it holds', () => {
-    const page: Plan = { sql: 'page', plan: [PAGE_SEARCH, CONVERSATION_BY_ID] }
+    const page: Plan = { sql: 'page', plan: [PAGE_SEARCH, CONVERSATION_BY_ID, ...UNREAD_COUNT] }
     const member: Plan = { sql: 'members', plan: ['SEARCH conversation_members USING INDEX sqlite_autoindex_conversation_members_1 (conversation_id=?)'] }
     expect(() => expectOnePageSearch([page, member, member], 2)).not.toThrow()
     expect(() => expectOnePageSearch([page, ...Array(4).fill(member)], 2)).toThrow()

@@ -295,13 +295,13 @@ describe('GET /conversations', () => {
     expect(ids.sort()).toEqual([team.id, aliceBob.id].sort())
     expect(ids).not.toContain(bobCarol.id)
     const byId = new Map(forAlice.body.conversations.map((c: { id: string }) => [c.id, c]))
-    expect(byId.get(team.id)).toEqual(team)
-    expect(byId.get(aliceBob.id)).toEqual(aliceBob)
+    expect(byId.get(team.id)).toEqual({ ...team, last_read_seq: 0, unread_count: 0 })
+    expect(byId.get(aliceBob.id)).toEqual({ ...aliceBob, last_read_seq: 0, unread_count: 0 })
 
     const forCarol = await call(t.app, 'GET', '/conversations', { token: carol.token })
     const carolsView = new Map(forCarol.body.conversations.map((c: { id: string }) => [c.id, c]))
     expect([...carolsView.keys()].sort()).toEqual([team.id, bobCarol.id].sort())
-    expect(carolsView.get(bobCarol.id)).toEqual({ ...bobCarol, display_name: bob.username })
+    expect(carolsView.get(bobCarol.id)).toEqual({ ...bobCarol, display_name: bob.username, last_read_seq: 0, unread_count: 0 })
   })
 
   test('someone in no conversation gets an empty last page', async () => {
@@ -393,6 +393,8 @@ describe('GET /conversations', () => {
         last_seq: 1,
         last_event_seq: 1,
         last_message_at: new Date(start + 4_000).toISOString(),
+        last_read_seq: 0,
+        unread_count: 1,
       })
       expect(after.body.conversations[0].last_message_at).toBe(sent.body.created_at)
     } finally {

@@ -192,12 +192,13 @@ describe('conversations.pageFor', () => {
     const a = await at(1_000, async () => (await conversations.create(t.deps, alice, { member_ids: [bob.id] })).conversation)
     const b = await at(2_000, async () => (await conversations.create(t.deps, alice, { title: 'B', member_ids: [carol.id], is_group: true })).conversation)
     const c = await at(3_000, async () => (await conversations.create(t.deps, bob, { member_ids: [carol.id] })).conversation)
-    expect(await conversations.pageFor(t.deps.store, alice)).toEqual({ conversations: [b, a], nextCursor: null })
+    const nothingUnread = { lastReadSeq: 0, unreadCount: 0 }
+    expect(await conversations.pageFor(t.deps.store, alice)).toEqual({ conversations: [b, a].map((c) => ({ ...c, read: nothingUnread })), nextCursor: null })
 
     await at(4_000, () => messages.post(t.deps, bob, { message_id: 'x', conversation_id: a.id, content: 'news' }))
     const page = await conversations.pageFor(t.deps.store, alice)
     expect(ids(page)).toEqual([a.id, b.id])
-    expect(page.conversations[0]).toEqual({ ...a, lastSeq: 1, lastEventSeq: 1, lastMessageAt: 4_000 })
+    expect(page.conversations[0]).toEqual({ ...a, lastSeq: 1, lastEventSeq: 1, lastMessageAt: 4_000, read: { lastReadSeq: 0, unreadCount: 1 } })
     expect(ids(await conversations.pageFor(t.deps.store, carol))).toEqual([c.id, b.id])
   })
 

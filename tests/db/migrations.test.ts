@@ -10,7 +10,12 @@ import { createTokens } from '../../src/auth/tokens'
 import * as conversations from '../../src/conversations/service'
 import { openDatabase } from '../../src/db/client'
 import { openSqliteStore } from '../../src/db/store.sqlite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
+import postgres from 'postgres'
+import { openPostgresStore } from '../../src/db/store.postgres'
 import { TEST_SECRET } from '../support/app'
+import { freshDatabase, skipPostgresTests } from '../support/postgres'
 
 const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle', 'sqlite')
 const dirs: string[] = []
@@ -18,16 +23,22 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
-/** A database file as a server of an earlier release left it: only the first `count` migrations applied. */
-function databaseAt(count: number): { dir: string; path: string } {
+/** A migrations folder as an earlier release shipped it: the first `count` of `folder`'s migrations. */
+function earlierMigrations(folder: string, count: number): { dir: string; earlier: string } {
   const dir = mkdtempSync(join(tmpdir(), 'pneumatic-migrations-'))
   dirs.push(dir)
-  const journal = JSON.parse(readFileSync(join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] }
+  const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] }
   const earlier = join(dir, 'drizzle')
   mkdirSync(join(earlier, 'meta'), { recursive: true })
   journal.entries = journal.entries.slice(0, count)
   writeFileSync(join(earlier, 'meta', '_journal.json'), JSON.stringify(journal))
-  for (const { tag } of journal.entries) copyFileSync(join(MIGRATIONS, `${tag}.sql`), join(earlier, `${tag}.sql`))
+  for (const { tag } of journal.entries) copyFileSync(join(folder, `${tag}.sql`), join(earlier, `${tag}.sql`))
+  return { dir, earlier }
+}
+
+/** A database file as a server of an earlier release left it: only the first `count` migrations applied. */
+function databaseAt(count: number): { dir: string; path: string } {
+  const { dir, earlier } = earlierMigrations(MIGRATIONS, count)
   const path = join(dir, 'pneumatic.db')
   const sqlite = new Database(path, { create: true })
   migrate(drizzle({ client: sqlite }), { migrationsFolder: earlier })
@@ -162,6 +173,54 @@ describe('migrations 0005–0007: each member row carries its conversation\'s ac
       const ada = { id: 'u1', username: 'ada', full_name: null }
       expect((await conversations.pageFor(store, ada)).conversations.map((c) => c.id)).toEqual(['c1', 'c2', 'c3'])
       expect((await conversations.pageFor(store, { ...ada, id: 'u2' })).conversations.map((c) => c.id)).toEqual(['c1', 'c3'])
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('migrations 0009–0010: read positions start at what was there', () => {
+  test('members of a database of the previous release have read every message already sent: an upgrade marks nothing unread', async () => {
+    const { path } = databaseAt(9)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1)")
+    old.run("INSERT INTO conversations (id, title, is_group, created_by, created_at, last_seq, last_event_seq, last_message_at) VALUES ('c1', 'one', 1, 'u1', 1000, 2, 2, 2000)")
+    old.run("INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES ('c1', 'u1', 1000), ('c1', 'u2', 1000)")
+    old.run("INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at) VALUES ('m1', 'c1', 1, 'u1', 'a', 'hi', 1500), ('m2', 'c1', 2, 'u1', 'b', 'there', 2000)")
+    old.close()
+
+    const store = openSqliteStore(path)
+    try {
+      const bob = { id: 'u2', username: 'bob', full_name: null }
+      expect((await conversations.pageFor(store, bob)).conversations.map((c) => [c.id, c.read])).toEqual([['c1', { lastReadSeq: 2, unreadCount: 0 }]])
+      expect(await store.conversations.reads('c1')).toEqual([
+        { userId: 'u1', seq: 2 },
+        { userId: 'u2', seq: 2 },
+      ])
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe.skipIf(skipPostgresTests)('PostgreSQL migrations 0002–0003: read positions start at what was there', () => {
+  test('members of a database of the previous release have read every message already sent', async () => {
+    await using database = await freshDatabase()
+    const { earlier } = earlierMigrations(join(import.meta.dir, '..', '..', 'drizzle', 'postgres'), 2)
+    const sql = postgres(database.url, { max: 1, onnotice: () => {} })
+    try {
+      await migratePostgres(drizzlePostgres(sql), { migrationsFolder: earlier })
+      await sql.unsafe("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1)")
+      await sql.unsafe("INSERT INTO conversations (id, title, is_group, created_by, created_at, last_seq, last_event_seq, last_message_at) VALUES ('c1', 'one', true, 'u1', 1000, 2, 2, 2000)")
+      await sql.unsafe("INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES ('c1', 'u1', 1000), ('c1', 'u2', 1000)")
+      await sql.unsafe("INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at) VALUES ('m1', 'c1', 1, 'u1', 'a', 'hi', 1500), ('m2', 'c1', 2, 'u1', 'b', 'there', 2000)")
+    } finally {
+      await sql.end({ timeout: 1 })
+    }
+    const store = await openPostgresStore(database.url, 2)
+    try {
+      const bob = { id: 'u2', username: 'bob', full_name: null }
+      expect((await conversations.pageFor(store, bob)).conversations.map((c) => [c.id, c.read])).toEqual([['c1', { lastReadSeq: 2, unreadCount: 0 }]])
     } finally {
       await store.close()
     }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { listen, testApp, type TestApp } from '../support/app'
 import { account, call, conversation, send, type Account } from '../support/http'
+import { mulberry32 } from '../support/random'
 import { type Frame, TestSocket } from '../support/ws'
 
 /**
@@ -14,7 +15,7 @@ const remove = (t: TestApp, who: Account, id: string) => call(t.app, 'DELETE', `
 const react = (t: TestApp, who: Account, id: string, emoji: string, added = true) =>
   call(t.app, added ? 'PUT' : 'DELETE', `/messages/${id}/reactions/${encodeURIComponent(emoji)}`, { token: who.token })
 
-const CHANGE_TYPES = new Set(['message', 'message_edited', 'message_deleted', 'reaction', 'member_added', 'member_removed', 'conversation_updated'])
+const CHANGE_TYPES = new Set(['message', 'message_edited', 'message_deleted', 'reaction', 'member_added', 'member_removed', 'conversation_updated', 'read'])
 const isChange = (f: Frame) => CHANGE_TYPES.has(f.type) && typeof f.event_seq === 'number'
 
 /** Frames up to and including `resumed`. */
@@ -145,16 +146,6 @@ describe('resume', () => {
   })
 })
 
-/** A small deterministic random number generator, so that a failing run can be repeated. */
-function mulberry32(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 type View = {
   title: string
   members: Set<string>
@@ -163,6 +154,7 @@ type View = {
 
 /** What a client keeps of a conversation, from change frames applied in event_seq order. */
 function apply(view: View, change: Frame): void {
+  if (change.type === 'read') return
   if (change.type === 'conversation_updated') {
     view.title = change.title
     return

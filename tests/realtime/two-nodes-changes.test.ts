@@ -113,3 +113,24 @@ test('a socket resumes on the other node: every change made meanwhile, once, the
     [5, 'message'],
   ])
 }, 60_000)
+
+test("a read on one node clears the reader's unread count on a device of theirs on the other node, and the sender there sees the receipt", async () => {
+  await using cluster = await twoNodes()
+  const { a, b, ws } = cluster
+  const alice = await account(a, 'alice_reads')
+  const bob = await account(b, 'bob_reads')
+  const room = (await a('/conversations', alice.token, { member_ids: [bob.id] })).body.id as string
+  using bobsLaptopOnB = await TestSocket.open(`${ws[1]}?token=${bob.token}`)
+  using aliceOnB = await TestSocket.open(`${ws[1]}?token=${alice.token}`)
+  for (const content of ['one', 'two']) expect((await a('/messages', alice.token, { message_id: crypto.randomUUID(), conversation_id: room, content })).status).toBe(201)
+  const listed = async (node: Client) => (await node('/conversations', bob.token)).body.conversations.find((c: { id: string }) => c.id === room)
+  expect(await listed(b)).toMatchObject({ last_read_seq: 0, unread_count: 2 })
+
+  // Bob's phone, on node A, reads both.
+  expect((await a(`/conversations/${room}/read`, bob.token, { seq: 2 })).status).toBe(204)
+  const expected = { type: 'read', conversation_id: room, user_id: bob.id, seq: 2, event_seq: 3 }
+  expect(await bobsLaptopOnB.nextOfType('read')).toEqual(expected)
+  expect(await aliceOnB.nextOfType('read')).toEqual(expected)
+  expect(await listed(b)).toMatchObject({ last_read_seq: 2, unread_count: 0 })
+  expect((await b(`/conversations/${room}/reads`, alice.token)).body).toEqual({ reads: [{ user_id: alice.id, seq: 0 }, { user_id: bob.id, seq: 2 }] })
+}, 60_000)

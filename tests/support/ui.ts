@@ -89,6 +89,23 @@ export async function sendFromUi(page: Page, text: string): Promise<void> {
 /** A row of the Conversations list, by conversation id (as an attribute: a CSS #id cannot start with a digit, and a UUID can). */
 export const row = (page: Page, conversationId: string) => page.locator(`#conversation-list > li.conversation[id="conv-${conversationId}"]`)
 
+/** The unread count a conversation's row shows: '' when it shows none (none unread, or it is the open one). */
+export async function unreadShown(page: Page, conversationId: string): Promise<string> {
+  const badge = row(page, conversationId).locator('.unread')
+  return (await badge.isVisible()) ? ((await badge.textContent()) ?? '') : ''
+}
+
+/** Waits until a conversation's row shows this unread count ('' for none). */
+export const unreadBecomes = (page: Page, conversationId: string, count: string) =>
+  page.waitForFunction(
+    ([id, want]) => {
+      const badge = document.querySelector(`#conversation-list > li.conversation[id="conv-${id}"] .unread`) as HTMLElement | null
+      const shown = badge && badge.offsetParent !== null ? (badge.textContent ?? '') : ''
+      return shown === want
+    },
+    [conversationId, count] as const,
+  )
+
 export const conversationIdFromUrl = (page: Page): string => {
   const match = new URL(page.url()).pathname.match(/^\/c\/([^/]+)$/)
   if (!match) throw new Error(`not on a conversation page: ${page.url()}`)

@@ -4,7 +4,7 @@ import { pruneChanges } from '../../src/conversations/changes'
 import { listen, testApp, type TestApp } from '../support/app'
 import { closeBrowser, person, screenshot, skipBrowserTests, type Person } from '../support/browser'
 import { account, call, conversation, send, type Account } from '../support/http'
-import { contents, live, logIn, markWindow, messageIn, noProblems, open, reconnected, row, sendFromUi, settled, windowKept } from '../support/ui'
+import { contents, live, logIn, markWindow, messageIn, noProblems, open, reconnected, row, sendFromUi, settled, unreadShown, windowKept } from '../support/ui'
 
 // Edits, deletions, reactions, replies and a group's membership in a real Chromium, each seen live
 // by another person's page, and a page that catches up with all of them after a dropped connection.
@@ -320,7 +320,8 @@ describe.skipIf(skipBrowserTests)("a group's members and name in Chromium", () =
     await members.getByRole('button', { name: 'Add', exact: true }).click()
     await bobs.page.locator('.pane-header .member-count', { hasText: '3 members' }).waitFor()
     await row(carols.page, group.id).waitFor()
-    expect(await row(carols.page, group.id).locator('.unread-dot').isVisible()).toBe(true)
+    // What was said before she came is not unread to her.
+    expect(await unreadShown(carols.page, group.id)).toBe('')
     expect(await headerCount(alices.page)).toBe('3 members')
 
     // An unknown username is refused in place, keeping what was typed.
@@ -358,7 +359,7 @@ describe.skipIf(skipBrowserTests)("a group's members and name in Chromium", () =
     await send(t.app, alice, group.id, 'Without Carol')
     await messageIn(bobs.page, 'Without Carol').waitFor()
     await send(t.app, alice, withCarol.id, 'Sorry Carol!')
-    await row(carols.page, withCarol.id).locator('.unread-dot').waitFor()
+    await row(carols.page, withCarol.id).locator('.unread:not([data-count="0"])').waitFor()
     expect(await messageIn(carols.page, 'Without Carol').count()).toBe(0)
     expect(await windowKept(carols.page)).toBe(true)
 
@@ -375,6 +376,13 @@ describe.skipIf(skipBrowserTests)("a group's members and name in Chromium", () =
   }, 60_000)
 })
 
+/**
+ * No problem on the page but its reconnection attempts while the server was down (a restart here
+ * takes a while on PostgreSQL): Chromium logs each refused connection, and htmx its ws error.
+ */
+const noProblemsButTheRestart = (p: Person) =>
+  expect(p.problems.all().filter((line) => !line.includes('net::ERR_CONNECTION_REFUSED') && !line.includes('htmx:ws:error'))).toEqual([])
+
 describe.skipIf(skipBrowserTests)('catching up after a dropped connection', () => {
   test('a page whose connection dropped shows every change made meanwhile, each once, without a reload', async () => {
     await using t = await testApp()
@@ -388,8 +396,8 @@ describe.skipIf(skipBrowserTests)('catching up after a dropped connection', () =
     await using bobs = await person('bob')
     await twoOn(http, group.id, [bobs, 'bob'])
     expect((await bobs.probe()).connections).toBe(1)
-    const before = Number(await bobs.page.locator('#conversation').getAttribute('data-event-seq'))
-    expect(before).toBe(3)
+    // Opened, the page reads what it shows: Bob's read position moves to seq 3, the fourth change.
+    await bobs.page.locator('#conversation[data-event-seq="4"]').waitFor()
 
     // While the server is down (and so Bob's page with it), Alice edits, deletes, reacts, replies,
     // sends and renames: only the page's catch-up can bring these.
@@ -412,8 +420,11 @@ describe.skipIf(skipBrowserTests)('catching up after a dropped connection', () =
     await reconnected(bobs)
     await messageIn(bobs.page, 'About the plan').waitFor()
     await bobs.page.locator('.pane-header h2', { hasText: 'Launch Crew' }).waitFor()
+    // Six changes meanwhile (5–10), then the page reads what came (the 11th): the stream's last change.
+    await bobs.page.locator('#conversation[data-event-seq="11"]').waitFor()
     const last_event_seq = (await t2.sql<{ last_event_seq: number }>('SELECT last_event_seq FROM conversations WHERE id = ?', group.id))[0]!.last_event_seq
-    await bobs.page.locator(`#conversation[data-event-seq="${last_event_seq}"]`).waitFor()
+    expect(last_event_seq).toBe(11)
+    expect(await t2.sql('SELECT last_read_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?', group.id, bob.id)).toEqual([{ last_read_seq: 5 }])
     await settled(bobs)
 
     expect(await contents(bobs.page)).toEqual(['The new plan', 'Fine by me', 'Sent while you were away', 'About the plan'])
@@ -430,9 +441,10 @@ describe.skipIf(skipBrowserTests)('catching up after a dropped connection', () =
     const login = await call(t2.app, 'POST', '/auth/login', { body: { username: 'alice', password: 'correct horse battery' } })
     await send(t2.app, { ...alice, token: login.body.access_token }, group.id, 'Back to normal')
     await messageIn(bobs.page, 'Back to normal').waitFor()
-    await bobs.page.locator(`#conversation[data-event-seq="${last_event_seq + 1}"]`).waitFor()
+    // The message, then Bob's page reading it.
+    await bobs.page.locator(`#conversation[data-event-seq="${last_event_seq + 2}"]`).waitFor()
     expect(await windowKept(bobs.page)).toBe(true)
-    noProblems(bobs)
+    noProblemsButTheRestart(bobs)
   }, 60_000)
 
   test('a page whose position is past retention loads the conversation again', async () => {

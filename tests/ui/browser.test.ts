@@ -26,6 +26,7 @@ import {
   settled,
   signUp,
   submitLogin,
+  unreadShown,
   windowKept,
 } from '../support/ui'
 import { TestSocket } from '../support/ws'
@@ -119,7 +120,7 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     noProblems(alice, bob)
   }, 60_000)
 
-  test('a new group reaches a member who has only the chat page open, with its icon, size and an unread dot', async () => {
+  test('a new group reaches a member who has only the chat page open, with its icon, size and an unread count', async () => {
     await using t = await testApp()
     const { http } = listen(t.app)
     await account(t.app, 'alice', 'Alice Liddell')
@@ -151,11 +152,11 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     expect(await carolsRow.locator('.group-icon').textContent()).toBe('👥')
     expect(await carolsRow.locator('.conversation-name').textContent()).toContain('Launch Team')
     expect(await carolsRow.locator('.member-count').textContent()).toBe('3 members')
-    expect(await carolsRow.locator('.unread-dot').isVisible()).toBe(true)
+    expect(await unreadShown(carol.page, id)).toBe('1')
     expect(await carol.page.locator('#conversation-list > li.conversation').first().getAttribute('id')).toBe(`conv-${id}`)
     expect(await windowKept(carol.page)).toBe(true)
-    // Alice's own row: open, and her own message, so no dot.
-    expect(await row(alice.page, id).locator('.unread-dot').isVisible()).toBe(false)
+    // Alice's own row: open, and her own message, so no count.
+    expect(await unreadShown(alice.page, id)).toBe('')
 
     // In the group, others' messages carry the sender's name; one's own do not show it.
     await carolsRow.locator('a').click()
@@ -196,19 +197,19 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     await send(t.app, carol, withCarol.id, 'Say 12:30?')
     await bobs.page.locator(`#conversation-list > li.conversation:first-child[id="conv-${withCarol.id}"]`).waitFor()
     expect(await ids()).toEqual([`conv-${withCarol.id}`, `conv-${withAlice.id}`])
-    expect(await row(bobs.page, withCarol.id).locator('.unread-dot').isVisible()).toBe(true)
-    expect(await row(bobs.page, withAlice.id).locator('.unread-dot').count()).toBe(0)
+    expect(await unreadShown(bobs.page, withCarol.id)).toBe('2')
+    expect(await unreadShown(bobs.page, withAlice.id)).toBe('')
     // The open conversation is untouched: carol's message is not in it.
     expect(bobs.page.url()).toBe(`${http}/c/${withAlice.id}`)
     expect(await contents(bobs.page)).toEqual(['Morning!'])
 
-    // A message in the open conversation moves it back up, with no dot (it is being read).
+    // A message in the open conversation moves it back up, with no count (it is being read).
     await send(t.app, alice, withAlice.id, 'Are you there?')
     await messageIn(bobs.page, 'Are you there?').waitFor()
     await bobs.page.locator(`#conversation-list > li.conversation:first-child[id="conv-${withAlice.id}"]`).waitFor()
     expect(await ids()).toEqual([`conv-${withAlice.id}`, `conv-${withCarol.id}`])
-    expect(await row(bobs.page, withAlice.id).locator('.unread-dot').isVisible()).toBe(false)
-    expect(await row(bobs.page, withCarol.id).locator('.unread-dot').isVisible()).toBe(true)
+    expect(await unreadShown(bobs.page, withAlice.id)).toBe('')
+    expect(await unreadShown(bobs.page, withCarol.id)).toBe('2')
     expect(await windowKept(bobs.page)).toBe(true)
 
     await row(bobs.page, withCarol.id).locator('a').click()
@@ -295,8 +296,8 @@ describe.skipIf(skipBrowserTests)('the web UI in Chromium', () => {
     await bobs.page.locator('#conversation-list > li.conversation').nth(52).waitFor()
     await settled(bobs)
     expect(await listedIds(bobs.page)).toEqual([`conv-${onSecondPage}`, ...order.filter((id) => id !== `conv-${onSecondPage}`)])
-    // The row kept is the live one, with its unread dot.
-    expect(await row(bobs.page, onSecondPage).locator('.unread-dot').isVisible()).toBe(true)
+    // The row kept is the live one, with its unread count.
+    expect(await unreadShown(bobs.page, onSecondPage)).not.toBe('')
     noProblems(bobs)
   }, 60_000)
 

@@ -20,6 +20,9 @@ import {
   messagesUpsert,
   noLongerMember,
   paneHeader,
+  readPush,
+  seenBy,
+  type PushReading,
 } from '../../views/chat'
 import { emojiNames } from '../../views/emoji'
 import { html, SafeHtml } from '../../views/html'
@@ -115,6 +118,9 @@ const people = new Map([me, ...them].map((u) => [u.id, u]))
 const quotes = new Map(messages.map((m) => [m.id, m]))
 /** How `viewerId` (by default me, the group's creator) sees the group, or a 1-on-1. */
 const viewer = (record: ConversationRecord = group, viewerId = me.id): Viewer => ({ id: viewerId, record, creatorId: me.id, people, quotes, version: 7 })
+/** Every member has read everything (so "Seen by" names all of them), with some unread for the viewer. */
+const everyoneRead: PushReading = { unread: 3, reads: new Map(group.members.map((m) => [m.id, Number.MAX_SAFE_INTEGER])) }
+const nothingRead: PushReading = { unread: 0, reads: new Map() }
 
 describe('html``', () => {
   test('escapes every interpolated value, in text and in attributes', () => {
@@ -141,7 +147,7 @@ describe('every view is inert to hostile values', () => {
     const markup = chatPage({
       me,
       nonce: 'n',
-      conversations: { conversations: [group, direct], nextCursor: evil(5) },
+      conversations: { conversations: [group, direct].map((c) => ({ ...c, read: { lastReadSeq: 0, unreadCount: 3 } })), nextCursor: evil(5) },
       users: listed(them),
       open: {
         viewer: viewer(),
@@ -152,6 +158,8 @@ describe('every view is inert to hostile values', () => {
           [replies[0]!.id, { editing: true, draft: evil(5), error: evil(1) }],
           [messages[3]!.id, { error: evil(3) }],
         ]),
+        // Everyone has read it all: "Seen by" names each of them.
+        reads: new Map(group.members.map((m) => [m.id, Number.MAX_SAFE_INTEGER])),
       },
       groupForm: { open: true, error: evil(1), title: evil(2), usernames: evil(3) },
     })
@@ -164,13 +172,14 @@ describe('every view is inert to hostile values', () => {
       for (const who of [me.id, them[0]!.id]) {
         await expectInert(messageItem(message, viewer(group, who)).value)
         await expectInert(messageItem(message, viewer(group, who), { editing: true, draft: evil(3), error: evil(4) }).value)
-        await expectInert(messagePush(viewer(group, who), message, 9))
-        await expectInert(messageChangedPush(viewer(group, who), message, 9))
+        await expectInert(messagePush(viewer(group, who), message, 9, everyoneRead))
+        await expectInert(messageChangedPush(viewer(group, who), message, 9, 2))
+        await expectInert(readPush(viewer(group, who), 9, everyoneRead))
       }
     }
-    await expectInert(conversationRow(group, me.id, { unread: true, lastSenderId: evil(0) }).value)
+    await expectInert(conversationRow(group, me.id, 5).value)
     await expectInert(conversationRow(direct, me.id).value)
-    for (const append of [false, true]) await expectInert(conversationPage({ conversations: [group, direct], nextCursor: evil(1) }, me.id, append))
+    for (const append of [false, true]) await expectInert(conversationPage({ conversations: [group, direct].map((c) => ({ ...c, read: { lastReadSeq: 1, unreadCount: 0 } })), nextCursor: evil(1) }, me.id, append))
     await expectInert(messagesUpsert(viewer(), [...messages, ...replies]).value)
     await expectInert(loadOlder(group, { messages, has_more: true }).value)
     await expectInert(composer(group.id, { messageId: evil(2), content: evil(4), error: evil(5) }).value)
@@ -181,10 +190,11 @@ describe('every view is inert to hostile values', () => {
     for (const who of [me.id, them[1]!.id, 'not-a-member']) {
       await expectInert(paneHeader(viewer(group, who), { error: evil(0), usernames: evil(1), title: evil(2), open: 'rename' }).value)
       await expectInert(groupAnswer(viewer(group, who), { error: evil(3) }).value)
-      await expectInert(groupPush(viewer(group, who), 4, { by: them[2]!.id }))
+      await expectInert(groupPush(viewer(group, who), 4, { unread: 1 }))
       await expectInert(leftPush(viewer(group, who), them[3]!.id))
       await expectInert(leftNotice(viewer(group, who), them[4]!.id).value)
-      await expectInert(catchUp(viewer(group, who), 3, 9, { added: messages, replaced: [...replies, deletedOne], group: true }))
+      await expectInert(catchUp(viewer(group, who), 3, 9, { added: messages, replaced: [...replies, deletedOne], group: true }, everyoneRead))
+      await expectInert(seenBy(viewer(group, who), everyoneRead.reads).value)
     }
     await expectInert(paneHeader(viewer(direct)).value)
     await expectInert(noLongerMember(evil(1)).value)
@@ -199,16 +209,16 @@ describe('every view is inert to hostile values', () => {
 })
 
 describe('one message view everywhere', () => {
-  const open = (record: ConversationRecord, shown: Message[], who = me.id) => ({ viewer: viewer(record, who), page: { messages: shown, has_more: false }, composer: { messageId: 'x' } })
+  const open = (record: ConversationRecord, shown: Message[], who = me.id) => ({ viewer: viewer(record, who), page: { messages: shown, has_more: false }, composer: { messageId: 'x' }, reads: new Map() })
 
   test('the full page, a history page, a live push and a catch-up render a message the same way', () => {
-    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [group], nextCursor: null }, users: [], open: open(group, [messages[0]!]) })
+    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [{ ...group, read: { lastReadSeq: 0, unreadCount: 0 } }], nextCursor: null }, users: [], open: open(group, [messages[0]!]) })
     const inGroup = messageItem(messages[0]!, viewer()).value
     expect(inGroup).toStartWith(`<li id="msg-${messages[0]!.id}" class="message" data-seq="1" data-sender="${them[0]!.id}" data-version="7" tabindex="0">`)
     expect(pageMarkup).toContain(inGroup)
     expect(messagesUpsert(viewer(), [messages[0]!]).value).toContain(inGroup)
-    expect(messagePush(viewer(), messages[0]!, 7)).toContain(inGroup)
-    expect(catchUp(viewer(), 0, 7, { added: [messages[0]!], replaced: [], group: false })).toContain(inGroup)
+    expect(messagePush(viewer(), messages[0]!, 7, nothingRead)).toContain(inGroup)
+    expect(catchUp(viewer(), 0, 7, { added: [messages[0]!], replaced: [], group: false }, nothingRead)).toContain(inGroup)
     expect(inGroup).toContain(`<span class="sender"><bdi>${Bun.escapeHTML(them[0]!.full_name!)}</bdi> <span class="username">@user0</span></span>`)
   })
 
@@ -220,8 +230,8 @@ describe('one message view everywhere', () => {
   test('a live push names a 1-on-1 after the other person, for each side', () => {
     const other = them[2]!
     const message = { ...messages[0]!, conversation_id: direct.id, sender_id: other.id }
-    expect(messagePush(viewer(direct), message, 1)).toContain(`<span class="conversation-name">${Bun.escapeHTML(other.full_name!)}</span>`)
-    expect(messagePush(viewer(direct, other.id), message, 1)).toContain(`<span class="conversation-name">${Bun.escapeHTML(me.full_name!)}</span>`)
+    expect(messagePush(viewer(direct), message, 1, nothingRead)).toContain(`<span class="conversation-name">${Bun.escapeHTML(other.full_name!)}</span>`)
+    expect(messagePush(viewer(direct, other.id), message, 1, nothingRead)).toContain(`<span class="conversation-name">${Bun.escapeHTML(me.full_name!)}</span>`)
   })
 
   test('a sender without a full name is shown by username alone, and one nobody knows as Unknown', () => {
@@ -231,16 +241,35 @@ describe('one message view everywhere', () => {
     expect(messagesUpsert(withZed, [{ ...messages[0]!, sender_id: 'who-knows' }]).value).toContain('<span class="sender">Unknown</span>')
   })
 
+  test('"Seen by" names the others whose read position reached the newest message, not the viewer; a read push clears the badge', () => {
+    const reads = new Map([
+      [me.id, 5],
+      [them[0]!.id, 5],
+      [them[1]!.id, 4],
+      [them[2]!.id, 9],
+    ])
+    const atFive = viewer({ ...group, lastSeq: 5 })
+    const seen = seenBy(atFive, reads).value
+    expect(seen).toBe(`<p id="seen-${group.id}" class="seen-by" aria-live="polite">Seen by <bdi>${Bun.escapeHTML(them[0]!.full_name!)}</bdi>, <bdi>${Bun.escapeHTML(them[2]!.full_name!)}</bdi></p>`)
+    expect(seenBy(viewer({ ...group, lastSeq: 0 }), reads).value).toBe(`<p id="seen-${group.id}" class="seen-by" aria-live="polite"></p>`)
+    const push = readPush(atFive, 8, { unread: 0, reads })
+    expect(push).toContain(`<hx-partial hx-target="#conv-${group.id} .unread" hx-swap="outerHTML"><span class="unread" data-count="0"></span></hx-partial>`)
+    expect(push).toContain(seen)
+    expect(push).toContain(`<hx-position conversation="${group.id}" after="7" through="8"></hx-position>`)
+  })
+
   test("a 1-on-1's header names the other person with their @username", () => {
-    const markup = chatPage({ me, nonce: 'n', conversations: { conversations: [direct], nextCursor: null }, users: [], open: open(direct, []) })
+    const markup = chatPage({ me, nonce: 'n', conversations: { conversations: [{ ...direct, read: { lastReadSeq: 0, unreadCount: 0 } }], nextCursor: null }, users: [], open: open(direct, []) })
     expect(markup).toContain(`<h2><bdi>${Bun.escapeHTML(them[2]!.full_name!)}</bdi> <span class="username">@user2</span></h2>`)
   })
 
-  test('a live push moves the row to the top, marked unread, merges the message by id and seq, and says its event_seq', () => {
-    const push = messagePush(viewer(), messages[1]!, 12)
+  test('a live push moves the row to the top with the unread count, merges the message by id and seq, renews "Seen by", and says its event_seq', () => {
+    const push = messagePush(viewer(), messages[1]!, 12, { unread: 4, reads: new Map([[them[0]!.id, 3]]) })
     expect(push).toContain(`<div id="conv-${group.id}" hx-swap-oob="delete"></div>`)
     expect(push).toContain('<hx-partial hx-target="#conversation-list" hx-swap="afterbegin">')
-    expect(push).toContain('class="unread-dot"')
+    expect(push).toContain('<span class="unread" data-count="4" role="status" aria-label="4 unread">4</span>')
+    // Nobody has read up to the newest message yet.
+    expect(push).toContain(`<hx-partial hx-target="#seen-${group.id}" hx-swap="outerHTML"><p id="seen-${group.id}" class="seen-by" aria-live="polite"></p></hx-partial>`)
     expect(push).toContain(`<hx-partial hx-target="#messages-${group.id}" hx-swap="merge">`)
     expect(push).toContain(`<hx-position conversation="${group.id}" after="11" through="12"></hx-position>`)
   })
@@ -350,13 +379,13 @@ describe('a copied full name', () => {
   const senderOf = (markup: string, message: Message) => markup.slice(markup.indexOf(`id="msg-${message.id}"`)).match(/<span class="sender">(.*?)<\/span><\/span>/)![1]
 
   test('is told apart by the @username beside it: in the page, a page of history and a live push', () => {
-    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [team], nextCursor: null }, users: listed([real, impostor]), open: { viewer: teamViewer, page: { messages: sent, has_more: false }, composer: { messageId: 'x' } } })
+    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [{ ...team, read: { lastReadSeq: 0, unreadCount: 0 } }], nextCursor: null }, users: listed([real, impostor]), open: { viewer: teamViewer, page: { messages: sent, has_more: false }, composer: { messageId: 'x' }, reads: new Map() } })
     const history = messagesUpsert(teamViewer, sent).value
     for (const markup of [pageMarkup, history]) {
       expect(senderOf(markup, sent[0]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@alice_smith')
       expect(senderOf(markup, sent[1]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@mallory')
     }
-    expect(senderOf(messagePush(teamViewer, sent[1]!, 2), sent[1]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@mallory')
+    expect(senderOf(messagePush(teamViewer, sent[1]!, 2, nothingRead), sent[1]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@mallory')
     // And in the Users list.
     expect(pageMarkup).toContain('<bdi>Alice Smith</bdi> <span class="username">@mallory</span></button>')
   })
