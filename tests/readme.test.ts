@@ -129,4 +129,16 @@ describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, 
     expect(typing).toEqual({ type: 'typing', conversation_id: expect.any(String), user_id: presence.user_id })
     expect(users.find((u) => u.username === 'bob')).toEqual({ username: 'bob', online: true, last_seen_at: null })
   }, 60_000)
+
+  test('"Export" downloads the group as NDJSON: the edited greeting with its reaction, the deleted answer, then anything sent since, oldest first', async () => {
+    const { code, stdout, stderr } = await run(blockAfter('### Export', 'bash'))
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+    const lines = printed(stdout) as any[]
+    expect(lines.slice(0, 2)).toEqual([
+      { seq: 1, content: 'Hello, team!', edited: true, deleted: false, reactions: ['👍'] },
+      { seq: 2, content: '', edited: false, deleted: true, reactions: [] },
+    ])
+    // The WebSocket example's message, when it ran before.
+    expect(lines.slice(2)).toEqual(lines.slice(2).map((_, i) => ({ seq: i + 3, content: 'Hello over the socket!', edited: false, deleted: false, reactions: [] })))
+  })
 })

@@ -200,8 +200,9 @@ function renamePanel(viewer: Viewer, state: HeaderState): SafeHtml {
 }
 
 /**
- * The open conversation's header: its name and size, and for a group's members Members and
- * Rename. Replaced whole when the group changes (live, for every member's open page).
+ * The open conversation's header: its name and size, for a group's members Members and Rename,
+ * and for every member Export (a download of every message). Replaced whole when the group
+ * changes (live, for every member's open page).
  */
 export function paneHeader(viewer: Viewer, state: HeaderState = {}, oob = false): SafeHtml {
   const { record } = viewer
@@ -221,6 +222,7 @@ export function paneHeader(viewer: Viewer, state: HeaderState = {}, oob = false)
   </div>`
       : ''
   }
+  ${member ? html`<a class="tool export" href="/c/${record.id}/export" download title="Every message, as NDJSON">Export</a>` : ''}
   ${state.error ? html`<p class="form-error header-error" role="alert">${state.error}</p>` : ''}
 </header>`
 }

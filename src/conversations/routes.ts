@@ -1,9 +1,10 @@
 import { Elysia, t } from 'elysia'
 import { authGuard } from '../auth/guard'
 import type { AppDeps } from '../deps'
-import { HistoryQuery, MessagePage } from '../messages/model'
+import { HistoryQuery, Message, MessagePage } from '../messages/model'
 import { historyJson } from '../messages/history'
-import { errors, markReplayed, prebuiltJson, served } from '../shared/http'
+import { exportConversation } from '../messages/export'
+import { download, errorDocs, errors, markReplayed, prebuiltJson, responseDoc, served } from '../shared/http'
 import {
   AddMembers,
   Conversation,
@@ -95,6 +96,21 @@ export const conversationRoutes = (deps: AppDeps) => {
           `\`after=<event_seq>\` (default 0) returns the changes after it, at most \`limit\` (default ${CHANGES_DEFAULT_LIMIT}); \`has_more\` says whether more follow. Start from a conversation's \`last_event_seq\` (in GET /conversations) to follow it from now on.`,
           'Changes older than the retention (`EVENT_RETENTION_DAYS`) are gone: asking for them answers 410 `resync_required`; load the conversation again and continue from its `last_event_seq`.',
         ].join('\n\n'),
+      },
+    })
+    .get('/:id/export', async ({ user, params }) => download(await exportConversation(deps, user, params.id)), {
+      auth: true,
+      params: ConversationPath,
+      detail: {
+        summary: 'Export a conversation: every message, oldest first, as NDJSON',
+        description: [
+          'Members only. `Content-Type: application/x-ndjson`, a download (`Content-Disposition: attachment`): one JSON object per line, each message as history pages show it, oldest first (by `seq`), every message up to the last one sent when the export began. Content and reactions are as they are now; an edited message has `edited_at` (its earlier text is not kept); a deleted one keeps its place with `deleted_at` set and empty `content`. An empty conversation is an empty body.',
+          'Streamed: the server reads the messages a page at a time as you read the response, however many there are. If it cannot finish (the database fails, or you stop being a member meanwhile), the connection is reset without the end of the body: a cut-off export never looks complete.',
+        ].join('\n\n'),
+        responses: {
+          200: responseDoc('One message per line (each line one Message), oldest first', 'application/x-ndjson', Message),
+          ...errorDocs(401, 403, 404),
+        },
       },
     })
     .post(

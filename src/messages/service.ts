@@ -11,6 +11,7 @@ import type { MessageRow, WriteJob } from './store'
 import type { MessageWriter } from './writer'
 
 export { history } from './history'
+export { exportConversation } from './export'
 
 export type Deps = { store: Store; writer: MessageWriter; bus: EventSink }
 

@@ -229,5 +229,11 @@ export function postgresMessageStore(db: PostgresDb): MessageStore {
       const { rows, hasMore } = await page(range)
       return JSON.stringify({ messages: rows.map(toMessage), has_more: hasMore })
     },
+    async exportPage(range) {
+      const { rows, hasMore } = await page({ ...range, from: 'oldest' })
+      let ndjson = ''
+      for (const row of rows) ndjson += `${JSON.stringify(toMessage(row))}\n`
+      return { ndjson, count: rows.length, lastSeq: rows.at(-1)?.seq ?? range.after, hasMore }
+    },
   }
 }

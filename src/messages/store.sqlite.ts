@@ -175,9 +175,21 @@ const jsonPage = (db: Db, from: From): Statement<{ page: string }> =>
       `',"has_more":' || iif(${beyond(from)} IS NULL, 'false', 'true') || '}' AS page`,
   )
 
+// An export's page as NDJSON, built by SQLite as the history page's JSON is: each message's JSON
+// and a newline, in the order the page yields them (oldest first), as json_group_array takes them
+// above (an ORDER BY in group_concat would sort the page again in a temporary b-tree), with what
+// the next page needs. Over no rows: one row with NULL lines and lastSeq, and count 0.
+type NdjsonRow = { lines: string | null; count: number; lastSeq: number | null; hasMore: 0 | 1 }
+const ndjsonPage = (db: Db): Statement<NdjsonRow> =>
+  db.$client.prepare(
+    `SELECT group_concat(${MESSAGE_JSON} || char(10), '') AS lines, count(*) AS count, max(seq) AS lastSeq, ` +
+      `${beyond('oldest')} IS NOT NULL AS hasMore FROM (${page('oldest', '*')})`,
+  )
+
 const pageStatements = perDatabase((db) => ({
   objects: { newest: objectPage(db, 'newest'), oldest: objectPage(db, 'oldest') },
   json: { newest: jsonPage(db, 'newest'), oldest: jsonPage(db, 'oldest') },
+  ndjson: ndjsonPage(db),
 }))
 
 
@@ -261,6 +273,10 @@ export function sqliteMessageStore(db: Db, commit: MessageStore['commit'] = (job
     },
     async pageJson({ from, ...params }: PageRange) {
       return statements.json[from].get(params)!.page
+    },
+    async exportPage(range) {
+      const { lines, count, lastSeq, hasMore } = statements.ndjson.get(range)!
+      return { ndjson: lines ?? '', count, lastSeq: lastSeq ?? range.after, hasMore: hasMore === 1 }
     },
   }
 }

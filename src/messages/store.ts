@@ -94,7 +94,19 @@ export type MessageStore = {
   react(reaction: ReactionInput): Promise<{ row: MessageRow; eventSeq: number } | null>
   /** The same page as the JSON text of a MessagePage (messages/model.ts), for the REST API. */
   pageJson(range: PageRange): Promise<string>
+  /** The oldest page of the range (from: 'oldest') as NDJSON, for an export (messages/export.ts). */
+  exportPage(range: ExportRange): Promise<ExportPage>
 }
+
+/** A page of an export: the oldest `limit` messages of the range (after, before). */
+type ExportRange = Omit<PageRange, 'from'>
+
+/**
+ * Each message's JSON (as in a MessagePage) on a line of its own, each line ending in "\n" (empty
+ * for no message); how many; the seq of the last, to read the next page after it (keyset); and
+ * whether more of the range follows.
+ */
+type ExportPage = { ndjson: string; count: number; lastSeq: number; hasMore: boolean }
 
 /** A failure as plain data, so that it can cross a thread boundary and be classified (db/storage.ts) on the other side. */
 export function failedOutcome(error: unknown): WriteOutcome {

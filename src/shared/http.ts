@@ -17,6 +17,19 @@ export const ErrorResponse = t.Object(
 export const errors = <const S extends number>(...statuses: S[]) =>
   Object.fromEntries(statuses.map((s) => [s, ErrorResponse])) as Record<S, typeof ErrorResponse>
 
+/**
+ * The same error entries as errors(), as OpenAPI response objects: for a route that documents its
+ * responses itself (`detail.responses`, as one answering something other than JSON does).
+ */
+export const errorDocs = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, responseDoc(ErrorResponse.description!, 'application/json', ErrorResponse)]))
+
+/** An OpenAPI response object: a body of `contentType`, described by a schema (for a streamed type, one item of it). */
+export const responseDoc = (description: string, contentType: string, schema: TSchema) => ({
+  description,
+  // A TypeBox schema is a JSON Schema: the spec shows it as it is.
+  content: { [contentType]: { schema: schema as never } },
+})
+
 /** For routes that need no bearer token (the spec's default is bearerAuth). */
 export const PUBLIC = { security: [] as Array<Record<string, string[]>> }
 
@@ -36,6 +49,13 @@ const JSON_HEADERS = { 'content-type': 'application/json;charset=utf-8' }
  * The route still declares its schema with served(), for the API docs.
  */
 export const prebuiltJson = (body: string): Response => new Response(body, { headers: JSON_HEADERS })
+
+/**
+ * A file to download, its body streamed as it is read (see messages/export.ts): a private one,
+ * never cached. `filename` must be plain ASCII without quotes (ours are made of ids).
+ */
+export const download = ({ body, filename, contentType }: { body: ReadableStream<Uint8Array>; filename: string; contentType: string }): Response =>
+  new Response(body, { headers: { 'content-type': contentType, 'content-disposition': `attachment; filename="${filename}"`, 'cache-control': 'no-store' } })
 
 /** Whether a request asks to become a WebSocket: `Upgrade: websocket`, in any case (RFC 6455). */
 export const asksForWebSocket = (request: Request): boolean => request.headers.get('upgrade')?.toLowerCase() === 'websocket'

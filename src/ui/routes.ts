@@ -25,7 +25,7 @@ import * as conversations from '../conversations/service'
 import type { AppDeps } from '../deps'
 import type { Message } from '../messages/model'
 import * as messages from '../messages/service'
-import { clientIp } from '../shared/http'
+import { clientIp, download } from '../shared/http'
 import { actingUser } from '../observability/requests'
 import { describeIssues, DomainError, Forbidden, Invalid } from '../shared/errors'
 import { newId } from '../shared/ids'
@@ -257,6 +257,15 @@ export const uiRoutes = (deps: AppDeps) => {
         })
         const olderButton = query.before !== undefined ? loadOlder(shown.record, history, true) : ''
         return fragment(set, html`${messagesUpsert(await viewerFor(me!, shown, history.messages), history.messages)}${olderButton}`.value)
+      })
+      // The Export button's download: the API's export, for the session's user.
+      .get('/c/:id/export', async ({ me, params, nonce, set }) => {
+        try {
+          return download(await messages.exportConversation(deps, me!, params.id))
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          return htmlResponse(set, errorPage(error.message, nonce), nonce, error.status)
+        }
       })
       .post('/c/:id/messages', async ({ me, params, body, htmx, nonce, set, redirect }) => {
         const replyTo = text(body, 'reply_to') || undefined

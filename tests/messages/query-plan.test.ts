@@ -68,6 +68,15 @@ describe.skipIf(onPostgres)('the history query plan (SQLite)', () => {
     })
   }
 
+  test('a page of an export, as NDJSON, searches the (conversation_id, seq) index and sorts nothing', async () => {
+    const reads = await messageReadsOf(t, async () => {
+      const reply = await t.app.handle(new Request(`http://localhost/conversations/${roomId}/export`, { headers: { authorization: `Bearer ${alice.token}` } }))
+      expect((await reply.text()).split('\n')).toHaveLength(6)
+    })
+    expect(reads.some(({ sql }) => sql.includes('group_concat'))).toBe(true)
+    expectIndexSearchesOnly(reads)
+  })
+
   test("storing a message looks for its sender's earlier use of the message_id through the index keyed message_id first", async () => {
     const reads = await messageReadsOf(t, async () => expect((await send(t.app, alice, roomId, 'keyed')).status).toBe(201))
     const lookups = reads.filter(({ sql }) => /message_id/.test(sql) && !sql.includes('json_group_array'))

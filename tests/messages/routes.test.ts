@@ -104,7 +104,7 @@ describe('POST /messages', () => {
     await send(t.app, alice, direct.id, 'one')
     const second = await send(t.app, bob, direct.id, 'two')
     const list = await call(t.app, 'GET', '/conversations', { token: alice.token })
-    expect(list.body.conversations).toEqual([{ ...direct, display_name: bob.username, last_seq: 2, last_event_seq: 2, last_message_at: second.body.created_at }])
+    expect(list.body.conversations).toEqual([{ ...direct, display_name: bob.username, last_seq: 2, last_event_seq: 2, last_message_at: second.body.created_at, last_read_seq: 0, unread_count: 1 }])
   })
 })
 

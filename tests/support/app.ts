@@ -152,6 +152,8 @@ export async function testDatabase(): Promise<{
   url: string
   dir: string
   sql<Row = Record<string, unknown>>(text: string, ...params: unknown[]): Promise<Row[]>
+  /** As sql(), for SQL that writes: on SQLite through a connection of its own, which waits for the servers' writes. */
+  write<Row = Record<string, unknown>>(text: string, ...params: unknown[]): Promise<Row[]>
   [Symbol.asyncDispose](): Promise<void>
 }> {
   const dir = mkdtempSync(join(tmpdir(), 'pneumatic-db-'))
@@ -165,6 +167,16 @@ export async function testDatabase(): Promise<{
       if (raw) return runOnPostgres<Row>(raw, text, params)
       const db = new Database(join(dir, 'chat.db'), { readonly: true })
       try {
+        return db.query(text).all(...(params as never[])) as Row[]
+      } finally {
+        db.close()
+      }
+    },
+    async write<Row>(text: string, ...params: unknown[]): Promise<Row[]> {
+      if (raw) return runOnPostgres<Row>(raw, text, params)
+      const db = new Database(join(dir, 'chat.db'))
+      try {
+        db.run('PRAGMA busy_timeout = 5000')
         return db.query(text).all(...(params as never[])) as Row[]
       } finally {
         db.close()

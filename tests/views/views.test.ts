@@ -363,6 +363,13 @@ describe("a group's header", () => {
     expect(paneHeader(viewer(group, 'not-a-member')).value).not.toContain('group-tools')
   })
 
+  test('every member of a group or a 1-on-1 gets Export, a download of the conversation; someone no longer in the group does not', () => {
+    for (const [record, id] of [[group, me.id], [group, them[0]!.id], [direct, me.id]] as const) {
+      expect(paneHeader(viewer(record, id)).value).toContain(`<a class="tool export" href="/c/${record.id}/export" download`)
+    }
+    expect(paneHeader(viewer(group, 'not-a-member')).value).not.toContain('/export')
+  })
+
   test('the one who left, or was removed, is told which', () => {
     expect(leftNotice(viewer(group, them[0]!.id), them[0]!.id).value).toContain('You left this group.')
     expect(leftNotice(viewer(group, them[0]!.id), me.id).value).toContain(`You were removed from this group by <bdi>${Bun.escapeHTML(me.full_name!)}</bdi>`)
