@@ -7,8 +7,11 @@
 
   /** The page's live connection (hx-ws): typing goes out on it, as a client's typing frame. */
   let live = null
+  let connections = 0
   document.addEventListener('htmx:ws:after:connection', (e) => {
     live = e.detail.connection
+    // Who came and went while the page was away was told to nobody here: the dots are read again.
+    if (++connections > 1) void refreshDots().catch(() => {})
   })
 
   let saidAt = 0
@@ -46,15 +49,22 @@
     }
   }).observe(document.body, { childList: true, subtree: true })
 
-  function presence(fragment) {
-    for (const item of fragment.children) {
-      const online = item.dataset.online === 'true'
-      for (const dot of document.querySelectorAll(`.presence[data-user="${CSS.escape(item.dataset.user)}"]`)) {
-        dot.dataset.online = String(online)
-        dot.title = online ? 'Online' : 'Offline'
-      }
+  function setDots(userId, online) {
+    for (const dot of document.querySelectorAll(`.presence[data-user="${CSS.escape(userId)}"]`)) {
+      dot.dataset.online = String(online)
+      dot.title = online ? 'Online' : 'Offline'
     }
+  }
+
+  function presence(fragment) {
+    for (const item of fragment.children) setDots(item.dataset.user, item.dataset.online === 'true')
     return []
+  }
+
+  /** Every dot as the server has it now (GET /ui/presence: a presence push for everyone). */
+  function refreshDots() {
+    if (!document.querySelector('.presence')) return Promise.resolve()
+    return htmx.ajax('GET', '/ui/presence', { swap: 'none' })
   }
 
   htmx.registerExtension('presence', {

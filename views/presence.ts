@@ -1,6 +1,6 @@
 import type { ListedUser, User } from '../src/users/model'
 import { displayName } from '../src/users/service'
-import { html, type SafeHtml } from './html'
+import { html, join, type SafeHtml } from './html'
 
 /**
  * Typing and presence in the web UI: the page's parts, and what its live socket pushes into them
@@ -24,6 +24,6 @@ export const typingLine = (conversationId: string): SafeHtml =>
 export const typingPush = (conversationId: string, user: User): string =>
   html`<hx-partial hx-target="#typing-${conversationId}" hx-swap="typing"><span class="typist" data-user="${user.id}"><bdi>${displayName(user)}</bdi> is typing…</span></hx-partial>`.value
 
-/** Someone came online or went offline: each of their dots on the page. */
-export const presencePush = (userId: string, online: boolean): string =>
-  html`<hx-partial hx-target="#live" hx-swap="presence"><i data-user="${userId}" data-online="${String(online)}"></i></hx-partial>`.value
+/** Someone came online or went offline (or, after a dropped connection, everyone as they are): each of their dots on the page. */
+export const presencePush = (people: ReadonlyArray<Pick<ListedUser, 'id' | 'online'>>): string =>
+  html`<hx-partial hx-target="#live" hx-swap="presence">${join(people.map((p) => html`<i data-user="${p.id}" data-online="${String(p.online)}"></i>`))}</hx-partial>`.value

@@ -28,7 +28,7 @@ export function pushSignalsToWebUi(deps: Pick<AppDeps, 'bus' | 'store' | 'logger
     }
     if (event.type === 'presence') {
       let markup: string | undefined
-      for (const id of event.watchers) if (listening(id)) registry.publish(userHtmlTopic(id), (markup ??= presencePush(event.userId, event.online)))
+      for (const id of event.watchers) if (listening(id)) registry.publish(userHtmlTopic(id), (markup ??= presencePush([{ id: event.userId, online: event.online }])))
     }
   })
 }

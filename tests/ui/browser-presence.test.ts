@@ -3,7 +3,8 @@ import { TYPING_INTERVAL_SECONDS } from '../../src/presence/service'
 import { listen, testApp } from '../support/app'
 import { closeBrowser, person, screenshot, skipBrowserTests } from '../support/browser'
 import { account, conversation } from '../support/http'
-import { logIn, messageIn, noProblems, open } from '../support/ui'
+import { logIn, messageIn, noProblems, open, reconnected } from '../support/ui'
+import { TestSocket } from '../support/ws'
 
 // Typing and presence in a real Chromium, two people each in a browser of their own.
 
@@ -66,5 +67,26 @@ describe.skipIf(skipBrowserTests)('typing and presence in the web UI', () => {
     await bob.page.locator(`.user-list .presence[data-user="${aliceAccount.id}"][data-online="false"]`).waitFor({ state: 'attached', timeout: 15_000 })
     expect(await dot.getAttribute('title')).toBe('Offline')
     noProblems(alice, bob)
+  }, 60_000)
+
+  test('after a dropped connection the dots are read again: who left while the page was away shows grey', async () => {
+    await using t = await testApp({ PRESENCE_GRACE_SECONDS: '1' })
+    const { http, ws } = listen(t.app)
+    const aliceAccount = await account(t.app, 'alice', 'Alice Liddell')
+    const bobAccount = await account(t.app, 'bob', 'Bob Builder')
+    await conversation(t.app, aliceAccount, [bobAccount])
+    // Alice is an API client: online while her socket is open.
+    const aliceSocket = await TestSocket.open(`${ws}?token=${aliceAccount.token}`)
+    await using bob = await person('bob')
+    await logIn(bob, http, 'bob')
+    const dot = (online: boolean) => bob.page.locator(`.user-list .presence[data-user="${aliceAccount.id}"][data-online="${online}"]`)
+    expect(await dot(true).count()).toBe(1)
+
+    // The server restarts: Alice's socket goes with it and she does not come back, so no one is told she left.
+    await using _t2 = await t.restart()
+    await aliceSocket.closed
+    await reconnected(bob)
+    await dot(false).waitFor({ state: 'attached' })
+    noProblems(bob)
   }, 60_000)
 })
