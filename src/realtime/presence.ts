@@ -21,7 +21,8 @@ export function trackPresence(deps: AppDeps, registry: Pick<Registry, 'watch' | 
   let started = false
   let timer: Timer | undefined
 
-  const unwatch = registry.watch((userId, here) => {
+  // Watched for as long as the registry lives: the sockets a shutdown closes still say they left.
+  registry.watch((userId, here) => {
     ;(here ? presence.arrived(deps, userId) : presence.left(deps, userId)).catch((error) => {
       unsure = true
       deps.logger.warn({ err: error, user_id: userId }, here ? 'presence: an arrival could not be recorded' : 'presence: a departure could not be recorded')
@@ -64,7 +65,6 @@ export function trackPresence(deps: AppDeps, registry: Pick<Registry, 'watch' | 
     stop(): void {
       clearInterval(timer)
       timer = undefined
-      unwatch()
     },
   }
 }
