@@ -153,8 +153,10 @@ test('Redis restarting without its data: each node says again who it holds, and 
   const { nodes, a, b, ws, redis } = cluster
   const [alice, bob] = [await account(a, 'alice_restart'), await account(a, 'bob_restart')]
   expect((await a('/conversations', alice.token, { member_ids: [bob.id] })).status).toBe(201)
-  using _bobOnA = await connect(ws[0], bob)
+  using bobOnA = await connect(ws[0], bob)
   using _aliceOnB = await connect(ws[1], alice)
+  // Her arrival is recorded (and announced) just after her socket is ready; Bob's was long before.
+  expect(await nextPresence(bobOnA, alice)).toEqual(presenceOf(alice, true))
   for (const [node, viewer, who] of [[a, bob, alice], [b, alice, bob]] as const) expect(await listed(node, viewer, who)).toMatchObject({ online: true })
 
   await redis.restart()
