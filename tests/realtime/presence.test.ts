@@ -44,7 +44,7 @@ describe('presence', () => {
     using evePhone = await watch(ws, eve)
     expect(await listed(t, bob, alice)).toMatchObject({ online: false, last_seen_at: null })
 
-    using alicePhone = await connect(ws, alice)
+    using alicePhone = await watch(ws, alice)
 
     for (const socket of [bobPhone, bobLaptop, carolPhone]) expect(await nextPresence(socket, alice)).toEqual(presenceOf(alice, true))
     expect(await nextPagePush(bobPage, alice)).toEqual(pagePush(alice, true))

@@ -11,9 +11,9 @@ const isPresence = (frame: Frame) => frame.type === 'presence' || (frame.type ==
 export type TestSocketOptions = {
   headers?: Record<string, string>
   /**
-   * Whether presence frames (others coming online or going offline) are waited for and drained
-   * like any other. Off by default: they arrive whenever someone else connects, so a test that is
-   * not about presence would find them in front of what it waits for. They are in `received` anyway.
+   * Whether presence frames (others coming online or going offline) are kept, waited for and
+   * drained like any other. Off by default: they arrive whenever someone else connects, so a test
+   * that is not about presence would find them among what it waits for; they are then dropped.
    */
   presence?: boolean
 }
@@ -36,8 +36,8 @@ export class TestSocket {
       } catch {
         frame = { type: 'html', html: String(event.data) }
       }
-      this.received.push(frame)
       if (!presence && isPresence(frame)) return
+      this.received.push(frame)
       const index = this.waiters.findIndex((w) => w.match(frame))
       if (index === -1) return void this.pending.push(frame)
       const [waiter] = this.waiters.splice(index, 1)
