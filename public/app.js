@@ -290,6 +290,15 @@
     e.preventDefault()
     void reveal(quote.dataset.replyTo)
   })
+  // A search result in the conversation already open is shown there, as a quote's original is; one
+  // in another conversation opens it at /c/<id>#msg-<message id>, and the page shows it on load.
+  document.addEventListener('click', (e) => {
+    const result = e.target instanceof Element && e.target.closest('.search-result a[data-message-id]')
+    if (!result || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return
+    if (pane()?.dataset.conversationId !== result.dataset.conversationId) return
+    e.preventDefault()
+    void reveal(result.dataset.messageId)
+  })
   document.addEventListener('animationend', (e) => {
     if (e.animationName === 'highlight') e.target.classList.remove('highlight')
   })
@@ -312,8 +321,14 @@
   document.addEventListener('DOMContentLoaded', () => {
     localize(document)
     reopen(document)
-    toBottom()
-    markRead()
+    // Opened at a message (a search result, a link): shown and highlighted, and nothing is marked
+    // read for it (the reader is not at the bottom); otherwise the newest, read.
+    const linked = /^#msg-(.+)$/.exec(location.hash)
+    if (linked && pane()) void reveal(decodeURIComponent(linked[1]))
+    else {
+      toBottom()
+      markRead()
+    }
     // Ready to type on a desktop (in the edit form, when the page opened on one); on a phone,
     // focusing would throw up the keyboard unasked.
     if (matchMedia('(pointer: fine)').matches) (document.querySelector('.edit-form textarea') ?? document.querySelector('#composer textarea'))?.focus()

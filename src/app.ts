@@ -10,6 +10,7 @@ import { clientText, redactUrl } from './observability/logger'
 import { metricsPlugin } from './observability/metrics'
 import { rateLimit } from './limits/http'
 import { requestLog } from './observability/request-log'
+import { searchRoutes } from './search/routes'
 import { observeRequests } from './observability/requests'
 import { endRequestSpan, queryTracing, tracingPlugin } from './observability/tracing'
 import { storageUnavailable } from './db/storage'
@@ -121,6 +122,7 @@ export function createApp(deps: AppDeps) {
     .use(userRoutes(deps))
     .use(conversationRoutes(deps))
     .use(messageRoutes(deps))
+    .use(searchRoutes(deps))
     .use(gateway.routes)
     .use(staticRoutes())
     .use(uiRoutes(deps))

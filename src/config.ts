@@ -52,6 +52,8 @@ export type Config = Readonly<{
   allowedOrigins: readonly string[]
   /** Where message batches are committed: on the event loop ('inline') or a Worker thread ('worker'). */
   messageWriter: MessageWriterKind
+  /** How long one search may run before it is stopped (503 search_timeout). */
+  searchTimeoutMs: number
   logLevel: LogLevel
   tracing: Readonly<{ exporter: TracesExporter; otlpEndpoint: string; serviceName: string }>
   /** What is valid but worth saying at start-up (a variable that is no longer read). */
@@ -219,6 +221,7 @@ export function loadConfig(env: Env = Bun.env): Config {
     trustProxyHops: trustProxy(env),
     allowedOrigins: Object.freeze(allowedOrigins(env)),
     messageWriter,
+    searchTimeoutMs: integer(env, 'SEARCH_TIMEOUT_MS', 1000, 1, 60_000),
     logLevel,
     tracing: Object.freeze({ exporter, otlpEndpoint, serviceName: env.OTEL_SERVICE_NAME?.trim() || 'pneumatic' }),
     warnings: Object.freeze(warnings),

@@ -30,6 +30,7 @@ describe('loadConfig', () => {
       trustProxyHops: 0,
       allowedOrigins: [],
       messageWriter: 'inline',
+      searchTimeoutMs: 1000,
       logLevel: 'info',
       tracing: { exporter: 'none', otlpEndpoint: 'http://localhost:4318', serviceName: 'pneumatic' },
       warnings: [],

@@ -64,8 +64,8 @@ function printed(stdout: string): unknown[] {
 }
 
 /** Runs a shell block in bash, stopping at the first command that fails; the README's address becomes the test server's. */
-async function run(script: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const here = script.replaceAll('http://localhost:8000', server.base)
+async function run(script: string, base = server.base): Promise<{ code: number; stdout: string; stderr: string }> {
+  const here = script.replaceAll('http://localhost:8000', base)
   const shell = Bun.spawn(['bash', '-e', '-o', 'pipefail', '-c', here], { cwd: dir, stdout: 'pipe', stderr: 'pipe' })
   const [stdout, stderr, code] = await Promise.all([new Response(shell.stdout).text(), new Response(shell.stderr).text(), shell.exited])
   return { code, stdout, stderr }
@@ -111,6 +111,32 @@ describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, 
     // Logout and logout-all say what the comments promise.
     expect(statuses).toEqual(['204', '204'])
   })
+
+  test('"Search" runs after "Using the API", in the same shell: a prefix and a folded diacritic found and marked, two pages through a cursor, a query without words refused', async () => {
+    // A server of its own: the blocks run from the start, as a reader runs them, one after the other.
+    const own = mkdtempSync(join(tmpdir(), 'pneumatic-readme-search-'))
+    const fresh = await startServer({ DATABASE_URL: `sqlite:${join(own, 'pneumatic.db')}` })
+    try {
+      const script = `${blockAfter('## Using the API', 'bash')}\necho SEARCH\n${blockAfter('### Search', 'bash')}`
+      const { code, stdout, stderr } = await run(script, fresh.base)
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+      const all = printed(stdout)
+      const [found, first, second, refused, ...rest] = all.slice(all.indexOf('SEARCH') + 1) as any[]
+      expect(rest).toEqual([])
+      expect(found.results.map((r: { message: { content: string }; snippet: string }) => [r.message.content, r.snippet])).toEqual([
+        ['Hello again: the deployment is on Friday, at the café', 'Hello again: the <mark>deployment</mark> is on Friday, at the <mark>café</mark>'],
+      ])
+      expect(found.results[0].message).toMatchObject({ message_id: 'deploy-1', edited_at: null, deleted_at: null, reactions: [] })
+      expect(found.next_cursor).toBeNull()
+      expect(first).toEqual({ snippets: ['<mark>Hello</mark> again: the deployment is on Friday, at the café'], next_cursor: expect.any(String) })
+      expect(second).toEqual({ snippets: ['<mark>Hello</mark>, team!'], next_cursor: null })
+      expect(refused).toEqual({ code: 'validation_failed', message: 'q must hold a word to search for (letters or digits)', details: [{ field: 'q', message: 'must hold a word to search for (letters or digits)' }] })
+    } finally {
+      fresh.process.kill('SIGTERM')
+      await fresh.process.exited
+      rmSync(own, { recursive: true, force: true })
+    }
+  }, 60_000)
 
   test('the WebSocket client sends over the socket and sees its own message come back', async () => {
     const { code, stdout, stderr } = await run(blockAfter('### WebSocket', 'bash'))

@@ -8,6 +8,7 @@ import { cssId, page } from './layout'
 import { excerpt, messageItem, messagesMerge, positionMark, type MessageState, type Viewer } from './message'
 import { nameOf, personName } from './people'
 import { presenceDot, typingLine } from './presence'
+import { searchBox, type SearchView } from './search'
 
 const memberCount = (n: number) => `${n} member${n === 1 ? '' : 's'}`
 
@@ -267,6 +268,8 @@ export type ChatView = {
   users: ListedUser[]
   open?: OpenConversation
   groupForm?: GroupFormState
+  /** The search box's query and results (a search without JavaScript). */
+  search?: SearchView
 }
 
 /** Rules that depend on the viewer, from ids only: own messages, the open row (its unread count is being read). */
@@ -315,6 +318,7 @@ export function chatPage(view: ChatView): string {
     <form method="post" action="/ui/logout"><button type="submit" class="link">Logout</button></form>
   </header>
   <nav class="sidebar" aria-label="Conversations and people">
+    ${searchBox(view.search)}
     ${groupForm(view.groupForm ?? {})}
     <h2>Conversations</h2>
     <ul id="conversation-list" class="conversation-list">${conversationList(view.conversations.conversations, me.id)}</ul>

@@ -115,7 +115,7 @@ export type Storage = {
 
 /**
  * The readiness of a SQLite database. The probe reads the first page of the schema and the root
- * and newest leaf of every table (cheap: a few pages, cached), commits a write to the one-row
+ * and newest leaf of every table with a rowid (cheap: a few pages, cached), commits a write to the one-row
  * `readiness` table (with synchronous=FULL, an fsync), and checks the disk has room to grow:
  * SQLite reuses a checkpointed WAL's space, so a small write can succeed on a full disk where
  * the next real one fails.
@@ -140,7 +140,9 @@ export function sqliteStorage(db: Db, sqlite: Database, path: string): Storage &
   function probeNow(): void {
     if (path !== ':memory:') checkFreeSpace(path)
     statements ??= {
-      tables: sqlite.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"),
+      // Tables with a rowid, the full-text index's own (shadow) tables among them; not the virtual
+      // table itself, whose max(rowid) would read every row.
+      tables: sqlite.query("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'shadow') AND wr = 0 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"),
       write: db
         .insert(readiness)
         .values({ id: 1, checkedAt: sql.placeholder('checkedAt') })

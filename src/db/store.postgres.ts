@@ -1,6 +1,7 @@
 import { postgresAuthStore } from '../auth/store.postgres'
 import { postgresConversationStore } from '../conversations/store.postgres'
 import { postgresMessageStore } from '../messages/store.postgres'
+import { postgresSearchStore } from '../search/store.postgres'
 import { postgresUserStore } from '../users/store.postgres'
 import { openPostgres } from './postgres/connection'
 import { observePostgres } from './postgres/observe'
@@ -22,6 +23,7 @@ export async function openPostgresStore(url: string, poolSize: number): Promise<
     auth: postgresAuthStore(db),
     conversations: postgresConversationStore(db),
     messages: postgresMessageStore(db),
+    search: postgresSearchStore(db),
     probe: () => storage.probe(),
     observe: (observer) => observePostgres(handle, observer),
     close: () => handle.close(),

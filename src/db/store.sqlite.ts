@@ -3,6 +3,7 @@ import { sqliteAuthStore } from '../auth/store.sqlite'
 import { sqliteConversationStore } from '../conversations/store.sqlite'
 import { sqliteMessageStore } from '../messages/store.sqlite'
 import { workerCommitter } from '../messages/store.sqlite-worker'
+import { sqliteSearchStore } from '../search/store.sqlite'
 import { sqliteUserStore } from '../users/store.sqlite'
 import { observeQueries, openDatabase, type Db } from './client'
 import type { Store, StoreOptions } from './store'
@@ -27,6 +28,7 @@ export function openSqliteStore(path: string, options: StoreOptions = {}): Sqlit
     auth: sqliteAuthStore(db),
     conversations: sqliteConversationStore(db),
     messages: sqliteMessageStore(db, worker ? (jobs) => worker.commit(jobs) : undefined),
+    search: sqliteSearchStore(db),
     probe: () => storage.probe(),
     observe: (observer) => observeQueries(sqlite, observer),
     async close() {

@@ -2,6 +2,7 @@ import type { AuthStore } from '../auth/store'
 import type { DatabaseLocation, MessageWriterKind } from '../config'
 import type { ConversationStore } from '../conversations/store'
 import type { MessageStore } from '../messages/store'
+import type { SearchStore } from '../search/store'
 import type { UserStore } from '../users/store'
 import type { QueryObserver } from './client'
 
@@ -16,6 +17,7 @@ export type Store = {
   auth: AuthStore
   conversations: ConversationStore
   messages: MessageStore
+  search: SearchStore
   /** Resolves when the database can be read and written now (readiness); otherwise rejects, with a StorageUnavailable saying why when it knows. */
   probe(): Promise<void>
   /** Told how long each statement and transaction took, and what failed (metrics, tracing). */

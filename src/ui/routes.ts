@@ -19,6 +19,7 @@ import { emojiNamed } from '../../views/emoji'
 import { html } from '../../views/html'
 import { page } from '../../views/layout'
 import { presencePush } from '../../views/presence'
+import { searchItems, searchMoreRefused, searchResults, type SearchView } from '../../views/search'
 import type { MessageState } from '../../views/message'
 import * as auth from '../auth/service'
 import { changePage } from '../conversations/changes'
@@ -33,6 +34,7 @@ import { newId } from '../shared/ids'
 import type { User } from '../users/model'
 import * as users from '../users/service'
 import { isHttps, newNonce, pageCsp, requireSameOrigin } from './security'
+import { searchView } from './search'
 import { browserSession, endSession, sessionUser, startSession } from './session'
 import { contextFor, messagesIn, shownTo, viewerOf, visibleMessage, type Context, type Shown } from './viewers'
 
@@ -144,8 +146,9 @@ export const uiRoutes = (deps: AppDeps) => {
     }
   }
 
-  async function renderChat(me: User, nonce: string, open?: OpenRequest, groupForm?: GroupFormState, listQuery: { cursor?: string } = {}): Promise<string> {
+  async function renderChat(me: User, nonce: string, open?: OpenRequest, groupForm?: GroupFormState, listQuery: { cursor?: string } = {}, search?: SearchView): Promise<string> {
     return chatPage({
+      search,
       me,
       nonce,
       conversations: await conversations.pageFor(store, me, listQuery),
@@ -442,6 +445,14 @@ export const uiRoutes = (deps: AppDeps) => {
       .get('/ui/sidebar', async ({ me, query, set }) => {
         const listQuery = query.cursor === undefined ? {} : { cursor: query.cursor }
         return fragment(set, conversationPage(await conversations.pageFor(store, me!, listQuery), me!.id, query.cursor !== undefined))
+      })
+      // The search box: with htmx its results (or, with ?cursor=, the next page of them); without, the page with them in the sidebar.
+      .get('/ui/search', async ({ me, query, htmx, nonce, set }) => {
+        const cursor = typeof query.cursor === 'string' && query.cursor !== '' ? query.cursor : undefined
+        const { view, status } = await searchView(deps, me!, typeof query.q === 'string' ? query.q : '', cursor)
+        if (!htmx) return htmlResponse(set, await renderChat(me!, nonce, undefined, undefined, {}, view), nonce, status)
+        if (cursor === undefined) return fragment(set, searchResults(view).value, status)
+        return fragment(set, view.error ? searchMoreRefused(view.error).value : searchItems(view).value, status)
       })
   )
 

@@ -14,8 +14,9 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { openPostgresStore } from '../../src/db/store.postgres'
+import { search } from '../../src/search/service'
 import { TEST_SECRET } from '../support/app'
-import { freshDatabase, skipPostgresTests } from '../support/postgres'
+import { freshDatabase, POSTGRES_ADMIN_URL, skipPostgresTests } from '../support/postgres'
 
 const MIGRATIONS = join(import.meta.dir, '..', '..', 'drizzle', 'sqlite')
 const dirs: string[] = []
@@ -179,6 +180,43 @@ describe('migrations 0005–0007: each member row carries its conversation\'s ac
   })
 })
 
+describe('migration 0011: the full-text index of messages', () => {
+  test('an upgraded database finds the messages it already held, by their current text and never a deleted one, and keeps the index in step after', async () => {
+    const { path } = databaseAt(11)
+    const old = new Database(path)
+    old.run("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1), ('u3', 'cy', 'x', 1)")
+    old.run("INSERT INTO conversations (id, title, is_group, created_by, created_at, last_seq) VALUES ('c1', 'Team', 1, 'u1', 1, 4), ('c2', 'Other', 1, 'u3', 1, 1)")
+    old.run("INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES ('c1', 'u1', 1), ('c1', 'u2', 1), ('c2', 'u3', 1)")
+    old.run(`INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at, edited_at, deleted_at) VALUES
+      ('m1', 'c1', 1, 'u1', 'k1', 'The deployment of the Café menu', 1000, NULL, NULL),
+      ('m2', 'c1', 2, 'u2', 'k2', 'edited: the deploy is done', 2000, 2500, NULL),
+      ('m3', 'c1', 3, 'u1', 'k3', '', 3000, NULL, 3500),
+      ('m4', 'c1', 4, 'u2', 'k4', 'lunch?', 4000, NULL, NULL),
+      ('m5', 'c2', 1, 'u3', 'k5', 'deployment elsewhere', 5000, NULL, NULL)`)
+    expect(old.query("SELECT name FROM sqlite_schema WHERE name = 'messages_fts'").all()).toEqual([])
+    old.close()
+
+    const store = openSqliteStore(path)
+    const deps = { store, config: { searchTimeoutMs: 5000 } }
+    const ada = { id: 'u1', username: 'ada', full_name: null }
+    const ids = async (q: string) => (await search(deps, ada, { q })).results.map((r) => r.message.id)
+    try {
+      expect(await ids('deplo')).toEqual(['m2', 'm1'])
+      expect(await ids('cafe')).toEqual(['m1'])
+      expect((await search(deps, ada, { q: 'cafe' })).results[0]!.snippet).toBe('The deployment of the <mark>Café</mark> menu')
+      // After the upgrade the triggers keep it: an old message edited and another deleted.
+      await store.messages.change({ type: 'message_edited', id: 'm4', content: 'lunch after the deployment', userId: 'u2', at: 6000 })
+      await store.messages.change({ type: 'message_deleted', id: 'm1', userId: 'u1', at: 7000 })
+      expect(await ids('deplo')).toEqual(['m4', 'm2'])
+      expect(await ids('cafe')).toEqual([])
+      // FTS5 compares its index with the messages' content, and throws (SQLITE_CORRUPT_VTAB) if they differ.
+      expect(() => store.sqlite.run("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")).not.toThrow()
+    } finally {
+      await store.close()
+    }
+  })
+})
+
 describe('migrations 0009–0010: read positions start at what was there', () => {
   test('members of a database of the previous release have read every message already sent: an upgrade marks nothing unread', async () => {
     const { path } = databaseAt(9)
@@ -223,6 +261,60 @@ describe.skipIf(skipPostgresTests)('PostgreSQL migrations 0002–0003: read posi
       expect((await conversations.pageFor(store, bob)).conversations.map((c) => [c.id, c.read])).toEqual([['c1', { lastReadSeq: 2, unreadCount: 0 }]])
     } finally {
       await store.close()
+    }
+  })
+})
+
+describe.skipIf(skipPostgresTests)('PostgreSQL migration 0004: the full-text index of messages', () => {
+  test('an upgraded PostgreSQL database finds the messages it already held, by their current text', async () => {
+    await using database = await freshDatabase()
+    const { earlier } = earlierMigrations(join(import.meta.dir, '..', '..', 'drizzle', 'postgres'), 4)
+    const sql = postgres(database.url, { max: 1, onnotice: () => {} })
+    try {
+      await migratePostgres(drizzlePostgres(sql), { migrationsFolder: earlier })
+      await sql.unsafe("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'ada', 'x', 1), ('u2', 'bob', 'x', 1), ('u3', 'cy', 'x', 1)")
+      await sql.unsafe("INSERT INTO conversations (id, title, is_group, created_by, created_at, last_seq) VALUES ('c1', 'Team', true, 'u1', 1, 3), ('c2', 'Other', true, 'u3', 1, 1)")
+      await sql.unsafe("INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES ('c1', 'u1', 1), ('c1', 'u2', 1), ('c2', 'u3', 1)")
+      await sql.unsafe(`INSERT INTO messages (id, conversation_id, seq, sender_id, message_id, content, created_at, edited_at, deleted_at) VALUES
+        ('m1', 'c1', 1, 'u1', 'k1', 'The deployment of the Café menu', 1000, NULL, NULL),
+        ('m2', 'c1', 2, 'u2', 'k2', 'edited: the deploy is done', 2000, 2500, NULL),
+        ('m3', 'c1', 3, 'u1', 'k3', '', 3000, NULL, 3500),
+        ('m5', 'c2', 1, 'u3', 'k5', 'deployment elsewhere', 5000, NULL, NULL)`)
+      expect(await sql.unsafe("SELECT indexname FROM pg_indexes WHERE indexname = 'messages_search_idx'")).toHaveLength(0)
+    } finally {
+      await sql.end({ timeout: 1 })
+    }
+    const store = await openPostgresStore(database.url, 2)
+    try {
+      const deps = { store, config: { searchTimeoutMs: 5000 } }
+      const ada = { id: 'u1', username: 'ada', full_name: null }
+      expect((await search(deps, ada, { q: 'deplo' })).results.map((r) => r.message.id)).toEqual(['m2', 'm1'])
+      expect((await search(deps, ada, { q: 'cafe' })).results.map((r) => r.snippet)).toEqual(['The deployment of the <mark>Café</mark> menu'])
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('a PostgreSQL database owned by a role that is no superuser migrates (unaccent is a trusted extension) and searches', async () => {
+    const role = `pneumatic_owner_${Date.now().toString(36)}`
+    const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`CREATE ROLE "${role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`)
+    try {
+      await using database = await freshDatabase()
+      await admin.unsafe(`ALTER DATABASE "${database.name}" OWNER TO "${role}"`)
+      const url = new URL(database.url)
+      url.username = role
+      const store = await openPostgresStore(url.toString(), 1)
+      try {
+        expect(await admin.unsafe(`SELECT rolsuper FROM pg_roles WHERE rolname = '${role}'`)).toEqual([{ rolsuper: false }] as never)
+        const nobody = { id: 'nobody', username: 'nobody', full_name: null }
+        expect((await search({ store, config: { searchTimeoutMs: 5000 } }, nobody, { q: 'anything' })).results).toEqual([])
+      } finally {
+        await store.close()
+      }
+    } finally {
+      await admin.unsafe(`DROP ROLE IF EXISTS "${role}"`).catch(() => {})
+      await admin.end({ timeout: 1 })
     }
   })
 })
