@@ -19,6 +19,7 @@ import { websocketOptions } from './realtime/registry'
 import { BadRequest, DomainError, errorBody, Invalid, PayloadTooLarge, type FieldIssue } from './shared/errors'
 import { fieldName, issueMessage } from './shared/validation'
 import { pushToWebUi } from './ui/push'
+import { pushSignalsToWebUi } from './ui/signals'
 import { uiRoutes } from './ui/routes'
 import { BASE_SECURITY_HEADERS } from './ui/security'
 import { staticRoutes } from './ui/static'
@@ -46,6 +47,7 @@ export function createApp(deps: AppDeps) {
   deps.store.observe(queryTracing(deps.store.engine === 'postgres' ? 'postgresql' : 'sqlite'))
   const gateway = createGateway(deps)
   const stopWebUiPushes = pushToWebUi(deps, gateway.ordered, gateway.registry)
+  const stopWebUiSignals = pushSignalsToWebUi(deps, gateway.registry)
   let stopPruning: (() => void) | undefined
   const log = requestLog(deps.logger)
   const app = new Elysia({ websocket: websocketOptions(deps.config), serve: { maxRequestBodySize: HARD_BODY_LIMIT } })
@@ -130,6 +132,7 @@ export function createApp(deps: AppDeps) {
     })
     .onStop(() => {
       stopWebUiPushes()
+      stopWebUiSignals()
       stopPruning?.()
       gateway.close()
     })

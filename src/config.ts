@@ -42,6 +42,10 @@ export type Config = Readonly<{
   wsMaxSocketsPerUser: number
   /** Bytes buffered for slow readers across all sockets before the slowest are disconnected. */
   wsSendBufferBudgetBytes: number
+  /** How long after someone's last socket closes they are still online: a reload within it changes nothing. */
+  presenceGraceSeconds: number
+  /** With REDIS_URL: a node silent this long is taken for gone, and its users' sockets with it (presence). */
+  presenceNodeTimeoutSeconds: number
   /** How many proxies in front of us to believe in X-Forwarded-For (0: none, use the socket's address). */
   trustProxyHops: number
   /** Origins besides our own whose pages may open a cookie-authenticated WebSocket. */
@@ -212,6 +216,8 @@ export function loadConfig(env: Env = Bun.env): Config {
     wsPingLimitPerMinute: integer(env, 'WS_PING_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     wsMaxSocketsPerUser: integer(env, 'WS_MAX_SOCKETS_PER_USER', 20, 1, 100_000),
     wsSendBufferBudgetBytes: integer(env, 'WS_SEND_BUFFER_BUDGET_MIB', 64, 1, 1_048_576) * 1024 * 1024,
+    presenceGraceSeconds: integer(env, 'PRESENCE_GRACE_SECONDS', 5, 0, 3600),
+    presenceNodeTimeoutSeconds: integer(env, 'PRESENCE_NODE_TIMEOUT_SECONDS', 15, 2, 3600),
     trustProxyHops: trustProxy(env),
     allowedOrigins: Object.freeze(allowedOrigins(env)),
     messageWriter,

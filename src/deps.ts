@@ -7,6 +7,7 @@ import type { Logger } from './observability/logger'
 import type { Metrics } from './observability/metrics'
 import type { Bus } from './realtime/bus'
 import type { Limits } from './limits/counters'
+import type { PresenceStore } from './presence/store'
 
 /** Everything the app is built from; main.ts makes the real ones, tests make their own. */
 export type AppDeps = {
@@ -21,6 +22,8 @@ export type AppDeps = {
   bus: Bus
   /** Where rate-limit counts live: this process, or Redis for every node (limits/counters.ts). */
   limits: Limits
+  /** Who is online: this process's memory, or Redis for every node (presence/store.ts). */
+  presence: PresenceStore
   logger: Logger
   metrics: Metrics
 }

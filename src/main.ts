@@ -12,6 +12,8 @@ import { startTracing } from './observability/tracing'
 import { createLocalBus } from './realtime/bus'
 import { createRedisBus } from './realtime/bus.redis'
 import { memoryLimits, redisLimits } from './limits/counters'
+import { memoryPresence } from './presence/store.memory'
+import { redisPresence } from './presence/store.redis'
 
 /** Configuration that cannot work stops the server with one line naming the variable, not a stack trace. */
 async function orExit<T>(make: () => T | Promise<T>): Promise<T> {
@@ -44,8 +46,9 @@ const metrics = createMetrics()
 const redisBus = redisUrl ? await orExit(() => createRedisBus(redisUrl, { onError: onListenerError, logger, onPublishFailure: () => metrics.busPublishFailed() })) : null
 const bus = redisBus ?? createLocalBus(onListenerError)
 const limits = redisBus ? redisLimits(redisBus.commands) : memoryLimits
+const presence = redisBus ? redisPresence(redisBus.commands, { nodeTimeoutSeconds: config.presenceNodeTimeoutSeconds, logger }) : memoryPresence()
 
-const app = createApp({ config, store, writer, tokens, bus, limits, logger, metrics, authThrottle: createAuthThrottle(config, limits) }).listen({ port: config.port, hostname: config.host })
+const app = createApp({ config, store, writer, tokens, bus, limits, presence, logger, metrics, authThrottle: createAuthThrottle(config, limits) }).listen({ port: config.port, hostname: config.host })
 logger.info({ url: `http://${config.host}:${app.server!.port}`, database: config.database.kind === 'sqlite' ? config.database.path : maskedUrl(config.database.url), bus: redisUrl ? maskedUrl(redisUrl) : 'local' }, 'pneumatic listening')
 const stopWatchingDescriptors = watchFileDescriptors(logger)
 

@@ -25,6 +25,8 @@ describe('loadConfig', () => {
       wsPingLimitPerMinute: 60,
       wsMaxSocketsPerUser: 20,
       wsSendBufferBudgetBytes: 64 * 1024 * 1024,
+      presenceGraceSeconds: 5,
+      presenceNodeTimeoutSeconds: 15,
       trustProxyHops: 0,
       allowedOrigins: [],
       messageWriter: 'inline',
@@ -201,6 +203,16 @@ describe('DATABASE_URL on PostgreSQL', () => {
     expect(loadConfig({ ...env, DATABASE_POOL_SIZE: ' 1000 ' }).database).toEqual({ kind: 'postgres', url: env.DATABASE_URL, poolSize: 1000 })
     expect(() => loadConfig({ ...env, DATABASE_POOL_SIZE: '0' })).toThrow('DATABASE_POOL_SIZE must be between 1 and 1000, got 0')
     expect(() => loadConfig({ ...env, DATABASE_POOL_SIZE: '2.5' })).toThrow('DATABASE_POOL_SIZE must be a whole number, got "2.5"')
+  })
+
+  test('PRESENCE_GRACE_SECONDS (0–3600) and PRESENCE_NODE_TIMEOUT_SECONDS (2–3600) are whole seconds, refused naming the variable otherwise', () => {
+    expect(loadConfig({ PRESENCE_GRACE_SECONDS: '0', PRESENCE_NODE_TIMEOUT_SECONDS: '2' })).toMatchObject({ presenceGraceSeconds: 0, presenceNodeTimeoutSeconds: 2 })
+    expect(loadConfig({ PRESENCE_GRACE_SECONDS: ' 3600 ', PRESENCE_NODE_TIMEOUT_SECONDS: '3600' })).toMatchObject({ presenceGraceSeconds: 3600, presenceNodeTimeoutSeconds: 3600 })
+    expect(() => loadConfig({ PRESENCE_GRACE_SECONDS: '2.5' })).toThrow('Invalid configuration: PRESENCE_GRACE_SECONDS must be a whole number, got "2.5"')
+    expect(() => loadConfig({ PRESENCE_GRACE_SECONDS: '-1' })).toThrow('Invalid configuration: PRESENCE_GRACE_SECONDS must be a whole number, got "-1"')
+    expect(() => loadConfig({ PRESENCE_GRACE_SECONDS: '3601' })).toThrow('Invalid configuration: PRESENCE_GRACE_SECONDS must be between 0 and 3600, got 3601')
+    expect(() => loadConfig({ PRESENCE_NODE_TIMEOUT_SECONDS: '1' })).toThrow('Invalid configuration: PRESENCE_NODE_TIMEOUT_SECONDS must be between 2 and 3600, got 1')
+    expect(() => loadConfig({ PRESENCE_NODE_TIMEOUT_SECONDS: 'soon' })).toThrow('Invalid configuration: PRESENCE_NODE_TIMEOUT_SECONDS must be a whole number, got "soon"')
   })
 
   test('on SQLite, DATABASE_POOL_SIZE is checked but said to be unread', () => {

@@ -97,8 +97,8 @@ describe('the user guide, example by example, against the default server', () =>
     const reply = await request('GET', '/users', { token: the.alice.token })
     expect(reply.status).toBe(200)
     expect(reply.body.users).toEqual([
-      { id: the.bob.id, username: 'bob', full_name: 'Bob Smith' },
-      { id: the.carol.id, username: 'carol', full_name: null },
+      { id: the.bob.id, username: 'bob', full_name: 'Bob Smith', online: false, last_seen_at: null },
+      { id: the.carol.id, username: 'carol', full_name: null, online: false, last_seen_at: null },
     ])
   })
 

@@ -147,6 +147,15 @@ describe.skipIf(jqMissing && process.env.CI !== 'true')("the README's examples, 
     expect(stderr).not.toMatch(/error/i)
   }, 60_000)
 
+  test("typing and presence: Alice's socket is told Bob came online and is typing, and GET /users says he is online", async () => {
+    const { code, stdout, stderr } = await run(blockAfter('### Typing and presence', 'bash'))
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+    const [presence, typing, ...users] = printed(stdout) as any[]
+    expect(presence).toEqual({ type: 'presence', user_id: expect.any(String), online: true })
+    expect(typing).toEqual({ type: 'typing', conversation_id: expect.any(String), user_id: presence.user_id })
+    expect(users.find((u) => u.username === 'bob')).toEqual({ username: 'bob', online: true, last_seen_at: null })
+  }, 60_000)
+
   test('"Export" downloads the group as NDJSON: the edited greeting with its reaction, the deleted answer, then anything sent since, oldest first', async () => {
     const { code, stdout, stderr } = await run(blockAfter('### Export', 'bash'))
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' })

@@ -1,12 +1,13 @@
 import { conversationFor, type ConversationPage, type ConversationRecord } from '../src/conversations/model'
 import type { Message, MessagePage } from '../src/messages/model'
-import type { User } from '../src/users/model'
+import type { ListedUser, User } from '../src/users/model'
 import { displayName } from '../src/users/service'
 import { emojiNames } from './emoji'
 import { html, join, type SafeHtml } from './html'
 import { cssId, page } from './layout'
 import { excerpt, messageItem, messagesMerge, positionMark, type MessageState, type Viewer } from './message'
 import { nameOf, personName } from './people'
+import { presenceDot, typingLine } from './presence'
 import { searchBox, type SearchView } from './search'
 
 const memberCount = (n: number) => `${n} member${n === 1 ? '' : 's'}`
@@ -72,11 +73,11 @@ export function conversationPage(page: ConversationPage, viewerId: string, appen
 ${loadMoreConversations(page.nextCursor, true)}`.value
 }
 
-function userRow(user: User): SafeHtml {
+function userRow(user: ListedUser): SafeHtml {
   return html`<li>
   <form method="post" action="/ui/direct">
     <input type="hidden" name="user_id" value="${user.id}">
-    <button type="submit" class="user">${personName(user)}</button>
+    <button type="submit" class="user">${presenceDot(user)}${personName(user)}</button>
   </form>
 </li>`
 }
@@ -264,7 +265,7 @@ export type ChatView = {
   me: User
   nonce: string
   conversations: ConversationPage
-  users: User[]
+  users: ListedUser[]
   open?: OpenConversation
   groupForm?: GroupFormState
   /** The search box's query and results (a search without JavaScript). */
@@ -302,6 +303,7 @@ function conversationPane(open: OpenConversation): SafeHtml {
     <ol id="messages-${record.id}" class="message-list" aria-live="polite">${join(open.page.messages.map((m) => messageItem(m, viewer, open.states?.get(m.id))))}</ol>
     ${seenBy(viewer, open.reads)}
   </div>
+  ${typingLine(record.id)}
   ${composer(record.id, open.composer)}
   ${emojiNames()}
 </section>`

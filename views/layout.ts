@@ -3,8 +3,9 @@ import { html, SafeHtml } from './html'
 const HTMX = '/static/vendor/htmx-4.0.1'
 
 // htmx config: no indicator stylesheet (we ship our own CSS), and only the extensions we load
-// (public/app.js registers "pneumatic": the merge of messages and the page's change positions).
-const HTMX_CONFIG = 'includeIndicatorCSS:false, extensions:"ws,pneumatic"'
+// (public/app.js registers "pneumatic": the merge of messages and the page's change positions;
+// public/presence.js "presence": typing and online dots).
+const HTMX_CONFIG = 'includeIndicatorCSS:false, extensions:"ws,pneumatic,presence"'
 
 /** Ids we put into the page's CSS are our own UUIDs; anything else is left out rather than escaped. */
 export const cssId = (id: string): string | null => (/^[A-Za-z0-9-]{1,64}$/.test(id) ? id : null)
@@ -49,7 +50,8 @@ ${
   opts.interactive
     ? html`<script src="${HTMX}/htmx.min.js"></script>
 <script src="${HTMX}/hx-ws.min.js"></script>
-<script src="/static/app.js"></script>`
+<script src="/static/app.js"></script>
+<script src="/static/presence.js"></script>`
     : ''
 }
 </body>

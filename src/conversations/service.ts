@@ -153,6 +153,16 @@ export function positionsFor(store: Store, userId: string): Promise<Array<{ id: 
   return store.conversations.positionsOf(userId)
 }
 
+/** Everyone who shares a conversation with the user, each once (whom their presence concerns). */
+export function coMembersOf(store: Store, userId: string): Promise<string[]> {
+  return store.conversations.coMembersOf(userId)
+}
+
+/** The ids of a conversation's members, for delivery; callers decide who may see it. */
+export async function memberIdsOf(store: Store, conversationId: string): Promise<string[]> {
+  return (await store.conversations.membersOf(conversationId)).map((member) => member.id)
+}
+
 /**
  * Memberships already confirmed, per database, so a busy sender is not looked up on every
  * message. A removal forgets its membership at once on every node (forgetMember, on the bus's

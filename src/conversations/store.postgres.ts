@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, gt, inArray, lte, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, inArray, lte, ne, sql } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
 import type postgres from 'postgres'
 import type { PostgresDb } from '../db/postgres/connection'
 import { conversationEvents, conversationMembers, conversations, users } from '../db/postgres/schema'
@@ -164,6 +165,15 @@ export function postgresConversationStore(db: PostgresDb): ConversationStore {
         if ((await tx.unsafe(RENAME, [conversationId, title], { prepare: true })).count === 0) return null
         return recordChange(tx, { conversationId, type: 'conversation_updated', messageId: null, userId: by, data: JSON.stringify({ title }), createdAt: at })
       })
+    },
+    async coMembersOf(userId) {
+      const others = alias(conversationMembers, 'others')
+      const rows = await db
+        .selectDistinct({ id: others.userId })
+        .from(conversationMembers)
+        .innerJoin(others, eq(others.conversationId, conversationMembers.conversationId))
+        .where(and(eq(conversationMembers.userId, userId), ne(others.userId, userId)))
+      return rows.map((row) => row.id)
     },
     async pruneChanges(cutoff) {
       return db.$client.begin(async (tx) => {

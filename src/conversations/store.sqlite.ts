@@ -1,4 +1,5 @@
-import { and, desc, eq, gt, lte, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, lte, ne, sql } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/sqlite-core'
 import { perDatabase, type Db } from '../db/client'
 import { conversationEvents, conversationMembers, conversations, users } from '../db/schema'
 import type { ConversationStore, NewChange } from './store'
@@ -9,6 +10,7 @@ import type { ConversationStore, NewChange } from './store'
  */
 export function sqliteConversationStore(db: Db): ConversationStore {
   const member = { id: users.id, username: users.username, fullName: users.fullName }
+  const others = alias(conversationMembers, 'others')
   const lookups = {
     // A variable number of conversations' members, in one statement: the ids go in as a JSON array.
     // Insertion order (rowid): the creator first, then the members as they were given.
@@ -86,6 +88,13 @@ export function sqliteConversationStore(db: Db): ConversationStore {
       .where(and(eq(conversationMembers.conversationId, sql.placeholder('conversationId')), eq(conversationMembers.userId, sql.placeholder('userId'))))
       .prepare(),
     conversation: db.select().from(conversations).where(eq(conversations.id, sql.placeholder('id'))).prepare(),
+    // The user's rows from the user_id index, each conversation's members from the primary key.
+    coMembers: db
+      .selectDistinct({ id: others.userId })
+      .from(conversationMembers)
+      .innerJoin(others, eq(others.conversationId, conversationMembers.conversationId))
+      .where(and(eq(conversationMembers.userId, sql.placeholder('userId')), ne(others.userId, sql.placeholder('userId'))))
+      .prepare(),
     unreadCounts: db
       .select({ userId: conversationMembers.userId, unreadCount: UNREAD })
       .from(conversationMembers)
@@ -198,6 +207,9 @@ export function sqliteConversationStore(db: Db): ConversationStore {
         },
         { behavior: 'immediate' },
       )
+    },
+    async coMembersOf(userId) {
+      return lookups.coMembers.all({ userId }).map((row) => row.id)
     },
     async pruneChanges(cutoff) {
       return db.transaction(

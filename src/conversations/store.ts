@@ -96,4 +96,6 @@ export type ConversationStore = {
   unreadCounts(conversationId: string, userIds: readonly string[]): Promise<Array<{ userId: string; unreadCount: number }>>
   /** A `conversation_updated` change; null (nothing done) when the title is already that. */
   rename(conversationId: string, title: string, by: string, at: number): Promise<number | null>
+  /** Everyone who shares a conversation with this user (not themselves), each once: whom their presence concerns. */
+  coMembersOf(userId: string): Promise<string[]>
 }

@@ -27,6 +27,8 @@ export const RemoveMemberFrame = t.Object({ type: t.Literal('remove_member'), co
 export const RenameFrame = t.Object({ type: t.Literal('rename'), conversation_id: t.String({ minLength: 1, maxLength: 64 }), title: t.String() })
 /** A fresh access token of the socket's own user, before the one it was opened with expires. */
 export const AuthFrame = t.Object({ type: t.Literal('auth'), token: t.String({ minLength: 1, maxLength: 4096 }) })
+/** The sender is typing in a conversation: passed on to its other members, at most once every 2 s (presence/service.ts). */
+export const TypingFrame = t.Object({ type: t.Literal('typing'), conversation_id: t.String({ minLength: 1, maxLength: 64 }) })
 
 export type ServerFrame =
   | { type: 'ready'; user_id: string }
@@ -43,6 +45,10 @@ export type ServerFrame =
   | { type: 'resumed' }
   | { type: 'pong' }
   | { type: 'authenticated' }
+  /** Someone else in the conversation is typing: no event_seq, never replayed; show it for 5 s. */
+  | { type: 'typing'; conversation_id: string; user_id: string }
+  /** Someone who shares a conversation with this socket's user came online (first socket) or went offline (last one, a grace ago). */
+  | { type: 'presence'; user_id: string; online: boolean }
   | { type: 'error'; error: { code: string; message: string; details?: FieldIssue[] }; message_id?: string; conversation_id?: string }
 
 export const frame = (f: ServerFrame): string => JSON.stringify(f)

@@ -56,6 +56,8 @@ export function createOrderedEvents(deps: Pick<AppDeps, 'bus' | 'store' | 'logge
       if (sequencer.position(event.conversationId) !== undefined) void sequencer.deliverUpTo(event.conversationId, Number.MAX_SAFE_INTEGER)
       return
     }
+    // In no stream: delivered around it (signals.ts, ui/signals.ts).
+    if (event.type === 'typing' || event.type === 'presence') return
     // Where a new conversation stands, before any of its changes is delivered.
     if (event.type === 'conversation.created') sequencer.know(event.conversation.id, event.conversation.lastEventSeq)
     pass(event)

@@ -5,6 +5,7 @@ import type { AppDeps } from '../deps'
 import * as messages from '../messages/service'
 import { clientText, unredacted } from '../observability/logger'
 import { inSpan } from '../observability/tracing'
+import * as presence from '../presence/service'
 import { DomainError } from '../shared/errors'
 import { validator } from '../shared/validation'
 import type { User } from '../users/model'
@@ -12,7 +13,7 @@ import type { Connection, Socket, SocketEvents } from './connection'
 import { renewedCredentials } from './credentials'
 import type { Fanout } from './fanout'
 import { createFrameLimiter, createPingLimiter } from './frame-limits'
-import { AddMembersFrame, AuthFrame, DeleteFrame, EditFrame, errorFrame, frame, JoinFrame, ReactFrame, RemoveMemberFrame, RenameFrame, ResumeFrame } from './frames'
+import { AddMembersFrame, AuthFrame, DeleteFrame, EditFrame, errorFrame, frame, JoinFrame, ReactFrame, RemoveMemberFrame, RenameFrame, ResumeFrame, TypingFrame } from './frames'
 import type { Registry } from './registry'
 import type { Resume } from './resume'
 import { userHtmlTopic } from './topics'
@@ -26,6 +27,7 @@ const checkAddMembers = validator(AddMembersFrame)
 const checkRemoveMember = validator(RemoveMemberFrame)
 const checkRename = validator(RenameFrame)
 const checkAuth = validator(AuthFrame)
+const checkTyping = validator(TypingFrame)
 
 /** Error-frame log lines per connection and minute; the rest are counted in one line. */
 export const ERROR_LINES_PER_MINUTE = 10
@@ -207,12 +209,15 @@ export function createProtocol(deps: AppDeps, registry: Registry, fanout: Fanout
           send(connection, frame({ type: 'joined', conversation_id }))
         })
       }
+      case 'typing':
+        // Answered with nothing: passed on to the others, or dropped (at most one every 2 s).
+        return presence.typing(deps, user, checkTyping(data).conversation_id).then(() => () => {})
       case 'ping':
         return () => send(connection, frame({ type: 'pong' }))
       case 'auth':
         return renewedCredentials(deps, connection, checkAuth(data).token).then(() => () => send(connection, frame({ type: 'authenticated' })))
       default:
-        throw new DomainError(400, 'unknown_type', `Unknown frame type ${JSON.stringify(data.type)}; expected "message", "edit", "delete", "react", "unreact", "add_members", "remove_member", "rename", "resume", "join", "ping" or "auth"`)
+        throw new DomainError(400, 'unknown_type', `Unknown frame type ${JSON.stringify(data.type)}; expected "message", "edit", "delete", "react", "unreact", "add_members", "remove_member", "rename", "resume", "join", "typing", "ping" or "auth"`)
     }
   }
 

@@ -12,6 +12,8 @@ export type Registry = ReturnType<typeof createRegistry>
  */
 export function createRegistry(deps: Pick<AppDeps, 'config' | 'logger' | 'metrics'>) {
   const socketsByUser = new Map<string, Set<Connection>>()
+  /** Told when a user's first socket here is registered (true) and when their last one goes (false): presence.ts. */
+  const watchers = new Set<(userId: string, here: boolean) => void>()
   let htmlSockets = 0
   let server: Server<unknown> | null = null
   /** Characters sent to backpressured sockets since buffers were last swept (see buffers.ts). */
@@ -111,6 +113,7 @@ export function createRegistry(deps: Pick<AppDeps, 'config' | 'logger' | 'metric
     add(connection: Connection): number | null {
       let connections = socketsByUser.get(connection.user.id)
       if (connections && connections.size >= deps.config.wsMaxSocketsPerUser) return connections.size
+      const first = !connections
       if (!connections) socketsByUser.set(connection.user.id, (connections = new Set()))
       for (const other of connections) {
         connection.user = other.user
@@ -118,14 +121,18 @@ export function createRegistry(deps: Pick<AppDeps, 'config' | 'logger' | 'metric
       }
       connections.add(connection)
       if (connection.format === 'html') htmlSockets++
+      if (first) for (const watcher of watchers) watcher(connection.user.id, true)
       return null
     },
     /** Removes a socket; false if it was never registered (it was refused). */
     remove(connection: Connection): boolean {
       const connections = socketsByUser.get(connection.user.id)
       if (!connections?.delete(connection)) return false
-      if (connections.size === 0) socketsByUser.delete(connection.user.id)
       if (connection.format === 'html') htmlSockets--
+      if (connections.size === 0) {
+        socketsByUser.delete(connection.user.id)
+        for (const watcher of watchers) watcher(connection.user.id, false)
+      }
       return true
     },
     ofUser(userId: string): ReadonlySet<Connection> | undefined {
@@ -133,6 +140,11 @@ export function createRegistry(deps: Pick<AppDeps, 'config' | 'logger' | 'metric
     },
     users(): IterableIterator<[string, ReadonlySet<Connection>]> {
       return socketsByUser.entries()
+    },
+    /** Calls `watcher` when a user's first socket here is registered (true) and when their last one goes (false). */
+    watch(watcher: (userId: string, here: boolean) => void): () => void {
+      watchers.add(watcher)
+      return () => watchers.delete(watcher)
     },
     /** Sockets subscribed to a topic here. */
     subscribers(topic: string): number {

@@ -1,5 +1,6 @@
 import type { Change } from '../conversations/changes'
 import type { ConversationRecord } from '../conversations/model'
+import type { User } from '../users/model'
 
 /** What services announce after a commit; the realtime layer delivers it to sockets. */
 export type DomainEvent =
@@ -19,6 +20,16 @@ export type DomainEvent =
   | { type: 'conversation.check'; conversationId: string }
   /** A login session ended (sessionId), or all of a user's (null): their sockets must close. */
   | { type: 'session.ended'; userId: string; sessionId: string | null }
+  /**
+   * Someone is typing in a conversation, for its other members' sockets: passed on, never stored,
+   * in no change stream (presence/service.ts). The typist as others see them, for the web UI.
+   */
+  | { type: 'typing'; conversationId: string; user: User }
+  /**
+   * Someone came online (their first socket anywhere) or went offline (their last one closed, a
+   * grace ago), for the sockets of `watchers`: everyone who shares a conversation with them.
+   */
+  | { type: 'presence'; userId: string; online: boolean; watchers: string[] }
 
 export interface EventSink {
   publish(event: DomainEvent): void

@@ -18,6 +18,7 @@ import {
 import { emojiNamed } from '../../views/emoji'
 import { html } from '../../views/html'
 import { page } from '../../views/layout'
+import { presencePush } from '../../views/presence'
 import { searchItems, searchMoreRefused, searchResults, type SearchView } from '../../views/search'
 import type { MessageState } from '../../views/message'
 import * as auth from '../auth/service'
@@ -151,7 +152,7 @@ export const uiRoutes = (deps: AppDeps) => {
       me,
       nonce,
       conversations: await conversations.pageFor(store, me, listQuery),
-      users: await users.listExcept(store, me),
+      users: await users.listExcept(deps, me),
       groupForm,
       open: open && (await openView(me, open)),
     })
@@ -439,6 +440,8 @@ export const uiRoutes = (deps: AppDeps) => {
         }
       })
       // The first page (replacing the list, as after a reconnect), or with ?cursor= the next one, appended.
+      // Every dot again, for a page back from a dropped connection (public/presence.js).
+      .get('/ui/presence', async ({ me, set }) => fragment(set, presencePush(await users.listExcept(deps, me!))))
       .get('/ui/sidebar', async ({ me, query, set }) => {
         const listQuery = query.cursor === undefined ? {} : { cursor: query.cursor }
         return fragment(set, conversationPage(await conversations.pageFor(store, me!, listQuery), me!.id, query.cursor !== undefined))

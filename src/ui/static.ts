@@ -7,6 +7,7 @@ const PUBLIC = join(import.meta.dir, '..', '..', 'public')
 const FILES: Record<string, string> = {
   'app.css': 'app.css',
   'app.js': 'app.js',
+  'presence.js': 'presence.js',
   'vendor/htmx-4.0.1/htmx.min.js': 'vendor/htmx-4.0.1/htmx.min.js',
   'vendor/htmx-4.0.1/hx-ws.min.js': 'vendor/htmx-4.0.1/hx-ws.min.js',
 }

@@ -25,4 +25,12 @@ export const User = t.Object({
 })
 export type User = typeof User.static
 
-export const UserList = t.Object({ users: t.Array(User) })
+/** Someone as GET /users lists them: who they are, whether they are online, and when they were last seen. */
+export const ListedUser = t.Object({
+  ...User.properties,
+  online: t.Boolean({ description: 'Whether they have a WebSocket open (on any node), or closed their last one less than PRESENCE_GRACE_SECONDS ago' }),
+  last_seen_at: t.Nullable(t.String({ format: 'date-time', description: 'When they last went offline (their last WebSocket closed); null if never' })),
+})
+export type ListedUser = typeof ListedUser.static
+
+export const UserList = t.Object({ users: t.Array(ListedUser) })

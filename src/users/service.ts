@@ -1,9 +1,10 @@
 import type { Store } from '../db/store'
 import { Conflict, Invalid } from '../shared/errors'
 import { newId } from '../shared/ids'
-import { now } from '../shared/time'
+import type { PresenceStore } from '../presence/store'
+import { iso, now } from '../shared/time'
 import { checkMaxCharacters, unstorableText } from '../shared/validation'
-import { MAX_FULL_NAME_CHARACTERS, type User } from './model'
+import { MAX_FULL_NAME_CHARACTERS, type ListedUser, type User } from './model'
 import type { UserRecord } from './store'
 
 /** NUL and the other C0 and C1 controls, and the line and paragraph separators: a name is one line of text. */
@@ -83,7 +84,14 @@ export async function byUsernames(store: Store, usernames: readonly string[]): P
   return { found, unknown: usernames.filter((u) => !known.has(u.toLowerCase())) }
 }
 
-/** Everyone except the caller, by username. */
-export async function listExcept(store: Store, actor: User): Promise<User[]> {
-  return (await store.users.everyoneExcept(actor.id)).map(toUser)
+/** Everyone except the caller, by username, each with whether they are online and when they were last seen. */
+export async function listExcept(deps: { store: Store; presence: PresenceStore }, actor: User): Promise<ListedUser[]> {
+  const rows = await deps.store.users.everyoneExcept(actor.id)
+  const online = await deps.presence.onlineAmong(rows.map((row) => row.id))
+  return rows.map((row) => ({ ...toUser(row), online: online.has(row.id), last_seen_at: row.lastSeenAt === null ? null : iso(row.lastSeenAt) }))
+}
+
+/** Records when the user went offline (their last socket closed, a grace ago). */
+export function setLastSeen(store: Store, userId: string, at: number): Promise<void> {
+  return store.users.setLastSeen(userId, at)
 }

@@ -31,8 +31,15 @@ export function postgresUserStore(db: PostgresDb): UserStore {
       if (usernames.length === 0) return []
       return db.select(PUBLIC_COLUMNS).from(users).where(inArray(sql`lower(${users.username})`, [...usernames]))
     },
+    async setLastSeen(id, at) {
+      await db.update(users).set({ lastSeenAt: at }).where(eq(users.id, id))
+    },
     async everyoneExcept(id) {
-      return db.select(PUBLIC_COLUMNS).from(users).where(ne(users.id, id)).orderBy(asc(sql`lower(${users.username})`))
+      return db
+        .select({ ...PUBLIC_COLUMNS, lastSeenAt: users.lastSeenAt })
+        .from(users)
+        .where(ne(users.id, id))
+        .orderBy(asc(sql`lower(${users.username})`))
     },
   }
 }

@@ -10,7 +10,7 @@ const PUBLIC_COLUMNS = { id: users.id, username: users.username, fullName: users
 export function sqliteUserStore(db: Db): UserStore {
   // Prepared once: building the query and compiling it was about half of a call.
   const everyoneExcept = db
-    .select(PUBLIC_COLUMNS)
+    .select({ ...PUBLIC_COLUMNS, lastSeenAt: users.lastSeenAt })
     .from(users)
     .where(ne(users.id, sql.placeholder('id')))
     .orderBy(asc(sql`lower(${users.username})`))
@@ -42,6 +42,9 @@ export function sqliteUserStore(db: Db): UserStore {
     async byLowerUsernames(usernames) {
       if (usernames.length === 0) return []
       return db.select(PUBLIC_COLUMNS).from(users).where(inArray(sql`lower(${users.username})`, [...usernames])).all()
+    },
+    async setLastSeen(id, at) {
+      await db.update(users).set({ lastSeenAt: at }).where(eq(users.id, id)).run()
     },
     async everyoneExcept(id) {
       return everyoneExcept.all({ id })

@@ -16,6 +16,8 @@ export type UserStore = {
   byIds(ids: readonly string[]): Promise<UserRecord[]>
   /** Users whose lower-cased username is one of these (already lower-cased). */
   byLowerUsernames(usernames: readonly string[]): Promise<UserRecord[]>
-  /** Everyone except this user, by lower-cased username. */
-  everyoneExcept(id: string): Promise<UserRecord[]>
+  /** Everyone except this user, by lower-cased username, with when each was last seen (ms since the epoch, or null). */
+  everyoneExcept(id: string): Promise<Array<UserRecord & { lastSeenAt: number | null }>>
+  /** Records when a user went offline: their last socket closed (ms since the epoch). */
+  setLastSeen(id: string, at: number): Promise<void>
 }

@@ -512,7 +512,7 @@ describe('/ws bad frames', () => {
     { name: 'a JSON number', frame: () => '42', code: 'invalid_frame' },
     { name: 'JSON null', frame: () => 'null', code: 'invalid_frame' },
     { name: 'an object whose type is not a string', frame: () => ({ type: 7 }), code: 'invalid_frame' },
-    { name: 'an unknown type', frame: () => ({ type: 'typing', message_id: 'typing-1' }), code: 'unknown_type', messageId: 'typing-1' },
+    { name: 'an unknown type', frame: () => ({ type: 'whisper', message_id: 'whisper-1' }), code: 'unknown_type', messageId: 'whisper-1' },
     {
       name: 'a message without content',
       frame: (c) => ({ type: 'message', message_id: 'no-content', conversation_id: c.mine }),

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../../src/observability/logger'
 import { createMetrics } from '../../src/observability/metrics'
 import { createLocalBus } from '../../src/realtime/bus'
 import { memoryLimits } from '../../src/limits/counters'
+import { memoryPresence } from '../../src/presence/store.memory'
 import { freshMigratedDatabase, type FreshDatabase } from './postgres'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
@@ -89,6 +90,7 @@ export async function testApp(env: Record<string, string> = {}, options: TestApp
     tokens: createTokens({ secret: TEST_SECRET, accessTtlSeconds: config.accessTokenTtlSeconds, refreshTtlSeconds: config.refreshTokenTtlSeconds }),
     authThrottle: createAuthThrottle(config),
     limits: memoryLimits,
+    presence: memoryPresence(),
     bus: createLocalBus((error) => {
       throw error
     }),

@@ -5,13 +5,29 @@ type Waiter = { match: (f: Frame) => boolean; resolve: (f: Frame) => void; rejec
 
 const WAIT_MS = 5000
 
+/** A presence frame, or the web UI's rendering of one (views/presence.ts presencePush). */
+const isPresence = (frame: Frame) => frame.type === 'presence' || (frame.type === 'html' && frame.html.startsWith('<hx-partial hx-target="#live" hx-swap="presence">'))
+
+export type TestSocketOptions = {
+  headers?: Record<string, string>
+  /**
+   * Whether presence frames (others coming online or going offline) are kept, waited for and
+   * drained like any other. Off by default: they arrive whenever someone else connects, so a test
+   * that is not about presence would find them among what it waits for; they are then dropped.
+   */
+  presence?: boolean
+}
+
 export class TestSocket {
   readonly received: Frame[] = []
   private readonly pending: Frame[] = []
   private readonly waiters: Waiter[] = []
   readonly closed: Promise<CloseEvent>
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    presence: boolean,
+  ) {
     ws.addEventListener('message', (event) => {
       // The web UI's sockets also receive rendered HTML; it is kept as { type: 'html', html }.
       let frame: Frame
@@ -20,6 +36,7 @@ export class TestSocket {
       } catch {
         frame = { type: 'html', html: String(event.data) }
       }
+      if (!presence && isPresence(frame)) return
       this.received.push(frame)
       const index = this.waiters.findIndex((w) => w.match(frame))
       if (index === -1) return void this.pending.push(frame)
@@ -31,8 +48,10 @@ export class TestSocket {
   }
 
   /** Connects and waits for the server's `ready` frame (subscriptions are in place after it). */
-  static async open(url: string, init?: { headers?: Record<string, string> }): Promise<TestSocket> {
-    const socket = new TestSocket(new WebSocket(url, init as any))
+  static async open(url: string, init: TestSocketOptions = {}): Promise<TestSocket> {
+    // Anything else (headers, Bun's tls) goes to the WebSocket as it is.
+    const { presence = false, ...options } = init
+    const socket = new TestSocket(new WebSocket(url, Object.keys(options).length > 0 ? (options as any) : undefined), presence)
     await Promise.race([
       socket.next((f) => f.type === 'ready'),
       socket.closed.then((e) => {

@@ -3,7 +3,7 @@ import { testApp } from '../support/app'
 import { account, call } from '../support/http'
 
 describe('GET /users', () => {
-  test('lists everyone but the caller, sorted by username whatever its case, as id, username and full_name only', async () => {
+  test('lists everyone but the caller, sorted by username whatever its case, as id, username, full_name, online and last_seen_at only', async () => {
     await using t = await testApp()
     // Created out of order, mixing cases: a byte-wise sort would put "Alice" and "Dave" first.
     const carol = await account(t.app, 'carol')
@@ -18,11 +18,11 @@ describe('GET /users', () => {
     expect(reply.status).toBe(200)
     expect(reply.body).toEqual({
       users: [
-        { id: alfred.id, username: 'alfred', full_name: null },
-        { id: alice.id, username: 'Alice', full_name: 'Alice Smith' },
-        { id: bob.id, username: 'bob', full_name: null },
-        { id: carol.id, username: 'carol', full_name: null },
-        { id: dave.id, username: 'Dave', full_name: 'Dave Jones' },
+        { id: alfred.id, username: 'alfred', full_name: null, online: false, last_seen_at: null },
+        { id: alice.id, username: 'Alice', full_name: 'Alice Smith', online: false, last_seen_at: null },
+        { id: bob.id, username: 'bob', full_name: null, online: false, last_seen_at: null },
+        { id: carol.id, username: 'carol', full_name: null, online: false, last_seen_at: null },
+        { id: dave.id, username: 'Dave', full_name: 'Dave Jones', online: false, last_seen_at: null },
       ],
     })
   })
@@ -37,7 +37,7 @@ describe('GET /users', () => {
     expect(text).not.toContain('argon2')
     expect(text).not.toContain('password')
     expect(text).not.toContain('created_at')
-    expect(Object.keys(JSON.parse(text).users[0]).sort()).toEqual(['full_name', 'id', 'username'])
+    expect(Object.keys(JSON.parse(text).users[0]).sort()).toEqual(['full_name', 'id', 'last_seen_at', 'online', 'username'])
   })
 
   test('the only user sees an empty list', async () => {

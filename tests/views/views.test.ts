@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import type { ConversationRecord } from '../../src/conversations/model'
 import type { Message } from '../../src/messages/model'
-import type { User } from '../../src/users/model'
+import type { ListedUser, User } from '../../src/users/model'
 import { signInPage } from '../../views/auth'
 import {
   catchUp,
@@ -73,6 +73,8 @@ const evil = (i: number) => PAYLOADS[i % PAYLOADS.length]!
 
 const me: User = { id: '01a2-me', username: 'alice', full_name: evil(0) }
 const them: User[] = PAYLOADS.map((p, i) => ({ id: `01a2-u${i}`, username: `user${i}`, full_name: p }))
+/** As GET /users lists them: some online, some seen before. */
+const listed = (users: User[]): ListedUser[] => users.map((u, i) => ({ ...u, online: i % 2 === 0, last_seen_at: i % 2 === 0 ? null : '2024-01-15T10:30:00.000Z' }))
 
 const group: ConversationRecord = {
   id: '01a2-group',
@@ -146,7 +148,7 @@ describe('every view is inert to hostile values', () => {
       me,
       nonce: 'n',
       conversations: { conversations: [group, direct].map((c) => ({ ...c, read: { lastReadSeq: 0, unreadCount: 3 } })), nextCursor: evil(5) },
-      users: them,
+      users: listed(them),
       open: {
         viewer: viewer(),
         page: { messages: [...messages, ...replies, deletedOne], has_more: true },
@@ -384,7 +386,7 @@ describe('a copied full name', () => {
   const senderOf = (markup: string, message: Message) => markup.slice(markup.indexOf(`id="msg-${message.id}"`)).match(/<span class="sender">(.*?)<\/span><\/span>/)![1]
 
   test('is told apart by the @username beside it: in the page, a page of history and a live push', () => {
-    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [{ ...team, read: { lastReadSeq: 0, unreadCount: 0 } }], nextCursor: null }, users: [real, impostor], open: { viewer: teamViewer, page: { messages: sent, has_more: false }, composer: { messageId: 'x' }, reads: new Map() } })
+    const pageMarkup = chatPage({ me, nonce: 'n', conversations: { conversations: [{ ...team, read: { lastReadSeq: 0, unreadCount: 0 } }], nextCursor: null }, users: listed([real, impostor]), open: { viewer: teamViewer, page: { messages: sent, has_more: false }, composer: { messageId: 'x' }, reads: new Map() } })
     const history = messagesUpsert(teamViewer, sent).value
     for (const markup of [pageMarkup, history]) {
       expect(senderOf(markup, sent[0]!)).toBe('<bdi>Alice Smith</bdi> <span class="username">@alice_smith')
