@@ -11,7 +11,22 @@ import postgres from 'postgres'
 const bigintAsNumber = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) }
 const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.POOL_SIZE ?? 10), onnotice: () => {}, types: { bigint: bigintAsNumber } })
 
-type Row = { id: string; conversationId: string; seq: number; senderId: string; messageId: string; content: string; createdAt: number; hasMore: boolean }
+type Row = {
+  id: string
+  conversationId: string
+  seq: number
+  senderId: string
+  messageId: string
+  content: string
+  createdAt: number
+  editedAt: number | null
+  deletedAt: number | null
+  replyTo: string | null
+  reactions: string | null
+  hasMore: boolean
+}
+
+const isoOrNull = (at: number | null) => (at === null ? null : new Date(at).toISOString())
 
 /**
  * The newest `limit` messages, oldest first, as src/messages/store.postgres.ts's pageQuery asks
@@ -24,9 +39,22 @@ async function newestPage(conversationId: string, limit: number): Promise<string
   const beyond = sql`(SELECT seq FROM messages WHERE ${range} ORDER BY seq DESC LIMIT 1 OFFSET ${limit}::bigint)`
   const rows = await sql<Row[]>`
     SELECT id, conversation_id AS "conversationId", seq, sender_id AS "senderId", message_id AS "messageId", content, created_at AS "createdAt",
-      ${beyond} IS NOT NULL AS "hasMore"
+      edited_at AS "editedAt", deleted_at AS "deletedAt", reply_to AS "replyTo", reactions, ${beyond} IS NOT NULL AS "hasMore"
     FROM messages WHERE conversation_id = ${conversationId} AND seq > coalesce(${beyond}, ${after}::bigint) AND seq < ${before}::bigint ORDER BY seq`
-  const messages = rows.map((r) => ({ id: r.id, message_id: r.messageId, sender_id: r.senderId, conversation_id: r.conversationId, content: r.content, created_at: new Date(r.createdAt).toISOString(), seq: r.seq }))
+  // The Message shape, field for field, as Pneumatic sends it (src/messages/model.ts).
+  const messages = rows.map((r) => ({
+    id: r.id,
+    message_id: r.messageId,
+    sender_id: r.senderId,
+    conversation_id: r.conversationId,
+    content: r.content,
+    created_at: new Date(r.createdAt).toISOString(),
+    seq: r.seq,
+    edited_at: isoOrNull(r.editedAt),
+    deleted_at: isoOrNull(r.deletedAt),
+    reply_to: r.replyTo,
+    reactions: r.reactions === null ? [] : JSON.parse(r.reactions),
+  }))
   return JSON.stringify({ messages, has_more: rows[0]?.hasMore === true })
 }
 
