@@ -1,4 +1,5 @@
 import type { App } from '../../src/app'
+import { call, uniqueName } from './http'
 
 export type PageReply = { status: number; body: string; headers: Headers; location: string | null }
 
@@ -40,4 +41,19 @@ export class FormClient {
   async signUp(username: string, fullName = '', password = 'correct horse battery'): Promise<PageReply> {
     return this.post('/ui/signup', { username, password, full_name: fullName })
   }
+}
+
+/**
+ * A new user signed up through the form and so signed in, as a browser is: their session (cookies),
+ * username, id, and an API token of a login of theirs.
+ */
+export async function signedInBrowser(t: { app: App }, fullName = '') {
+  const client = new FormClient(t.app)
+  const username = uniqueName()
+  const reply = await client.signUp(username, fullName)
+  if (reply.status !== 303) throw new Error(`sign-up failed: ${reply.status} ${reply.body}`)
+  const login = await call(t.app, 'POST', '/auth/login', { body: { username, password: 'correct horse battery' } })
+  const token = login.body.access_token as string
+  const id = (await call(t.app, 'GET', '/auth/me', { token })).body.id as string
+  return { client, username, id, token }
 }

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
-import { listen, testApp, type TestApp } from '../support/app'
+import { listen, testApp } from '../support/app'
 import { closeBrowser, person, skipBrowserTests } from '../support/browser'
-import { FormClient } from '../support/form-client'
-import { account, call, conversation, send, uniqueName } from '../support/http'
+import { FormClient, signedInBrowser as signedIn } from '../support/form-client'
+import { account, call, conversation, send } from '../support/http'
 import { logIn, noProblems, open } from '../support/ui'
 
 // The web UI's Export: a link in each conversation's header to /c/{id}/export, which answers the
@@ -12,16 +12,6 @@ import { logIn, noProblems, open } from '../support/ui'
 afterAll(closeBrowser)
 
 /** A signed-up, signed-in browser session, with the user's id and an API token. */
-async function signedIn(t: TestApp) {
-  const client = new FormClient(t.app)
-  const username = uniqueName()
-  const reply = await client.signUp(username)
-  if (reply.status !== 303) throw new Error(`sign-up failed: ${reply.status} ${reply.body}`)
-  const login = await call(t.app, 'POST', '/auth/login', { body: { username, password: 'correct horse battery' } })
-  const token = login.body.access_token as string
-  const id = (await call(t.app, 'GET', '/auth/me', { token })).body.id as string
-  return { client, username, id, token }
-}
 
 describe('GET /c/{id}/export', () => {
   test("answers a member the API's export as NDJSON to download, with the session's cookies", async () => {

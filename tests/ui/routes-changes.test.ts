@@ -1,25 +1,14 @@
 import { describe, expect, test } from 'bun:test'
 import { pruneChanges } from '../../src/conversations/changes'
 import { testApp, type TestApp } from '../support/app'
-import { FormClient } from '../support/form-client'
-import { call, uniqueName } from '../support/http'
+import { FormClient, signedInBrowser as person } from '../support/form-client'
+import { call } from '../support/http'
 
 // The web UI's routes for edits, deletions, reactions, replies, a group's members and name, and
 // the catch-up after a reconnect: each goes through its service, and each refusal is shown, never a 500.
 
 const HTMX = { 'hx-request': 'true' }
 
-/** A signed-up, signed-in browser session, with the user's id and an API token. */
-async function person(t: TestApp, fullName = '') {
-  const client = new FormClient(t.app)
-  const username = uniqueName()
-  const reply = await client.signUp(username, fullName)
-  if (reply.status !== 303) throw new Error(`sign-up failed: ${reply.status} ${reply.body}`)
-  const login = await call(t.app, 'POST', '/auth/login', { body: { username, password: 'correct horse battery' } })
-  const token = login.body.access_token as string
-  const id = (await call(t.app, 'GET', '/auth/me', { token })).body.id as string
-  return { client, username, id, token }
-}
 type Person = Awaited<ReturnType<typeof person>>
 
 async function say(t: TestApp, who: Person, conversationId: string, content: string, replyTo?: string): Promise<string> {

@@ -5,22 +5,12 @@ import { ACCESS_COOKIE, REFRESH_COOKIE } from '../../src/auth/credentials'
 import * as conversations from '../../src/conversations/service'
 import * as users from '../../src/users/service'
 import { listen, TEST_SECRET, testApp, type TestApp } from '../support/app'
-import { FormClient } from '../support/form-client'
-import { call, uniqueName } from '../support/http'
+import { FormClient, signedInBrowser as person } from '../support/form-client'
+import { call } from '../support/http'
 
 const messageCount = async (t: TestApp) => (await t.sql<{ n: number }>('SELECT count(*) AS n FROM messages'))[0]!.n
 const conversationCount = async (t: TestApp) => (await t.sql<{ n: number }>('SELECT count(*) AS n FROM conversations'))[0]!.n
 
-/** A signed-up, signed-in browser session and the user's id. */
-async function person(t: TestApp, fullName = '') {
-  const client = new FormClient(t.app)
-  const username = uniqueName()
-  const reply = await client.signUp(username, fullName)
-  if (reply.status !== 303) throw new Error(`sign-up failed: ${reply.status} ${reply.body}`)
-  const me = await call(t.app, 'POST', '/auth/login', { body: { username, password: 'correct horse battery' } })
-  const id = (await call(t.app, 'GET', '/auth/me', { token: me.body.access_token })).body.id as string
-  return { client, username, id }
-}
 
 /** The value of the message_id field in a composer form. */
 const composerMessageId = (page: string) => page.match(/name="message_id" value="([^"]+)"/)?.[1]

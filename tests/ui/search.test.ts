@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { testApp, type TestApp } from '../support/app'
-import { FormClient } from '../support/form-client'
-import { call, uniqueName } from '../support/http'
+import { FormClient, signedInBrowser as person } from '../support/form-client'
+import { call } from '../support/http'
 
 // The web UI's search box: GET /ui/search through the search service, with htmx (the results, the
 // next page) and without (the chat page with them in the sidebar); hostile messages shown escaped,
@@ -9,16 +9,6 @@ import { call, uniqueName } from '../support/http'
 
 const HTMX = { 'hx-request': 'true' }
 
-async function person(t: TestApp, fullName = '') {
-  const client = new FormClient(t.app)
-  const username = uniqueName()
-  const reply = await client.signUp(username, fullName)
-  if (reply.status !== 303) throw new Error(`sign-up failed: ${reply.status} ${reply.body}`)
-  const login = await call(t.app, 'POST', '/auth/login', { body: { username, password: 'correct horse battery' } })
-  const token = login.body.access_token as string
-  const id = (await call(t.app, 'GET', '/auth/me', { token })).body.id as string
-  return { client, username, id, token }
-}
 
 async function say(t: TestApp, who: { token: string }, conversationId: string, content: string): Promise<string> {
   const reply = await call(t.app, 'POST', '/messages', { token: who.token, body: { message_id: crypto.randomUUID(), conversation_id: conversationId, content } })
