@@ -6,25 +6,14 @@
  * No auth, no membership check, no validation.
  */
 import postgres from 'postgres'
+import type { MessageRow } from '../../src/messages/store'
 
 // bigint (int8) read as a number, as Pneumatic's client reads its times and counters.
 const bigintAsNumber = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) }
 const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.POOL_SIZE ?? 10), onnotice: () => {}, types: { bigint: bigintAsNumber } })
 
-type Row = {
-  id: string
-  conversationId: string
-  seq: number
-  senderId: string
-  messageId: string
-  content: string
-  createdAt: number
-  editedAt: number | null
-  deletedAt: number | null
-  replyTo: string | null
-  reactions: string | null
-  hasMore: boolean
-}
+/** A message row as the store reads it (src/messages/store.ts), and whether more follow. */
+type Row = MessageRow & { hasMore: boolean }
 
 const isoOrNull = (at: number | null) => (at === null ? null : new Date(at).toISOString())
 
